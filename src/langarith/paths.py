@@ -1,0 +1,26 @@
+"""Where langarith keeps caches (converted models, distance matrices)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir(*parts: str) -> Path:
+    """`$LANGARITH_CACHE`, else `$XDG_CACHE_HOME/langarith`, else `~/.cache/langarith`; created on use."""
+    root = os.environ.get("LANGARITH_CACHE")
+    if root:
+        base = Path(root)
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langarith"
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    """The shared benchmark data: `$LANGARITH_DATA`, default `../shared/data` next to the project."""
+    env = os.environ.get("LANGARITH_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
