@@ -1,0 +1,438 @@
+"""Module arithmetic: `ModuleVector` is a linear combination Σ cᵢ·θᵢ of loaded modules, so that a
+recipe reads like its equation, e.g. ``lam * task["en"] + (1 - lam) * (lang["pt"] - lang["en"])``.
+
+The combination stays symbolic until `materialize`, which is where semantics are chosen:
+
+- ``factor`` (the papers): element-wise on every tensor, LoRA's A and B factors included. Needs
+  identical layouts (ranks, scalings, targets).
+- ``delta`` (LoRA only): the exact ΔW = Σ cᵢ·sᵢ·BᵢAᵢ, stored as a LoRA of concatenated rank with
+  scaling 1, optionally truncated to rank r by an SVD done in the low-rank space (QR of the
+  stacked factors), never forming the d_out × d_in matrix.
+
+Keeping the sum symbolic makes (a + b) − b exactly a, lets `delta` do one concatenation and one
+QR per layer instead of K − 1 pairwise steps, and gives provenance the effective weight of every
+input.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from langarith.errors import IncompatibleModulesError, NonFiniteError, SemanticsError
+from langarith.module import LoraPair, Module
+
+Semantics = Literal["factor", "delta"]
+ExtrasPolicy = Literal["require-equal", "mean"]
+SEMANTICS: tuple[str, ...] = ("factor", "delta")
+_SHOW = 8  # how many offending tensors an error lists
+
+
+class ModuleVector:
+    """Σ cᵢ·θᵢ over loaded modules; the same module added twice merges into one term."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: Iterable[tuple[float, Module]]):
+        coef: dict[int, float] = {}
+        mods: dict[int, Module] = {}
+        for c, m in terms:
+            if not isinstance(m, Module):
+                raise TypeError(f"a ModuleVector term must be a Module, got {type(m).__name__}")
+            coef[id(m)] = coef.get(id(m), 0.0) + float(c)
+            mods.setdefault(id(m), m)
+        self.terms: tuple[tuple[float, Module], ...] = tuple((coef[i], mods[i]) for i in mods)
+
+    # --- operators ------------------------------------------------------------------------------
+    def __add__(self, other: Any) -> ModuleVector:
+        other_vec = _as_vector(other, "+")
+        return ModuleVector(self.terms + other_vec.terms)
+
+    def __radd__(self, other: Any) -> ModuleVector:
+        if isinstance(other, numbers.Number) and other == 0:  # builtin sum() starts from 0
+            return self
+        return _as_vector(other, "+") + self
+
+    def __sub__(self, other: Any) -> ModuleVector:
+        return self + (-_as_vector(other, "-"))
+
+    def __rsub__(self, other: Any) -> ModuleVector:
+        return _as_vector(other, "-") + (-self)
+
+    def __mul__(self, other: Any) -> ModuleVector:
+        if not _is_scalar(other):
+            raise TypeError(
+                "modules can only be multiplied by numbers: θ·θ is not a linear combination "
+                f"(got {type(other).__name__})"
+            )
+        return ModuleVector((float(other) * c, m) for c, m in self.terms)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> ModuleVector:
+        if not _is_scalar(other):
+            raise TypeError(f"modules can only be divided by numbers (got {type(other).__name__})")
+        if float(other) == 0.0:
+            raise ZeroDivisionError("division of a module by zero")
+        return self * (1.0 / float(other))
+
+    def __neg__(self) -> ModuleVector:
+        return self * -1.0
+
+    def __repr__(self) -> str:
+        parts = [f"{c:+.6g}·{m.label}" for c, m in self.terms]
+        return f"ModuleVector({' '.join(parts)})"
+
+    # --- facts ----------------------------------------------------------------------------------
+    @property
+    def modules(self) -> list[Module]:
+        return [m for _, m in self.terms]
+
+    def weights(self) -> dict[str, float]:
+        """Effective coefficient of each input, keyed by its label (for provenance)."""
+        return {m.label: c for c, m in self.terms}
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def materialize(
+        self,
+        semantics: Semantics = "factor",
+        rank: int | None = None,
+        extras: ExtrasPolicy = "require-equal",
+    ) -> Module:
+        """Evaluate the combination into a new `Module` with the layout of its inputs."""
+        if not self.terms:
+            raise IncompatibleModulesError("nothing to compose: the combination has no modules")
+        if semantics not in SEMANTICS:
+            raise SemanticsError(f"unknown semantics {semantics!r}: use one of {', '.join(SEMANTICS)}")
+        if semantics == "factor":
+            if rank is not None:
+                raise SemanticsError(
+                    "--rank truncates a LoRA by SVD and needs --semantics delta; factor semantics "
+                    "keeps the inputs' rank"
+                )
+            result = _factor(self.terms)
+        else:
+            result = _delta(self.terms, rank)
+        result.extras = combine_extras(self.terms, extras)
+        check_finite(result)
+        return result
+
+
+# --- helpers used by recipes -----------------------------------------------------------------------
+def as_vector(x: Module | ModuleVector) -> ModuleVector:
+    return x.vector if isinstance(x, Module) else x
+
+
+def weighted_sum(weights: Sequence[float], items: Sequence[Module | ModuleVector]) -> ModuleVector:
+    """Σ wᵢ·xᵢ."""
+    if len(weights) != len(items):
+        raise ValueError(f"{len(weights)} weights for {len(items)} modules")
+    total = ModuleVector(())
+    for w, x in zip(weights, items):
+        total = total + float(w) * as_vector(x)
+    return total
+
+
+def vsum(items: Iterable[Module | ModuleVector]) -> ModuleVector:
+    """Σ xᵢ (named to avoid shadowing the builtin)."""
+    items = list(items)
+    return weighted_sum([1.0] * len(items), items)
+
+
+def mean(items: Iterable[Module | ModuleVector]) -> ModuleVector:
+    """(1/L)·Σ xᵢ: the papers' averaging of related modules (eq. 3)."""
+    items = list(items)
+    if not items:
+        raise IncompatibleModulesError("mean of no modules: pass at least one")
+    return weighted_sum([1.0 / len(items)] * len(items), items)
+
+
+def check_finite(module: Module) -> None:
+    bad = [k for k, t in {**module.tensors, **module.extras}.items() if not np.all(np.isfinite(t))]
+    if bad:
+        raise NonFiniteError(
+            f"the result has NaN or Inf in {len(bad)} tensor(s): {_listing(bad)}; nothing was written. "
+            "Check the inputs with `langarith inspect` (a NaN input, or an overflow in half precision)."
+        )
+
+
+# --- factor semantics -------------------------------------------------------------------------------
+def _factor(terms: tuple[tuple[float, Module], ...]) -> Module:
+    mods = [m for _, m in terms]
+    check_compatible(mods, "factor")
+    ref = mods[0]
+    out: dict[str, np.ndarray] = {}
+    for key, t0 in ref.tensors.items():
+        acc = np.zeros(t0.shape, dtype=np.float64)
+        for c, m in terms:
+            if c != 0.0:
+                acc += c * m.tensors[key].astype(np.float64, copy=False)
+        out[key] = acc.astype(t0.dtype)
+    return ref.with_tensors(out, name=None, language=None, role=None, provenance={})
+
+
+def check_compatible(mods: Sequence[Module], semantics: Semantics) -> None:
+    """Raise `IncompatibleModulesError` naming every difference that makes arithmetic undefined."""
+    ref = mods[0]
+    for m in mods[1:]:
+        if (m.format, m.kind) != (ref.format, ref.kind):
+            raise IncompatibleModulesError(
+                f"{m.label} is a {m.format} {m.kind} module but {ref.label} is a {ref.format} {ref.kind} "
+                "module; only modules of one type can be combined"
+            )
+    bases = {m.base_model for m in mods if m.base_model}
+    if len(bases) > 1:
+        listing = ", ".join(f"{m.label}: {m.base_model}" for m in mods if m.base_model)
+        raise IncompatibleModulesError(
+            f"modules were trained on different base models ({listing}); parameters of different "
+            "models cannot be combined. Retrain the modules on one base model."
+        )
+    for m in mods:
+        if m.kind == "lora" and m.signature.get("use_dora"):
+            raise SemanticsError(
+                f"{m.label} is a DoRA module: its magnitude vectors are not deltas, so arithmetic on it "
+                "is undefined. Compose plain LoRA modules."
+            )
+    if semantics == "delta":
+        return
+    for m in mods[1:]:
+        _check_same_layout(ref, m)
+
+
+def _check_same_layout(ref: Module, m: Module) -> None:
+    missing = sorted(set(ref.tensors) - set(m.tensors))
+    extra = sorted(set(m.tensors) - set(ref.tensors))
+    if missing or extra:
+        detail = []
+        if missing:
+            detail.append(f"missing in {m.label}: {_listing(missing)}")
+        if extra:
+            detail.append(f"only in {m.label}: {_listing(extra)}")
+        raise IncompatibleModulesError(
+            f"{m.label} and {ref.label} adapt different targets ({'; '.join(detail)}). Element-wise "
+            "arithmetic needs the same target modules; retrain with the same --targets"
+            + (", or use --semantics delta, which adds LoRA updates exactly" if ref.kind == "lora" else "")
+        )
+    rank_keys = {p.a for p in ref.lora.values()} | {p.b for p in ref.lora.values()}
+    bad_shapes = [k for k in ref.tensors if ref.tensors[k].shape != m.tensors[k].shape]
+    if bad_shapes:
+        shown = [f"{k} {tuple(ref.tensors[k].shape)} vs {tuple(m.tensors[k].shape)}" for k in bad_shapes]
+        if ref.kind == "lora" and all(k in rank_keys for k in bad_shapes):
+            raise IncompatibleModulesError(
+                f"LoRA ranks differ between {ref.label} (r={ref.rank}) and {m.label} (r={m.rank}): "
+                f"{_listing(shown)}. Factor-wise arithmetic needs equal ranks; use --semantics delta "
+                "(exact ΔW, optionally --rank R) for modules of different ranks"
+            )
+        raise IncompatibleModulesError(
+            f"tensor shapes differ between {ref.label} and {m.label}: {_listing(shown)}. The modules "
+            "have different configurations (hidden size, bottleneck size or factor sizes)"
+        )
+    bad_scale = [
+        f"{layer} ({ref.lora[layer].scaling:g} vs {m.lora[layer].scaling:g})"
+        for layer in ref.lora
+        if layer in m.lora and not np.isclose(ref.lora[layer].scaling, m.lora[layer].scaling)
+    ]
+    if bad_scale:
+        raise IncompatibleModulesError(
+            f"LoRA scalings (alpha/r) differ between {ref.label} and {m.label}: {_listing(bad_scale)}. "
+            "Factor-wise arithmetic would ignore them; use --semantics delta, which applies each "
+            "module's own scaling"
+        )
+    diff = {
+        k: (ref.signature.get(k), m.signature.get(k))
+        for k in set(ref.signature) | set(m.signature)
+        if ref.signature.get(k) != m.signature.get(k)
+    }
+    if diff:
+        shown = [f"{k}: {a!r} vs {b!r}" for k, (a, b) in sorted(diff.items())]
+        raise IncompatibleModulesError(
+            f"configurations of {ref.label} and {m.label} differ in {_listing(shown)}; the result "
+            "would have no single configuration. Combine modules trained with the same config"
+        )
+
+
+# --- delta semantics --------------------------------------------------------------------------------
+def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
+    mods = [m for _, m in terms]
+    for m in mods:
+        if m.kind != "lora":
+            raise SemanticsError(
+                f"--semantics delta is defined for LoRA modules; {m.label} is a {m.kind} module, whose "
+                "arithmetic is element-wise: use --semantics factor"
+            )
+    check_compatible(mods, "delta")
+    if rank is not None and rank < 1:
+        raise SemanticsError(f"--rank must be a positive integer, got {rank}")
+    live = [(c, m) for c, m in terms if c != 0.0] or [terms[0]]
+    ref = mods[0]
+    pair_keys = {k for m in mods for p in m.lora.values() for k in (p.a, p.b)}
+
+    layers: dict[str, LoraPair] = {}
+    for m in mods:
+        for layer, pair in m.lora.items():
+            layers.setdefault(layer, pair)
+    factors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for layer, ref_pair in layers.items():
+        a_parts, b_parts = [], []
+        for c, m in live:
+            pair = m.lora.get(layer)
+            if pair is None:
+                continue
+            a, b = m.tensors[pair.a], m.tensors[pair.b]
+            ref_a, ref_b = _first_factors(mods, layer)
+            if a.shape[1:] != ref_a.shape[1:] or b.shape[0] != ref_b.shape[0] or b.shape[2:] != ref_b.shape[2:]:
+                raise IncompatibleModulesError(
+                    f"layer {layer} has different input/output sizes in {m.label} "
+                    f"(A {tuple(a.shape)}, B {tuple(b.shape)}) and in {mods[0].label} "
+                    f"(A {tuple(ref_a.shape)}, B {tuple(ref_b.shape)}): the modules adapt different models"
+                )
+            a_parts.append(a.astype(np.float64))
+            b_parts.append(b.astype(np.float64) * (c * pair.scaling))
+        if not a_parts:  # the layer exists only in zero-weight terms
+            ref_a, ref_b = _first_factors(mods, layer)
+            a_parts = [np.zeros_like(ref_a, dtype=np.float64)]
+            b_parts = [np.zeros_like(ref_b, dtype=np.float64)]
+        a_cat = np.concatenate(a_parts, axis=0)
+        b_cat = np.concatenate(b_parts, axis=1)
+        if rank is not None:
+            a_cat, b_cat = truncate_lora(a_cat, b_cat, rank, where=layer)
+        factors[layer] = (a_cat, b_cat)
+
+    out_rank = rank if rank is not None else max(a.shape[0] for a, _ in factors.values())
+    tensors: dict[str, np.ndarray] = {}
+    lora: dict[str, LoraPair] = {}
+    for layer, (a_cat, b_cat) in factors.items():
+        a_cat, b_cat = _pad_rank(a_cat, b_cat, out_rank)
+        pair = layers[layer]
+        dtype = _first_factors(mods, layer)[0].dtype
+        tensors[pair.a], tensors[pair.b] = a_cat.astype(dtype), b_cat.astype(dtype)
+        lora[layer] = LoraPair(pair.a, pair.b, 1.0)
+    # Tensors outside the LoRA pairs (e.g. trainable-token deltas) add element-wise.
+    others = sorted({k for m in mods for k in m.tensors} - pair_keys)
+    for key in others:
+        holders = [(c, m) for c, m in terms if key in m.tensors]
+        if len(holders) != len(terms):
+            raise IncompatibleModulesError(
+                f"tensor {key} is not in every module ({', '.join(m.label for m in mods if key not in m.tensors)} "
+                "lack it); it is not a LoRA factor, so it can only be added when all modules have it"
+            )
+        acc = sum(c * m.tensors[key].astype(np.float64) for c, m in holders)
+        tensors[key] = np.asarray(acc).astype(ref.tensors[key].dtype)
+
+    from langarith.formats import get_format
+
+    targets = tuple(dict.fromkeys(t for m in mods for t in m.targets))
+    config = get_format(ref.format).lora_config(ref.config, rank=out_rank, alpha=float(out_rank), targets=targets)
+    return ref.with_tensors(
+        tensors,
+        lora=lora,
+        rank=out_rank,
+        alpha=float(out_rank),
+        targets=targets,
+        config=config,
+        signature={**ref.signature, "use_rslora": False},
+        name=None,
+        language=None,
+        role=None,
+        provenance={},
+    )
+
+
+def _first_factors(mods: Sequence[Module], layer: str) -> tuple[np.ndarray, np.ndarray]:
+    for m in mods:
+        if layer in m.lora:
+            return m.tensors[m.lora[layer].a], m.tensors[m.lora[layer].b]
+    raise KeyError(layer)
+
+
+def truncate_lora(a: np.ndarray, b: np.ndarray, rank: int, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Best rank-`rank` approximation of B @ A (Eckart–Young), computed in the low-rank space:
+    B = Q_b R_b, Aᵀ = Q_a R_a, so B A = Q_b (R_b R_aᵀ) Q_aᵀ and only the small R × R core is
+    decomposed. The singular values are split evenly between the new factors."""
+    a2, b2, restore = as_matrices(a, b, where)
+    qb, rb = np.linalg.qr(b2)
+    qa, ra = np.linalg.qr(a2.T)
+    u, s, vt = np.linalg.svd(rb @ ra.T)
+    k = min(rank, s.shape[0])
+    root = np.sqrt(s[:k])
+    new_b = (qb @ u[:, :k]) * root
+    new_a = (root[:, None] * vt[:k]) @ qa.T
+    return restore(new_a, new_b)
+
+
+def as_matrices(a: np.ndarray, b: np.ndarray, where: str):
+    """View LoRA factors as matrices: A (r, in, *k) → (r, in·k); B (out, r, 1, 1) → (out, r)."""
+    if b.ndim > 2 and any(d != 1 for d in b.shape[2:]):
+        raise SemanticsError(f"cannot truncate layer {where}: its B factor {tuple(b.shape)} is not 1×1")
+    a_tail, b_tail = a.shape[1:], b.shape[2:]
+
+    def restore(new_a: np.ndarray, new_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = new_a.shape[0]
+        return new_a.reshape((r, *a_tail)), new_b.reshape((b.shape[0], r, *b_tail))
+
+    return a.reshape(a.shape[0], -1), b.reshape(b.shape[0], b.shape[1]), restore
+
+
+def _pad_rank(a: np.ndarray, b: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pad factors to a uniform rank: formats such as AdapterHub have one r per module."""
+    r = a.shape[0]
+    if r >= rank:
+        return a, b
+    a_pad = np.zeros((rank - r, *a.shape[1:]), dtype=a.dtype)
+    b_pad = np.zeros((b.shape[0], rank - r, *b.shape[2:]), dtype=b.dtype)
+    return np.concatenate([a, a_pad], axis=0), np.concatenate([b, b_pad], axis=1)
+
+
+def lora_delta(module: Module, layer: str) -> np.ndarray:
+    """ΔW of one layer as a dense (out, in…) array. Used by tests and dense merges, not by compose."""
+    pair = module.lora[layer]
+    a, b, _ = as_matrices(module.tensors[pair.a], module.tensors[pair.b], layer)
+    return pair.scaling * (b.astype(np.float64) @ a.astype(np.float64))
+
+
+# --- extras (heads, modules_to_save) ----------------------------------------------------------------
+def combine_extras(terms: tuple[tuple[float, Module], ...], policy: ExtrasPolicy) -> dict[str, np.ndarray]:
+    carriers = [(c, m) for c, m in terms if m.extras and c != 0.0] or [(c, m) for c, m in terms if m.extras]
+    keys = list(dict.fromkeys(k for _, m in carriers for k in m.extras))
+    out: dict[str, np.ndarray] = {}
+    for key in keys:
+        holders = [m for _, m in carriers if key in m.extras]
+        values = [m.extras[key] for m in holders]
+        if all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values[1:]):
+            out[key] = values[0]
+        elif policy == "mean" and all(v.shape == values[0].shape for v in values):
+            out[key] = np.mean([v.astype(np.float64) for v in values], axis=0).astype(values[0].dtype)
+        else:
+            raise IncompatibleModulesError(
+                f"{key} is a full weight (prediction head or modules_to_save), not a delta, and it "
+                f"differs between {', '.join(m.label for m in holders)}. Arithmetic on it is undefined: "
+                "pass extras='mean' (CLI: --extras mean) to average it, or compose modules without heads"
+            )
+    return out
+
+
+# --- small utilities --------------------------------------------------------------------------------
+def _as_vector(x: Any, op: str) -> ModuleVector:
+    if isinstance(x, ModuleVector):
+        return x
+    if isinstance(x, Module):
+        return x.vector
+    if _is_scalar(x):
+        raise TypeError(
+            f"cannot apply '{op}' to a module and a number: modules add to modules; "
+            "numbers only scale them (e.g. 0.5 * a)"
+        )
+    raise TypeError(f"cannot apply '{op}' to a module and a {type(x).__name__}")
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _listing(items: Sequence[str]) -> str:
+    items = list(items)
+    shown = ", ".join(items[:_SHOW])
+    return shown + (f" … and {len(items) - _SHOW} more" if len(items) > _SHOW else "")

@@ -1,0 +1,159 @@
+"""Module formats: one file per format, registered here; `load` detects, `save` writes atomically.
+
+A format knows how to recognise a folder, read it into a `Module` with canonical tensor keys, write a
+`Module` back so that the library that made it (PEFT, AdapterHub) loads it unchanged, and express a
+LoRA of a new rank in its config (needed by `delta` semantics). Every written module also gets a
+`langarith.json` manifest and a README model card with its provenance.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from langarith import __version__
+from langarith.errors import ModuleFileError, SemanticsError
+from langarith.formats.files import atomic_folder, read_json, write_json
+from langarith.module import Module
+
+MANIFEST = "langarith.json"
+
+
+class Format(ABC):
+    name: str
+
+    @abstractmethod
+    def detect(self, path: Path) -> bool:
+        """Whether `path` is a module of this format (cheap: look at file names and config keys)."""
+
+    @abstractmethod
+    def read(self, path: Path) -> Module: ...
+
+    @abstractmethod
+    def write(self, module: Module, folder: Path, adapter_name: str, metadata: dict[str, str]) -> None:
+        """Write `module` into the (empty, temporary) `folder`."""
+
+    def lora_config(self, config: dict[str, Any], rank: int, alpha: float, targets: tuple[str, ...]) -> dict:
+        raise SemanticsError(
+            f"{self.name} modules carry no LoRA scaling, so --semantics delta cannot apply; use factor"
+        )
+
+
+_FORMATS: dict[str, Format] = {}
+
+
+def register(fmt: Format) -> Format:
+    _FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def get_format(name: str) -> Format:
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        raise ModuleFileError(f"unknown module format {name!r}; known: {', '.join(_FORMATS)}") from None
+
+
+def formats() -> list[str]:
+    return list(_FORMATS)
+
+
+def load(
+    path: str | Path, *, name: str | None = None, language: str | None = None, role: str | None = None
+) -> Module:
+    """Read a module folder (PEFT, AdapterHub) or a plain safetensors state dict."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModuleFileError(
+            f"{path} does not exist. Pass a PEFT folder (adapter_config.json + adapter_model.safetensors), "
+            "an AdapterHub folder (adapter_config.json + adapter.safetensors or pytorch_adapter.bin) "
+            "or a .safetensors state dict"
+        )
+    for fmt in _FORMATS.values():
+        if fmt.detect(path):
+            module = fmt.read(path)
+            break
+    else:
+        found = sorted(p.name for p in path.iterdir())[:10] if path.is_dir() else [path.name]
+        raise ModuleFileError(
+            f"{path} is not a module langarith can read (found: {', '.join(found) or 'nothing'}). Expected a "
+            "PEFT or AdapterHub folder with adapter_config.json, or a .safetensors state dict"
+        )
+    manifest = path / MANIFEST if path.is_dir() else None
+    if manifest is not None and manifest.exists():
+        info = read_json(manifest)
+        module.language = info.get("language")
+        module.role = info.get("role")
+        module.provenance = info.get("provenance") or {}
+    module.name = name or module.name
+    module.language = language or module.language
+    module.role = role or module.role
+    return module
+
+
+def save(
+    module: Module,
+    out: str | Path,
+    *,
+    provenance: dict[str, Any] | None = None,
+    adapter_name: str | None = None,
+    overwrite: bool = False,
+    manifest: dict[str, Any] | None = None,
+) -> Path:
+    """Write `module` to `out` in its own format, plus manifest and model card, atomically."""
+    out = Path(out).expanduser()
+    provenance = provenance if provenance is not None else module.provenance
+    name = adapter_name or _adapter_name(out)
+    record = {
+        "langarith_version": __version__,
+        "format": module.format,
+        "kind": module.kind,
+        "base_model": module.base_model,
+        "language": module.language,
+        "role": module.role,
+        "provenance": provenance,
+        **(manifest or {}),
+    }
+    metadata = {"langarith": json.dumps({"language": module.language, "role": module.role, **provenance})}
+    with atomic_folder(out, overwrite=overwrite) as tmp:
+        get_format(module.format).write(module, tmp, name, metadata)
+        write_json(tmp / MANIFEST, record)
+        (tmp / "README.md").write_text(model_card(module, provenance, name), encoding="utf-8")
+    return out
+
+
+def _adapter_name(out: Path) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in out.name).strip("_")
+    return cleaned or "composed"
+
+
+def model_card(module: Module, provenance: dict[str, Any], name: str) -> str:
+    made = provenance.get("expression") or (provenance.get("recipe") or {}).get("name") or "—"
+    lines = [
+        f"# {name}",
+        "",
+        f"A {module.kind} module ({module.format} format) composed with langarith {__version__}"
+        f" on {datetime.now(timezone.utc).date().isoformat()}.",
+        "",
+        f"- base model: {module.base_model or 'unknown'}",
+        f"- language: {module.language or 'unspecified'}; role: {module.role or 'unspecified'}",
+        f"- made by: `{made}`",
+        f"- semantics: {provenance.get('semantics', '—')}"
+        + (f", truncated to rank {provenance['rank']}" if provenance.get("rank") else ""),
+    ]
+    weights = provenance.get("weights") or {}
+    if weights:
+        lines += ["", "| input | weight | sha256 |", "|---|---:|---|"]
+        shas = {i.get("name"): i.get("sha256", "") for i in provenance.get("inputs", [])}
+        lines += [f"| {k} | {v:.6g} | `{(shas.get(k) or '')[:16]}` |" for k, v in weights.items()]
+    lines += ["", "Full provenance: `langarith.json`. Inspect with `langarith inspect <this folder>`.", ""]
+    return "\n".join(lines)
+
+
+# Formats register themselves on import; detection tries them in this order.
+from langarith.formats import adapterhub as _adapterhub  # noqa: E402,F401
+from langarith.formats import peft as _peft  # noqa: E402,F401
+from langarith.formats import state_dict as _state_dict  # noqa: E402,F401

@@ -1,0 +1,143 @@
+"""Baseline merges (TIES, DARE, magnitude pruning): non-linear, so they take several modules and
+return one materialised `Module`. One file per method; each registers a function that maps the
+stacked parameter vectors (K modules × P parameters) to one merged vector.
+
+The vectors are the modules' own tensors (`factor`: any module type), or, for LoRA with `delta`
+semantics, each layer's dense ΔW = s·BA, so modules of different ranks merge too; the merged ΔW is
+refactored to rank `rank` by SVD (default: the sum of the input ranks, capped by the layer size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from langarith.algebra import (
+    SEMANTICS,
+    Semantics,
+    as_matrices,
+    check_compatible,
+    check_finite,
+    combine_extras,
+    lora_delta,
+)
+from langarith.errors import SemanticsError
+from langarith.module import LoraPair, Module
+
+MergeFn = Callable[..., np.ndarray]
+MERGES: dict[str, MergeFn] = {}
+
+
+def register(name: str) -> Callable[[MergeFn], MergeFn]:
+    def wrap(fn: MergeFn) -> MergeFn:
+        MERGES[name] = fn
+        return fn
+
+    return wrap
+
+
+def merge(
+    method: str,
+    modules: Sequence[Module],
+    *,
+    weights: Sequence[float] | None = None,
+    semantics: Semantics = "factor",
+    rank: int | None = None,
+    **params: Any,
+) -> Module:
+    """Merge `modules` with a registered method; `params` go to the method (top_k, drop_rate, …)."""
+    if method not in MERGES:
+        raise SemanticsError(f"unknown merge method {method!r}; known: {', '.join(MERGES)}")
+    if semantics not in SEMANTICS:
+        raise SemanticsError(f"unknown semantics {semantics!r}: use one of {', '.join(SEMANTICS)}")
+    modules = list(modules)
+    weights = np.ones(len(modules)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(modules),):
+        raise SemanticsError(f"{len(weights)} weights for {len(modules)} modules")
+    check_compatible(modules, semantics)
+    if semantics == "delta":
+        return _merge_deltas(MERGES[method], modules, weights, rank, params)
+    if rank is not None:
+        raise SemanticsError("--rank needs --semantics delta; factor merges keep the inputs' rank")
+    ref = modules[0]
+    keys = list(ref.tensors)
+    stacked = np.stack([_flatten(m.tensors, keys) for m in modules])
+    merged = MERGES[method](stacked, weights, **params)
+    out = _unflatten(merged, {k: ref.tensors[k] for k in keys})
+    result = ref.with_tensors(out, name=None, language=None, role=None, provenance={})
+    result.extras = combine_extras(tuple((1.0, m) for m in modules), "mean")
+    check_finite(result)
+    return result
+
+
+def _merge_deltas(fn: MergeFn, modules: list[Module], weights: np.ndarray, rank: int | None,
+                  params: dict[str, Any]) -> Module:
+    for m in modules:
+        if m.kind != "lora":
+            raise SemanticsError(f"--semantics delta merges LoRA modules; {m.label} is {m.kind}: use factor")
+    ref = modules[0]
+    layers = list(ref.lora)
+    for m in modules[1:]:
+        if set(m.lora) != set(layers):
+            raise SemanticsError(f"{m.label} and {ref.label} adapt different layers; merge modules with equal targets")
+    dense = [{layer: lora_delta(m, layer) for layer in layers} for m in modules]
+    template = dense[0]
+    stacked = np.stack([_flatten(d, layers) for d in dense])
+    del dense
+    merged = _unflatten(fn(stacked, weights, **params), template)
+    target_rank = rank or sum(m.tensors[m.lora[layers[0]].a].shape[0] for m in modules)
+    tensors: dict[str, np.ndarray] = {}
+    lora: dict[str, LoraPair] = {}
+    for layer in layers:
+        pair = ref.lora[layer]
+        a_ref, b_ref = ref.tensors[pair.a], ref.tensors[pair.b]
+        _, _, restore = as_matrices(a_ref, b_ref, layer)
+        u, s, vt = np.linalg.svd(merged[layer], full_matrices=False)
+        k = min(target_rank, s.shape[0])
+        root = np.sqrt(s[:k])
+        new_b = np.zeros((u.shape[0], target_rank))
+        new_a = np.zeros((target_rank, vt.shape[1]))
+        new_b[:, :k], new_a[:k] = u[:, :k] * root, root[:, None] * vt[:k]
+        a_new, b_new = restore(new_a, new_b)
+        tensors[pair.a], tensors[pair.b] = a_new.astype(a_ref.dtype), b_new.astype(b_ref.dtype)
+        lora[layer] = LoraPair(pair.a, pair.b, 1.0)
+    from langarith.formats import get_format
+
+    config = get_format(ref.format).lora_config(ref.config, rank=target_rank, alpha=float(target_rank),
+                                                targets=ref.targets)
+    result = ref.with_tensors(tensors, lora=lora, rank=target_rank, alpha=float(target_rank), config=config,
+                              signature={**ref.signature, "use_rslora": False},
+                              name=None, language=None, role=None, provenance={})
+    check_finite(result)
+    return result
+
+
+def _flatten(tensors: dict[str, np.ndarray], keys: Sequence[str]) -> np.ndarray:
+    return np.concatenate([np.asarray(tensors[k], dtype=np.float64).ravel() for k in keys])
+
+
+def _unflatten(flat: np.ndarray, template: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out, start = {}, 0
+    for key, t in template.items():
+        out[key] = flat[start : start + t.size].reshape(t.shape).astype(t.dtype)
+        start += t.size
+    return out
+
+
+def keep_top(x: np.ndarray, fraction: float) -> np.ndarray:
+    """Zero all but the `fraction` largest-magnitude entries of each row (ties at the threshold kept)."""
+    if not 0.0 < fraction <= 1.0:
+        raise SemanticsError(f"the kept fraction must be in (0, 1], got {fraction}")
+    k = max(1, int(round(fraction * x.shape[1])))
+    if k >= x.shape[1]:
+        return x.copy()
+    mags = np.abs(x)
+    threshold = np.partition(mags, x.shape[1] - k, axis=1)[:, x.shape[1] - k][:, None]
+    return np.where(mags >= threshold, x, 0.0)
+
+
+from langarith.merges import dare as _dare  # noqa: E402,F401
+from langarith.merges import magnitude as _magnitude  # noqa: E402,F401
+from langarith.merges import ties as _ties  # noqa: E402,F401
