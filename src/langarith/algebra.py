@@ -131,7 +131,7 @@ def weighted_sum(weights: Sequence[float], items: Sequence[Module | ModuleVector
     if len(weights) != len(items):
         raise ValueError(f"{len(weights)} weights for {len(items)} modules")
     total = ModuleVector(())
-    for w, x in zip(weights, items):
+    for w, x in zip(weights, items, strict=True):
         total = total + float(w) * as_vector(x)
     return total
 
@@ -275,7 +275,7 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
         for layer, pair in m.lora.items():
             layers.setdefault(layer, pair)
     factors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for layer, ref_pair in layers.items():
+    for layer in layers:
         a_parts, b_parts = [], []
         for c, m in live:
             pair = m.lora.get(layer)

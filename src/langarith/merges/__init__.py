@@ -130,7 +130,7 @@ def keep_top(x: np.ndarray, fraction: float) -> np.ndarray:
     """Zero all but the `fraction` largest-magnitude entries of each row (ties at the threshold kept)."""
     if not 0.0 < fraction <= 1.0:
         raise SemanticsError(f"the kept fraction must be in (0, 1], got {fraction}")
-    k = max(1, int(round(fraction * x.shape[1])))
+    k = max(1, round(fraction * x.shape[1]))
     if k >= x.shape[1]:
         return x.copy()
     mags = np.abs(x)
