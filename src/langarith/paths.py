@@ -9,10 +9,7 @@ from pathlib import Path
 def cache_dir(*parts: str) -> Path:
     """`$LANGARITH_CACHE`, else `$XDG_CACHE_HOME/langarith`, else `~/.cache/langarith`; created on use."""
     root = os.environ.get("LANGARITH_CACHE")
-    if root:
-        base = Path(root)
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langarith"
+    base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langarith"
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path

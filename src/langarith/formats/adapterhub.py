@@ -20,6 +20,7 @@ import numpy as np
 from langarith.errors import ModuleFileError
 from langarith.formats import Format, register
 from langarith.formats.files import (
+    json_number,
     read_json,
     read_safetensors,
     read_torch_bin,
@@ -122,7 +123,7 @@ class AdapterHubFormat(Format):
 
     def lora_config(self, config: dict[str, Any], rank: int, alpha: float, targets: tuple[str, ...]) -> dict:
         adapter = dict(config["adapter"])
-        adapter["config"] = dict(adapter["config"], r=rank, alpha=alpha if not float(alpha).is_integer() else int(alpha))
+        adapter["config"] = dict(adapter["config"], r=rank, alpha=json_number(alpha))
         return {**config, "adapter": adapter}
 
 

@@ -117,6 +117,11 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def json_number(x: float) -> int | float:
+    """2.0 -> 2: configs read by PEFT/AdapterHub keep integer ranks and alphas as integers."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -18,6 +18,7 @@ import numpy as np
 from langarith.errors import ModuleFileError
 from langarith.formats import Format, register
 from langarith.formats.files import (
+    json_number,
     read_json,
     read_safetensors,
     read_torch_bin,
@@ -99,8 +100,7 @@ class PeftFormat(Format):
 
     def lora_config(self, config: dict[str, Any], rank: int, alpha: float, targets: tuple[str, ...]) -> dict:
         new = dict(config)
-        new.update(r=rank, lora_alpha=alpha if not float(alpha).is_integer() else int(alpha),
-                   use_rslora=False, rank_pattern={}, alpha_pattern={})
+        new.update(r=rank, lora_alpha=json_number(alpha), use_rslora=False, rank_pattern={}, alpha_pattern={})
         if isinstance(config.get("target_modules"), list):
             new["target_modules"] = sorted(set(config["target_modules"]) | set(targets))
         return new
