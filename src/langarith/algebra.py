@@ -170,7 +170,8 @@ def _factor(terms: tuple[tuple[float, Module], ...]) -> Module:
         for c, m in terms:
             if c != 0.0:
                 acc += c * m.tensors[key].astype(np.float64, copy=False)
-        out[key] = acc.astype(t0.dtype)
+        with np.errstate(over="ignore"):  # overflow becomes Inf, which check_finite reports by name
+            out[key] = acc.astype(t0.dtype)
     return ref.with_tensors(out, name=None, language=None, role=None, provenance={})
 
 
@@ -216,11 +217,12 @@ def _check_same_layout(ref: Module, m: Module) -> None:
             "arithmetic needs the same target modules; retrain with the same --targets"
             + (", or use --semantics delta, which adds LoRA updates exactly" if ref.kind == "lora" else "")
         )
-    rank_keys = {p.a for p in ref.lora.values()} | {p.b for p in ref.lora.values()}
+    rank_dim = {p.a: 0 for p in ref.lora.values()} | {p.b: 1 for p in ref.lora.values()}
     bad_shapes = [k for k in ref.tensors if ref.tensors[k].shape != m.tensors[k].shape]
     if bad_shapes:
         shown = [f"{k} {tuple(ref.tensors[k].shape)} vs {tuple(m.tensors[k].shape)}" for k in bad_shapes]
-        if ref.kind == "lora" and all(k in rank_keys for k in bad_shapes):
+        if ref.kind == "lora" and all(_differs_only_in(ref.tensors[k].shape, m.tensors[k].shape, rank_dim.get(k))
+                                      for k in bad_shapes):
             raise IncompatibleModulesError(
                 f"LoRA ranks differ between {ref.label} (r={ref.rank}) and {m.label} (r={m.rank}): "
                 f"{_listing(shown)}. Factor-wise arithmetic needs equal ranks; use --semantics delta "
@@ -339,6 +341,12 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
         role=None,
         provenance={},
     )
+
+
+def _differs_only_in(x: tuple[int, ...], y: tuple[int, ...], dim: int | None) -> bool:
+    if dim is None or len(x) != len(y):
+        return False
+    return all(a == b for i, (a, b) in enumerate(zip(x, y, strict=True)) if i != dim)
 
 
 def _first_factors(mods: Sequence[Module], layer: str) -> tuple[np.ndarray, np.ndarray]:

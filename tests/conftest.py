@@ -1,0 +1,99 @@
+"""Fixtures: tiny randomly initialised models and the PEFT / AdapterHub modules trained on nothing,
+each built in a few lines. Modules get random (non-zero) factors so that arithmetic is visible."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from langarith.module import LoraPair, Module
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def tiny_llama(seed: int = 0):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
+    return LlamaForCausalLM(cfg).eval()
+
+
+def tiny_bert(seed: int = 0):
+    import torch
+    from adapters import BertAdapterModel
+    from transformers import BertConfig
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                     num_attention_heads=2, max_position_embeddings=32)
+    return BertAdapterModel(cfg).eval()
+
+
+@pytest.fixture
+def make_peft(tmp_path: Path) -> Callable[..., Path]:
+    """make_peft(name, seed=…, method="lora"|"lokr", **config) -> folder of a saved PEFT module."""
+
+    def make(name: str, seed: int = 1, method: str = "lora", **config) -> Path:
+        import torch
+        from peft import LoKrConfig, LoraConfig, get_peft_model
+
+        model = tiny_llama()
+        torch.manual_seed(seed)
+        targets = config.pop("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])
+        if method == "lora":
+            cfg = LoraConfig(r=config.pop("r", 4), lora_alpha=config.pop("lora_alpha", 8), target_modules=targets,
+                             init_lora_weights=False, **config)
+        else:
+            cfg = LoKrConfig(r=config.pop("r", 4), alpha=config.pop("alpha", 8), target_modules=targets,
+                             init_weights=False, **config)
+        peft_model = get_peft_model(model, cfg)
+        out = tmp_path / name
+        peft_model.save_pretrained(out)
+        return out
+
+    return make
+
+
+@pytest.fixture
+def make_adapter(tmp_path: Path) -> Callable[..., Path]:
+    """make_adapter(name, config="seq_bn", seed=…, head=False, safetensors=True) -> AdapterHub folder."""
+
+    def make(name: str, config: str = "seq_bn", seed: int = 1, head: bool = False, safetensors: bool = True) -> Path:
+        import torch
+
+        model = tiny_bert()
+        torch.manual_seed(seed)
+        model.add_adapter(name, config=config)
+        with torch.no_grad():
+            for pname, p in model.named_parameters():
+                if f".{name}." in pname:
+                    p.normal_(0, 0.5)
+        if head:
+            model.add_classification_head(name, num_labels=3)
+        out = tmp_path / name
+        model.save_adapter(str(out), name, with_head=head, use_safetensors=safetensors)
+        return out
+
+    return make
+
+
+def synthetic_lora(seed: int, rank: int = 3, alpha: float = 6.0, layers: int = 3, d_in: int = 7, d_out: int = 5,
+                   label: str | None = None) -> Module:
+    """An in-memory LoRA module (no files) for fast algebra tests."""
+    rng = np.random.default_rng(seed)
+    tensors, lora = {}, {}
+    for i in range(layers):
+        a, b = f"l{i}.lora_A.weight", f"l{i}.lora_B.weight"
+        tensors[a] = rng.normal(size=(rank, d_in)).astype(np.float32)
+        tensors[b] = rng.normal(size=(d_out, rank)).astype(np.float32)
+        lora[f"l{i}"] = LoraPair(a, b, alpha / rank)
+    return Module(tensors=tensors, kind="lora", format="peft",
+                  config={"peft_type": "LORA", "r": rank, "lora_alpha": alpha, "target_modules": ["l"]},
+                  targets=("l",), rank=rank, alpha=alpha, lora=lora, name=label or f"m{seed}")
