@@ -29,6 +29,7 @@ from langarith.errors import UnknownLanguageError
 # inverted), plus `nor` -> `nob` (Bokmål, the written standard) and `aka` -> `twi` (CLDR names
 # both Twi and Fante). Left out on purpose: `man` (CLDR names two varieties), `hmn` and `syr`
 # (CLDR picks a variety that is not what users mean by Hmong or Syriac): those stay macrolanguages.
+# fmt: off
 MACRO_TO_INDIVIDUAL: dict[str, str] = {
     "aka": "twi", "ara": "arb", "aym": "ayr", "aze": "azj", "bal": "bcc", "bik": "bcl",
     "bnc": "lbk", "bua": "bxr", "chm": "mhr", "cre": "cwd", "del": "umu", "den": "xsl",
@@ -41,6 +42,7 @@ MACRO_TO_INDIVIDUAL: dict[str, str] = {
     "sqi": "als", "srd": "src", "swa": "swh", "tmh": "ttq", "uzb": "uzn", "yid": "ydd",
     "zap": "zai", "zha": "zyb", "zho": "cmn", "zza": "diq",
 }
+# fmt: on
 
 # FLORES-200 names a few languages by their macrolanguage code (zho_Hans, est_Latn, ...).
 _FLORES_USES_MACRO = {"cmn": "zho", "ekk": "est", "gug": "grn", "kng": "kon", "src": "srd"}
@@ -241,9 +243,12 @@ def find_in(code: str | Language, available: Iterable[str]) -> str | None:
             continue
         if other.iso639_3 == lang.iso639_3:
             exact.append((entry, other))
-        elif lang.macrolanguage is not None and lang.macrolanguage == other.macrolanguage:
-            if lang.macrolanguage in lang.aliases or lang.macrolanguage in other.aliases:
-                related.append((entry, other))
+        elif (
+            lang.macrolanguage is not None
+            and lang.macrolanguage == other.macrolanguage
+            and (lang.macrolanguage in lang.aliases or lang.macrolanguage in other.aliases)
+        ):
+            related.append((entry, other))
     for group in (exact, related):
         if group:
             same_script = [entry for entry, other in group if lang.script and other.script == lang.script]
