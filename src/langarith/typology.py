@@ -276,7 +276,8 @@ def _rows(lang: Language, table: _Table) -> dict[str, int]:
     if own is None:
         own = next((table.index[a] for a in lang.aliases if a in table.index), macro)
     if own is None:
-        hints = suggest(lang.code, among=table.index) or suggest(lang.name, among=table.index)
+        hints = list(dict.fromkeys(suggest(lang.name, among=table.index) + suggest(lang.code, among=table.index)))
+        hints = hints[:5]
         hint = f" Closest URIEL languages: {', '.join(hints)}." if hints else ""
         raise NotInURIELError(
             f"{lang.code} ({lang.name}, ISO 639-3 {lang.iso639_3}) is not in URIEL, so no typological "
