@@ -142,7 +142,7 @@ def _add_subtract_related(x: RecipeInputs) -> Vec:
 
 @recipe("la", "language", True, "λ·a + (1−λ)·b over the two given modules, in order  (paper 2)")
 def _la(x: RecipeInputs) -> Vec:
-    given = [*x.lang.values(), *x.task.values()] if x.lang else list(x.task.values())
+    given = [*x.lang.values(), *x.task.values()]
     if len(given) != 2:
         raise RecipeError(
             f"la combines exactly two modules (a weighted by λ, then b), got {len(given)}; "

@@ -57,7 +57,6 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -120,10 +119,19 @@ _tables: dict[str, _Table] = {}
 
 
 def _data_dir() -> Path:
+    """lang2vec's data folder, found through its installed metadata rather than by importing it:
+    the wheel also installs a `lang2vec.py` script that shadows the package when the scripts folder
+    is first on sys.path (as under `.venv/bin/pytest`), and that script needs pkg_resources."""
     try:
-        return Path(str(resources.files("lang2vec") / "data"))
-    except ModuleNotFoundError as err:
-        raise TypologyError("URIEL data not found: install the lang2vec package (pip install lang2vec==1.1.2)") from err
+        folder = Path(str(importlib.metadata.distribution("lang2vec").locate_file("lang2vec/data")))
+    except importlib.metadata.PackageNotFoundError:
+        folder = None
+    if folder is None or not (folder / _DATA_FILES[0]).is_file():
+        raise TypologyError(
+            "URIEL data not found: install the lang2vec package (pip install lang2vec==1.1.2), "
+            "which ships URIEL's feature vectors"
+        )
+    return folder
 
 
 def data_version() -> str:

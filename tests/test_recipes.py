@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+from conftest import synthetic_lora
+
+from langarith.errors import RecipeError
+from langarith.recipes import RECIPES, RecipeInputs, add, add_subtract, add_subtract_related, la
+
+
+@pytest.fixture
+def langs():
+    task = {c: synthetic_lora(i, label=f"task_{c}") for i, c in enumerate(["en", "ar", "sw", "ru"])}
+    lang = {c: synthetic_lora(10 + i, label=f"lang_{c}") for i, c in enumerate(["en", "ar", "sw", "ru", "pt"])}
+    return task, lang
+
+
+def run(name, **kw):
+    return RECIPES[name].run(RecipeInputs(**kw))
+
+
+def test_equations(langs):
+    task, lang = langs
+    assert add(task["en"], lang["pt"], 0.7).weights() == pytest.approx({"task_en": 0.7, "lang_pt": 0.3})
+    assert add_subtract(task["en"], lang["pt"], lang["en"], 0.7).weights() == pytest.approx(
+        {"task_en": 0.7, "lang_pt": 0.3, "lang_en": -0.3})
+    eq4 = add_subtract_related(task, lang, "pt", ["ar", "sw"], 0.6).weights()
+    assert eq4 == pytest.approx({"task_ar": 0.3, "task_sw": 0.3, "lang_pt": 0.4, "lang_ar": -0.2, "lang_sw": -0.2})
+    assert la(lang["en"], lang["pt"], 0.25).weights() == pytest.approx({"lang_en": 0.25, "lang_pt": 0.75})
+
+
+def test_registry_resolves_source_and_target(langs):
+    task, lang = langs
+    one_task = {"en": task["en"]}
+    v = run("add-subtract", task=one_task, lang={"en": lang["en"], "pt": lang["pt"]}, lam=0.9)
+    assert v.weights() == pytest.approx({"task_en": 0.9, "lang_pt": 0.1, "lang_en": -0.1})
+    assert run("add-all", task=task).weights() == pytest.approx({f"task_{c}": 0.25 for c in task})
+    assert run("add-related", task=task, related=["ar", "ru"]).weights() == pytest.approx(
+        {"task_ar": 0.5, "task_ru": 0.5})
+    assert run("la", lang={"en": lang["en"], "sw": lang["sw"]}, lam=0.5).weights() == pytest.approx(
+        {"lang_en": 0.5, "lang_sw": 0.5})
+
+
+@pytest.mark.parametrize("lam", [-0.1, 1.5])
+@pytest.mark.parametrize("name", ["add", "add-subtract", "la"])
+def test_lambda_outside_unit_interval_is_refused(langs, name, lam):
+    task, lang = langs
+    with pytest.raises(RecipeError, match=r"λ in \[0, 1\]"):
+        tasks = {} if name == "la" else {"en": task["en"]}
+        run(name, task=tasks, lang={"en": lang["en"], "pt": lang["pt"]}, lam=lam, target="pt")
+
+
+def test_missing_inputs_say_which_flag_to_pass(langs):
+    task, lang = langs
+    with pytest.raises(RecipeError, match="needs --lambda"):
+        run("add", task={"en": task["en"]}, lang={"pt": lang["pt"]})
+    with pytest.raises(RecipeError, match="pass --source"):
+        run("add", task=task, lang={"pt": lang["pt"]}, lam=0.5)
+    with pytest.raises(RecipeError, match="pass --target"):
+        run("add", task={"en": task["en"]}, lang={"pt": lang["pt"], "sw": lang["sw"]}, lam=0.5)
+    with pytest.raises(RecipeError, match="no language module for language 'en'.*--lang en=DIR"):
+        run("add-subtract", task={"en": task["en"]}, lang={"pt": lang["pt"]}, lam=0.5)
+    with pytest.raises(RecipeError, match="--related"):
+        run("add-related", task=task, target="pt")
+    with pytest.raises(RecipeError, match="exactly two"):
+        run("la", lang=lang, lam=0.5)
