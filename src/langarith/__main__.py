@@ -1,0 +1,5 @@
+"""`python -m langarith` = the `langarith` command."""
+
+from langarith.cli import main
+
+main()

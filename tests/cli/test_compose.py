@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from langarith.cli import app
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+def cli_process(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "langarith", *map(str, args)], capture_output=True, text=True)
+
+
+def test_expression_contract_and_inspect_json(make_peft, tmp_path):
+    t, p, e = make_peft("t", seed=1), make_peft("p", seed=2), make_peft("e", seed=3)
+    out = tmp_path / "task_pt"
+    r = cli("compose", "0.7*task_en + 0.3*(lang_pt - lang_en)", "--module", f"task_en={t}",
+            "--module", f"lang_pt={p}", "--module", f"lang_en={e}", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "+0.7·task_en +0.3·lang_pt -0.3·lang_en" in r.output
+    info = json.loads(cli("inspect", out, "--json").output)
+    assert info["format"] == "peft" and info["kind"] == "lora" and info["rank"] == 4
+    assert info["targets"] == ["k_proj", "o_proj", "q_proj", "v_proj"] and info["num_params"] > 0
+    assert info["provenance"]["expression"] == "0.7*task_en + 0.3*(lang_pt - lang_en)"
+    human = cli("inspect", out)
+    assert human.exit_code == 0 and "made by" in human.output and "task_en (+0.7)" in human.output
+
+
+def test_recipe_contract(make_peft, tmp_path):
+    t, p, e = make_peft("t", seed=1), make_peft("p", seed=2), make_peft("e", seed=3)
+    out = tmp_path / "as"
+    r = cli("compose", "--recipe", "add-subtract", "--task", f"en={t}", "--lang", f"en={e}", "--lang", f"pt={p}",
+            "--source", "en", "--target", "pt", "--lambda", "0.7", "--out", out, "--semantics", "delta", "--rank", "4")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "langarith.json").read_text())
+    assert manifest["language"] == "pt" and manifest["role"] == "task"
+    assert manifest["provenance"]["recipe"]["name"] == "add-subtract"
+    assert manifest["provenance"]["recipe"]["lambda"] == 0.7 and manifest["provenance"]["rank"] == 4
+    ties = cli("compose", "--recipe", "ties", "--lang", f"en={e}", "--lang", f"pt={p}", "--top-k", "20",
+               "--lambda", "1.2", "--out", tmp_path / "ties")
+    assert ties.exit_code == 0, ties.output
+    assert json.loads((tmp_path / "ties" / "langarith.json").read_text())["provenance"]["recipe"]["top_k"] == 0.2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["0.7*a + ", "--module", "a={t}"], "syntax error"),
+    (["a + bb", "--module", "a={t}"], "unknown module name 'bb'"),
+    (["a", "--module", "a-b={t}"], "cannot be used in an expression"),
+    (["a", "--module", "a={missing}"], "does not exist"),
+    (["--recipe", "add", "--task", "en={t}", "--lang", "pt={t}", "--lambda", "1.5"], r"λ in \[0, 1\]"),
+    (["--recipe", "nope", "--task", "en={t}"], "unknown recipe"),
+    (["a", "--module", "a={t}", "--rank", "2"], "needs --semantics delta"),
+])
+def test_errors_exit_2_with_one_clear_line(make_peft, tmp_path, args, message):
+    t = make_peft("t")
+    filled = [a.format(t=t, missing=tmp_path / "missing") for a in args]
+    r = cli_process("compose", *filled, "--out", tmp_path / "o")
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert re.search(message, r.stderr), r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_compose_never_imports_torch(make_peft, tmp_path):
+    a, b = make_peft("a", seed=1), make_peft("b", seed=2)
+    code = (
+        "import sys\n"
+        "from langarith.cli import app\n"
+        f"app(['compose', '0.5*a + 0.5*b', '--module', 'a={a}', '--module', 'b={b}', '--out', '{tmp_path / 'o'}'],"
+        " standalone_mode=False)\n"
+        f"app(['inspect', '{tmp_path / 'o'}'], standalone_mode=False)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'peft', 'adapters') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY []" in r.stdout
