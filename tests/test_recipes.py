@@ -51,15 +51,26 @@ def test_lambda_outside_unit_interval_is_refused(langs, name, lam):
 
 def test_missing_inputs_say_which_flag_to_pass(langs):
     task, lang = langs
-    with pytest.raises(RecipeError, match="needs --lambda"):
+    with pytest.raises(RecipeError, match=r"needs --lambda"):
         run("add", task={"en": task["en"]}, lang={"pt": lang["pt"]})
-    with pytest.raises(RecipeError, match="pass --source"):
+    with pytest.raises(RecipeError, match=r"pass --source"):
         run("add", task=task, lang={"pt": lang["pt"]}, lam=0.5)
-    with pytest.raises(RecipeError, match="pass --target"):
+    with pytest.raises(RecipeError, match=r"pass --target"):
         run("add", task={"en": task["en"]}, lang={"pt": lang["pt"], "sw": lang["sw"]}, lam=0.5)
-    with pytest.raises(RecipeError, match="no language module for language 'en'.*--lang en=DIR"):
+    with pytest.raises(RecipeError, match=r"no language module for language 'en'.*--lang en=DIR"):
         run("add-subtract", task={"en": task["en"]}, lang={"pt": lang["pt"]}, lam=0.5)
-    with pytest.raises(RecipeError, match="--related"):
-        run("add-related", task=task, target="pt")
-    with pytest.raises(RecipeError, match="exactly two"):
+    with pytest.raises(RecipeError, match=r"needs --target .* or an explicit --related"):
+        run("add-related", task=task)
+    with pytest.raises(RecipeError, match=r"exactly two"):
         run("la", lang=lang, lam=0.5)
+
+
+def test_related_defaults_to_the_papers_rule_and_codes_match_across_spellings(langs):
+    task, lang = langs
+    x = RecipeInputs(task={"en": task["en"], "ar": task["ar"], "sw": task["sw"], "ru": task["ru"]}, target="uk")
+    v = RECIPES["add-related"].run(x)
+    assert x.related and "ru" in x.related  # Ukrainian: Russian is syntactically and geographically close
+    assert set(v.weights()) == {f"task_{c}" for c in x.related}
+    flores = {"por_Latn": lang["pt"], "eng_Latn": lang["en"]}
+    v = RECIPES["add-subtract"].run(RecipeInputs(task={"en": task["en"]}, lang=flores, target="pt", lam=0.5))
+    assert v.weights() == pytest.approx({"task_en": 0.5, "lang_pt": 0.5, "lang_en": -0.5})

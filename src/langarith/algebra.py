@@ -16,6 +16,7 @@ input.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -164,14 +165,18 @@ def _factor(terms: tuple[tuple[float, Module], ...]) -> Module:
     mods = [m for _, m in terms]
     check_compatible(mods, "factor")
     ref = mods[0]
+    live = [(c, m) for c, m in terms if c != 0.0] or [(0.0, ref)]
     out: dict[str, np.ndarray] = {}
     for key, t0 in ref.tensors.items():
-        acc = np.zeros(t0.shape, dtype=np.float64)
-        for c, m in terms:
-            if c != 0.0:
-                acc += c * m.tensors[key].astype(np.float64, copy=False)
+        # Accumulate in place, in the inputs' precision but never below float32 (fp16/bf16 inputs).
+        work = np.promote_types(t0.dtype, np.float32)
+        acc = np.multiply(live[0][1].tensors[key], live[0][0], dtype=work)
+        scratch = np.empty_like(acc)
+        for c, m in live[1:]:
+            np.multiply(m.tensors[key], c, out=scratch, dtype=work)
+            acc += scratch
         with np.errstate(over="ignore"):  # overflow becomes Inf, which check_finite reports by name
-            out[key] = acc.astype(t0.dtype)
+            out[key] = acc.astype(t0.dtype, copy=False)
     return ref.with_tensors(out, name=None, language=None, role=None, provenance={})
 
 
@@ -235,7 +240,7 @@ def _check_same_layout(ref: Module, m: Module) -> None:
     bad_scale = [
         f"{layer} ({ref.lora[layer].scaling:g} vs {m.lora[layer].scaling:g})"
         for layer in ref.lora
-        if layer in m.lora and not np.isclose(ref.lora[layer].scaling, m.lora[layer].scaling)
+        if layer in m.lora and not math.isclose(ref.lora[layer].scaling, m.lora[layer].scaling, rel_tol=1e-6)
     ]
     if bad_scale:
         raise IncompatibleModulesError(
@@ -297,11 +302,9 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
             ref_a, ref_b = _first_factors(mods, layer)
             a_parts = [np.zeros_like(ref_a, dtype=np.float64)]
             b_parts = [np.zeros_like(ref_b, dtype=np.float64)]
-        a_cat = np.concatenate(a_parts, axis=0)
-        b_cat = np.concatenate(b_parts, axis=1)
-        if rank is not None:
-            a_cat, b_cat = truncate_lora(a_cat, b_cat, rank, where=layer)
-        factors[layer] = (a_cat, b_cat)
+        factors[layer] = (np.concatenate(a_parts, axis=0), np.concatenate(b_parts, axis=1))
+    if rank is not None:
+        factors = truncate_layers(factors, rank)
 
     out_rank = rank if rank is not None else max(a.shape[0] for a, _ in factors.values())
     tensors: dict[str, np.ndarray] = {}
@@ -357,18 +360,49 @@ def _first_factors(mods: Sequence[Module], layer: str) -> tuple[np.ndarray, np.n
 
 
 def truncate_lora(a: np.ndarray, b: np.ndarray, rank: int, where: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Best rank-`rank` approximation of B @ A (Eckart–Young), computed in the low-rank space:
-    B = Q_b R_b, Aᵀ = Q_a R_a, so B A = Q_b (R_b R_aᵀ) Q_aᵀ and only the small R × R core is
-    decomposed. The singular values are split evenly between the new factors."""
-    a2, b2, restore = as_matrices(a, b, where)
-    qb, rb = np.linalg.qr(b2)
-    qa, ra = np.linalg.qr(a2.T)
-    u, s, vt = np.linalg.svd(rb @ ra.T)
-    k = min(rank, s.shape[0])
-    root = np.sqrt(s[:k])
-    new_b = (qb @ u[:, :k]) * root
-    new_a = (root[:, None] * vt[:k]) @ qa.T
-    return restore(new_a, new_b)
+    """Best rank-`rank` approximation of B @ A for one layer (see `truncate_layers`)."""
+    return truncate_layers({where: (a, b)}, rank)[where]
+
+
+def truncate_layers(factors: dict[str, tuple[np.ndarray, np.ndarray]], rank: int
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Best rank-r approximation (Eckart–Young) of every layer's B @ A, without forming B @ A.
+
+    Only R × R matrices are decomposed (R = the concatenated rank), batched over layers of equal shape:
+    with D = BᵀB = V Λ Vᵀ, N = Λ^½ Vᵀ A has the right singular vectors of BA, and N Nᵀ = W Σ² Wᵀ.
+    Writing P = V Λ^½ W_r, the rank-r factors are A_r = Σ_r^-½ Pᵀ A and B_r = B (A Aᵀ P) Σ_r^-3/2, which
+    split the singular values evenly (B_r A_r = B A V_r V_rᵀ). Directions with σ below 1e-9·σ_max carry
+    no signal and are dropped rather than divided by."""
+    groups: dict[tuple, list[str]] = {}
+    mats = {}
+    for layer, (a, b) in factors.items():
+        a2, b2, restore = as_matrices(a, b, layer)
+        mats[layer] = (a2, b2, restore)
+        groups.setdefault((a2.shape, b2.shape), []).append(layer)
+    out = {}
+    for (a_shape, _), layers in groups.items():
+        big_r = a_shape[0]
+        if rank >= big_r:  # nothing to cut
+            for layer in layers:
+                out[layer] = factors[layer]
+            continue
+        a = np.stack([mats[layer][0] for layer in layers]).astype(np.float64)  # (L, R, in)
+        b = np.stack([mats[layer][1] for layer in layers]).astype(np.float64)  # (L, out, R)
+        gram_a = a @ a.transpose(0, 2, 1)
+        lam, v = np.linalg.eigh(b.transpose(0, 2, 1) @ b)
+        root_lam = np.sqrt(np.clip(lam, 0.0, None))
+        core = root_lam[:, :, None] * (v.transpose(0, 2, 1) @ gram_a @ v) * root_lam[:, None, :]
+        sig2, w = np.linalg.eigh(core)
+        sig2, w = sig2[:, ::-1][:, :rank], w[:, :, ::-1][:, :, :rank]  # top r, descending
+        sig = np.sqrt(np.clip(sig2, 0.0, None))
+        live = sig > 1e-9 * np.maximum(sig[:, :1], 1e-300)
+        safe = np.where(live, sig, 1.0)
+        p = v @ (root_lam[:, :, None] * w)  # (L, R, r)
+        new_a = np.where(live, safe ** -0.5, 0.0)[:, :, None] * (p.transpose(0, 2, 1) @ a)
+        new_b = (b @ (gram_a @ p)) * np.where(live, safe ** -1.5, 0.0)[:, None, :]
+        for i, layer in enumerate(layers):
+            out[layer] = mats[layer][2](new_a[i], new_b[i])
+    return out
 
 
 def as_matrices(a: np.ndarray, b: np.ndarray, where: str):

@@ -63,7 +63,7 @@ def compose(
         value = spec.run(inputs)
         loaded = {m.label: m for m in [*task_mods.values(), *lang_mods.values()]}
         provenance["recipe"] = {"name": recipe, "lambda": lam, "source": source, "target": target,
-                                "related": related, **(params or {})}
+                                "related": inputs.related, **(params or {})}
         language, role = result_language(recipe, inputs), spec.role
 
     if isinstance(value, ModuleVector):

@@ -203,17 +203,37 @@ def _lam(x: RecipeInputs, name: str) -> float:
 
 
 def _related(x: RecipeInputs, name: str) -> list[str]:
+    """The given related list, else paper 1's rule (syntactic < 0.7 and geographic < 0.3) over the
+    task languages; the choice is stored back in `x.related` so that provenance records it."""
     if x.related is not None:
         return list(x.related)
-    raise RecipeError(
-        f"{name} needs the related source languages: pass --related L1,L2 "
-        "(or compute them with `langarith related TARGET --pool ...`)"
-    )
+    if not x.target:
+        raise RecipeError(f"{name} needs --target (to find related sources) or an explicit --related L1,L2")
+    from langarith.typology import related
+
+    choice = related(x.target, list(x.task), rule="paper")
+    if not choice.related:
+        raise RecipeError(
+            f"{name}: no task language is related to {x.target} by the paper's rule ({choice.message}). "
+            "Pass --related L1,L2 explicitly, or use add-all"
+        )
+    x.related = choice.codes
+    return x.related
 
 
 def _pick(mapping: Mapping[str, Vec], language: str, role: str) -> Vec:
+    """The module for `language`, matching codes across spellings (pt, por, por_Latn, pt-BR)."""
     if language in mapping:
         return mapping[language]
+    from langarith.codes import find_in
+    from langarith.errors import UnknownLanguageError
+
+    try:
+        key = find_in(language, list(mapping))
+    except UnknownLanguageError:
+        key = None
+    if key is not None:
+        return mapping[key]
     flag = "--task" if role == "task" else "--lang"
     raise RecipeError(
         f"no {role} module for language {language!r}; given: {', '.join(mapping) or 'none'}. "

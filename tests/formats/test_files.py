@@ -53,14 +53,14 @@ def test_overwrite_replaces_whole_folder_and_refuses_without_flag(tmp_path):
     m = synthetic_lora(1).vector.materialize()
     out = save(m, tmp_path / "m", provenance={})
     (out / "stale.txt").write_text("old")
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match=r"--overwrite"):
         save(m, out, provenance={})
     save(m, out, provenance={}, overwrite=True)
     assert not (out / "stale.txt").exists() and not _leftovers(tmp_path, "m")
 
 
 def test_missing_path_and_unknown_folder(tmp_path):
-    with pytest.raises(ModuleFileError, match="does not exist"):
+    with pytest.raises(ModuleFileError, match=r"does not exist"):
         load(tmp_path / "nope")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("hi")
@@ -71,15 +71,15 @@ def test_missing_path_and_unknown_folder(tmp_path):
 def test_corrupt_files_are_named(make_peft, tmp_path):
     src = make_peft("a")
     (src / "adapter_model.safetensors").write_bytes(b"\x00\x01garbage")
-    with pytest.raises(ModuleFileError, match="adapter_model.safetensors is not a readable safetensors file"):
+    with pytest.raises(ModuleFileError, match=r"adapter_model.safetensors is not a readable safetensors file"):
         load(src)
     bad_json = make_peft("b")
     (bad_json / "adapter_config.json").write_text("{not json")
-    with pytest.raises(ModuleFileError, match="adapter_config.json is not valid JSON"):
+    with pytest.raises(ModuleFileError, match=r"adapter_config.json is not valid JSON"):
         load(bad_json)
     no_weights = make_peft("c")
     (no_weights / "adapter_model.safetensors").unlink()
-    with pytest.raises(ModuleFileError, match="no adapter_model.safetensors"):
+    with pytest.raises(ModuleFileError, match=r"no adapter_model.safetensors"):
         load(no_weights)
 
 
@@ -94,7 +94,7 @@ def test_pickles_never_execute_code(make_peft, tmp_path):
     with (src / "adapter_model.bin").open("wb") as fh:
         pickle.dump({"x": _Exploit()}, fh)
     Path("/tmp/langarith-pwned").unlink(missing_ok=True)
-    with pytest.raises(ModuleFileError, match="weights-only"):
+    with pytest.raises(ModuleFileError, match=r"weights-only"):
         load(src)
     assert not Path("/tmp/langarith-pwned").exists()
 

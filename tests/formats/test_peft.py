@@ -131,7 +131,8 @@ def test_lokr_composition_reloads_in_peft(make_peft, tmp_path):
     assert m.kind == "lokr" and any(k.endswith("lokr_w1") for k in m.tensors)
     model = PeftModel.from_pretrained(tiny_llama(), str(a)).eval()
     ma, mb = load(a), load(b)
-    set_peft_model_state_dict(model, {k: torch.from_numpy(0.5 * ma.tensors[k] + 0.5 * mb.tensors[k]) for k in ma.tensors})
+    mixed = {k: torch.from_numpy(0.5 * ma.tensors[k] + 0.5 * mb.tensors[k]) for k in ma.tensors}
+    set_peft_model_state_dict(model, mixed)
     with torch.no_grad():
         expected = model(IDS).logits
     torch.testing.assert_close(logits_with(out), expected, rtol=1e-5, atol=1e-5)

@@ -46,7 +46,8 @@ def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str],
             tensors[name] = bits.view(np.float32).reshape(shape)
             stored_as[name] = "BF16"
         elif tag in _NP:
-            tensors[name] = np.frombuffer(data, dtype=np.dtype(_NP[tag]).newbyteorder("<")).reshape(shape).copy()
+            # A read-only view of the bytes safetensors returned: inputs are never modified in place.
+            tensors[name] = np.frombuffer(data, dtype=np.dtype(_NP[tag]).newbyteorder("<")).reshape(shape)
         else:
             raise ModuleFileError(f"{path}: tensor {name} has dtype {tag}, which langarith cannot read")
     return tensors, stored_as, metadata
