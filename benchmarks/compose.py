@@ -8,6 +8,8 @@ For each K in {2, 10, 50}, with equal weights 1/K, in one run, two levels are ti
 - end to end: K module folders in, one module folder out. Ours: `langarith.compose.compose` (read, hash,
   combine, write atomically). PEFT: load the K adapters into an already built model, merge,
   `save_pretrained` the merged adapter (building the model is not timed).
+- exact composition: ours `delta` without truncation (ΔW to float precision) vs PEFT `svd` with
+  svd_rank = the concatenated rank 4K (also exact).
 - ours as a CLI process (`langarith compose "mean(m0, …)"`), wall time including interpreter start.
 Each result's ΔW is compared with the exact float64 Σ wᵢ·sᵢ·BᵢAᵢ (relative Frobenius error over all
 layers). PEFT `svd` and our rank-4 `delta` are both the best rank-4 approximation, so their errors match
@@ -131,7 +133,8 @@ def run_cli(folders: list[Path], out: Path, repeats: int) -> float:
     return best_of(call, repeats)
 
 
-def run_peft(base, folders: list[Path], combination: str, out: Path) -> tuple[float, float, dict[str, np.ndarray]]:
+def run_peft(base, folders: list[Path], combination: str, out: Path, svd_rank: int = 4
+             ) -> tuple[float, float, dict[str, np.ndarray]]:
     """(op seconds, end-to-end seconds, ΔW per layer) for one `add_weighted_adapter` merge."""
     from peft import PeftModel
     from peft.tuners.lora import LoraLayer
@@ -141,7 +144,7 @@ def run_peft(base, folders: list[Path], combination: str, out: Path) -> tuple[fl
     model = PeftModel.from_pretrained(base, str(folders[0]), adapter_name=names[0])
     for n, f in zip(names[1:], folders[1:], strict=True):
         model.load_adapter(str(f), adapter_name=n)
-    kwargs = {"svd_rank": 4} if combination == "svd" else {}
+    kwargs = {"svd_rank": svd_rank} if combination == "svd" else {}
     t1 = time.perf_counter()
     model.add_weighted_adapter(names, [1.0 / len(names)] * len(names), "merged", combination_type=combination,
                                **kwargs)
@@ -175,6 +178,8 @@ def main() -> None:
             cli_s = run_cli(folders, root / "out_cli", args.repeats)
             linear_op, linear_e2e, linear_d = run_peft(base, folders, "linear", root / "peft_linear")
             svd_op, svd_e2e, svd_d = run_peft(base, folders, "svd", root / "peft_svd")
+            exact_op, exact_e2e = run_ours(folders, root / "out_exact", "delta", None, args.repeats)
+            full_op, full_e2e, full_d = run_peft(base, folders, "svd", root / "peft_svd_full", svd_rank=4 * k)
             results[str(k)] = {
                 "ours_factor_op_s": round(factor_op, 4),
                 "ours_factor_e2e_s": round(factor_e2e, 4),
@@ -189,6 +194,12 @@ def main() -> None:
                 "ratio_e2e_peft_linear_to_ours_factor": round(linear_e2e / factor_e2e, 1),
                 "ratio_op_peft_svd_to_ours_delta": round(svd_op / delta_op, 1),
                 "ratio_e2e_peft_svd_to_ours_delta": round(svd_e2e / delta_e2e, 1),
+                "ours_delta_exact_op_s": round(exact_op, 4),
+                "peft_svd_full_rank_op_s": round(full_op, 4),
+                "ratio_op_peft_svd_full_to_ours_delta_exact": round(full_op / exact_op, 1),
+                "ratio_e2e_peft_svd_full_to_ours_delta_exact": round(full_e2e / exact_e2e, 1),
+                "err_ours_delta_exact": rel_error(our_deltas(root / "out_exact"), exact),
+                "err_peft_svd_full_rank": rel_error(full_d, exact),
                 "err_ours_factor": rel_error(our_deltas(root / "out_factor"), exact),
                 "err_peft_linear": rel_error(linear_d, exact),
                 "err_ours_delta_rank4": rel_error(our_deltas(root / "out_delta"), exact),
@@ -206,6 +217,8 @@ def main() -> None:
                                              for r in results.values()),
             "delta_vs_peft_svd_op": all(r["ratio_op_peft_svd_to_ours_delta"] >= 100 for r in results.values()),
             "delta_vs_peft_svd_e2e": all(r["ratio_e2e_peft_svd_to_ours_delta"] >= 100 for r in results.values()),
+            "exact_delta_vs_peft_svd_full_rank_op": all(
+                r["ratio_op_peft_svd_full_to_ours_delta_exact"] >= 100 for r in results.values()),
             "equal_error": all(abs(r["err_ours_delta_rank4"] - r["err_peft_svd_rank4"]) <= 1e-6 * max(
                 r["err_peft_svd_rank4"], 1e-12) + 1e-9 for r in results.values()),
             "cli_k10": k10.get("ours_cli_factor_s", 0.0) <= 1.0 if k10 else None,

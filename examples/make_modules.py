@@ -1,0 +1,41 @@
+"""Make three small PEFT LoRA modules to try `langarith compose` on, in a few seconds on a CPU.
+
+They sit on a tiny randomly initialised Llama-style model (not a real language model), so the numbers
+mean nothing, but the folders are real PEFT modules: `task_en` (an "English task" module), `lang_en` and
+`lang_pt` ("language" modules), rank 4 on q, k, v, o. `langarith train` (coming with issue C) makes real
+ones on Gemma 3 270M.
+
+    python examples/make_modules.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import LlamaConfig, LlamaForCausalLM
+
+
+def main(out: Path) -> None:
+    config = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2)
+    for seed, (name, language, role) in enumerate(
+        [("task_en", "en", "task"), ("lang_en", "en", "language"), ("lang_pt", "pt", "language")]
+    ):
+        torch.manual_seed(0)
+        base = LlamaForCausalLM(config)
+        torch.manual_seed(seed + 1)
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                          init_lora_weights=False)
+        model = get_peft_model(base, lora)
+        model.peft_config["default"].base_model_name_or_path = "tiny-random-llama"
+        model.save_pretrained(out / name)
+        (out / name / "langarith.json").write_text(json.dumps({"language": language, "role": role}, indent=2))
+        print(f"made {out / name} ({role} module, {language})")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "modules"))
