@@ -36,6 +36,18 @@ def tiny_bert(seed: int = 0):
     return BertAdapterModel(cfg).eval()
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One langarith cache for a test session, away from the user's own (typology matrices)."""
+    return tmp_path_factory.mktemp("langarith-cache")
+
+
+@pytest.fixture
+def isolated_cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LANGARITH_CACHE", str(shared_cache))
+    return shared_cache
+
+
 @pytest.fixture
 def make_peft(tmp_path: Path) -> Callable[..., Path]:
     """make_peft(name, seed=…, method="lora"|"lokr", **config) -> folder of a saved PEFT module."""

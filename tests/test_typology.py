@@ -17,16 +17,7 @@ from langarith.errors import TypologyError, UnknownLanguageError
 
 POOL = ["pt", "es", "fr", "it", "en", "de", "ru", "ja", "ko", "zh", "ar", "sw", "hi", "ur", "tr", "fi"]
 PAPER1_SEEN = ["ar", "bn", "en", "ja", "ko", "id", "sw", "ru", "te", "th", "tr"]
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("langarith-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LANGARITH_CACHE", str(shared_cache))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 @pytest.fixture(scope="module")

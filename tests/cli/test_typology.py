@@ -14,16 +14,7 @@ from langarith.errors import UnknownLanguageError
 from langarith.typology import KINDS, SelectionError
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("langarith-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LANGARITH_CACHE", str(shared_cache))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def run(*args: str):

@@ -22,8 +22,7 @@ from langarith.formats import Format, register
 from langarith.formats.files import (
     json_number,
     read_json,
-    read_safetensors,
-    read_torch_bin,
+    read_weights,
     sha256_of,
     write_json,
     write_safetensors,
@@ -60,18 +59,19 @@ class AdapterHubFormat(Format):
         name = config.get("name")
         if not name:
             raise ModuleFileError(f"{path / CONFIG} has no adapter 'name'; re-save it with model.save_adapter")
-        raw, stored_as, files = _read_weights(path, WEIGHTS)
+        raw, stored_as, weights_file = read_weights(path, *WEIGHTS)
+        files = [weights_file]
         tensors = {_canonical(k, name): v for k, v in raw.items()}
         stored_as = {_canonical(k, name): v for k, v in stored_as.items()}
         extras: dict[str, np.ndarray] = {}
         head_config = None
         if (path / HEAD_CONFIG).exists():
             head_config = read_json(path / HEAD_CONFIG)
-            head_raw, head_stored, head_files = _read_weights(path, HEAD_WEIGHTS)
+            head_raw, head_stored, head_file = read_weights(path, *HEAD_WEIGHTS)
             head_name = head_config.get("name") or name
             extras = {HEAD_PREFIX + _canonical(k, head_name): v for k, v in head_raw.items()}
             stored_as.update({HEAD_PREFIX + _canonical(k, head_name): v for k, v in head_stored.items()})
-            files += [path / HEAD_CONFIG, *head_files]
+            files += [path / HEAD_CONFIG, head_file]
 
         kind = _kind(arch)
         lora: dict[str, LoraPair] = {}
@@ -134,17 +134,6 @@ def _kind(arch: dict[str, Any]) -> str:
     if architecture in (None, "bottleneck") and "reduction_factor" in arch:
         return "bottleneck"
     return str(architecture or "adapter")
-
-
-def _read_weights(path: Path, names: tuple[str, str]) -> tuple[dict[str, np.ndarray], dict[str, str], list[Path]]:
-    safe, binary = path / names[0], path / names[1]
-    if safe.exists():
-        tensors, stored_as, _ = read_safetensors(safe)
-        return tensors, stored_as, [safe]
-    if binary.exists():
-        tensors, stored_as = read_torch_bin(binary)
-        return tensors, stored_as, [binary]
-    raise ModuleFileError(f"{path} has no {names[0]} or {names[1]}; the AdapterHub folder is incomplete")
 
 
 def _write_weights(folder: Path, names: tuple[str, str], tensors: dict[str, np.ndarray],

@@ -106,6 +106,19 @@ def read_torch_bin(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return tensors, stored_as
 
 
+def read_weights(folder: Path, safe_name: str, pickle_name: str
+                 ) -> tuple[dict[str, np.ndarray], dict[str, str], Path]:
+    """The folder's safetensors file, else its weights-only pickle: (tensors, stored_as, file read)."""
+    safe, pickled = folder / safe_name, folder / pickle_name
+    if safe.exists():
+        tensors, stored_as, _ = read_safetensors(safe)
+        return tensors, stored_as, safe
+    if pickled.exists():
+        tensors, stored_as = read_torch_bin(pickled)
+        return tensors, stored_as, pickled
+    raise ModuleFileError(f"{folder} has no {safe_name} (or {pickle_name}); the module folder is incomplete")
+
+
 def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

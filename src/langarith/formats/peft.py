@@ -20,8 +20,7 @@ from langarith.formats import Format, register
 from langarith.formats.files import (
     json_number,
     read_json,
-    read_safetensors,
-    read_torch_bin,
+    read_weights,
     sha256_of,
     write_json,
     write_safetensors,
@@ -60,14 +59,7 @@ class PeftFormat(Format):
     def read(self, path: Path) -> Module:
         config = read_json(path / CONFIG)
         peft_type = str(config.get("peft_type", "")).upper()
-        if (path / WEIGHTS).exists():
-            weights = path / WEIGHTS
-            raw, stored_as, _ = read_safetensors(weights)
-        elif (path / WEIGHTS_BIN).exists():
-            weights = path / WEIGHTS_BIN
-            raw, stored_as = read_torch_bin(weights)
-        else:
-            raise ModuleFileError(f"{path} has {CONFIG} but no {WEIGHTS} (or {WEIGHTS_BIN}); the module is incomplete")
+        raw, stored_as, weights = read_weights(path, WEIGHTS, WEIGHTS_BIN)
         tensors = {k: v for k, v in raw.items() if _VECTOR.search(k)}
         extras = {k: v for k, v in raw.items() if k not in tensors}
         if not tensors:
