@@ -271,6 +271,11 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
                 "arithmetic is element-wise: use --semantics factor"
             )
     check_compatible(mods, "delta")
+    for m in mods:
+        if m.signature.get("lora_bias"):
+            raise SemanticsError(
+                f"{m.label} has LoRA biases, which ΔW = s·BA does not cover; use --semantics factor"
+            )
     if rank is not None and rank < 1:
         raise SemanticsError(f"--rank must be a positive integer, got {rank}")
     live = [(c, m) for c, m in terms if c != 0.0] or [terms[0]]
@@ -284,12 +289,12 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
     factors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for layer in layers:
         a_parts, b_parts = [], []
+        ref_a, ref_b = _first_factors(mods, layer)
         for c, m in live:
             pair = m.lora.get(layer)
             if pair is None:
                 continue
             a, b = m.tensors[pair.a], m.tensors[pair.b]
-            ref_a, ref_b = _first_factors(mods, layer)
             if a.shape[1:] != ref_a.shape[1:] or b.shape[0] != ref_b.shape[0] or b.shape[2:] != ref_b.shape[2:]:
                 raise IncompatibleModulesError(
                     f"layer {layer} has different input/output sizes in {m.label} "
@@ -299,7 +304,6 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
             a_parts.append(a.astype(np.float64))
             b_parts.append(b.astype(np.float64) * (c * pair.scaling))
         if not a_parts:  # the layer exists only in zero-weight terms
-            ref_a, ref_b = _first_factors(mods, layer)
             a_parts = [np.zeros_like(ref_a, dtype=np.float64)]
             b_parts = [np.zeros_like(ref_b, dtype=np.float64)]
         factors[layer] = (np.concatenate(a_parts, axis=0), np.concatenate(b_parts, axis=1))

@@ -18,10 +18,6 @@ import numpy as np
 if TYPE_CHECKING:
     from langarith.algebra import ModuleVector
 
-#: Kinds of modules, by how their parameters act on the model.
-KINDS = ("lora", "lokr", "bottleneck", "ia3", "dense")
-
-
 @dataclass(frozen=True)
 class LoraPair:
     """One LoRA-adapted layer: ΔW = scaling · B @ A (A: r × in, B: out × r)."""
@@ -101,10 +97,6 @@ class Module:
     def norm(self) -> float:
         """L2 norm of the parameter vector θ (all arithmetic tensors together)."""
         return float(np.sqrt(sum(float(np.sum(np.square(t, dtype=np.float64))) for t in self.tensors.values())))
-
-    def flat(self) -> np.ndarray:
-        """θ as one float64 vector, in sorted key order (for cosine similarity, density plots)."""
-        return np.concatenate([self.tensors[k].astype(np.float64).ravel() for k in sorted(self.tensors)])
 
     def with_tensors(self, tensors: dict[str, np.ndarray], **changes: Any) -> Module:
         """A copy with new tensors (same layout), for results of arithmetic."""

@@ -160,10 +160,14 @@ def test_bf16_modules_stay_bf16_and_bin_files_read_weights_only(tmp_path):
             np.testing.assert_array_equal(t.float().numpy(), st.tensors[k])
 
 
-def test_dora_is_refused(make_peft, tmp_path):
+def test_dora_is_refused_and_lora_bias_has_no_delta(make_peft, tmp_path):
     a = make_peft("a", use_dora=True)
     with pytest.raises(SemanticsError, match="DoRA"):
         compose(tmp_path / "x", expression="0.5*a", modules={"a": a})
+    b = make_peft("b", lora_bias=True)
+    with pytest.raises(SemanticsError, match="LoRA biases"):
+        compose(tmp_path / "y", expression="0.5*b", modules={"b": b}, semantics="delta")
+    compose(tmp_path / "z", expression="0.5*b", modules={"b": b})  # factor is fine
 
 
 def test_provenance_in_manifest_card_and_metadata(make_peft, tmp_path):
