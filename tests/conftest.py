@@ -109,3 +109,72 @@ def synthetic_lora(seed: int, rank: int = 3, alpha: float = 6.0, layers: int = 3
     return Module(tensors=tensors, kind="lora", format="peft",
                   config={"peft_type": "LORA", "r": rank, "lora_alpha": alpha, "target_modules": ["l"]},
                   targets=("l",), rank=rank, alpha=alpha, lora=lora, name=label or f"m{seed}")
+
+
+def _corpus() -> list[str]:
+    from langarith.paths import data_dir
+
+    lines = []
+    for name in ("tatoeba.por-eng.por", "tatoeba.por-eng.eng", "tatoeba.swh-eng.swh"):
+        path = data_dir() / "tatoeba" / name
+        if path.exists():
+            lines += path.read_text(encoding="utf-8").splitlines()[:300]
+    return lines or ["the quick brown fox jumps over the lazy dog"] * 50
+
+
+def _tokenizer(folder: Path):
+    """A small BPE tokenizer trained on a few hundred sentences, saved as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    from tokenizers import decoders
+
+    tok.decoder = decoders.Metaspace()
+    specials = ["<pad>", "<unk>", "<s>", "</s>", "<mask>"]
+    tok.train_from_iterator(_corpus(), trainers.BpeTrainer(vocab_size=400, special_tokens=specials))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
+                                   eos_token="</s>", mask_token="<mask>")
+    fast.save_pretrained(folder)
+    return fast
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random decoder (Llama), encoder-decoder (T5) and encoder (BERT) folders with a real tokenizer."""
+    import torch
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        LlamaConfig,
+        LlamaForCausalLM,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    tok = _tokenizer(root / "tok")
+    vocab = len(tok)
+    torch.manual_seed(0)
+    made = {
+        "decoder": LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                                                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                                max_position_embeddings=512, bos_token_id=tok.bos_token_id,
+                                                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)),
+        "encoder-decoder": T5ForConditionalGeneration(T5Config(vocab_size=vocab, d_model=32, d_ff=64, d_kv=8,
+                                                               num_layers=2, num_heads=4,
+                                                               decoder_start_token_id=tok.pad_token_id,
+                                                               pad_token_id=tok.pad_token_id,
+                                                               eos_token_id=tok.eos_token_id)),
+        "encoder": BertForMaskedLM(BertConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                                              num_hidden_layers=2, num_attention_heads=4,
+                                              max_position_embeddings=512, pad_token_id=tok.pad_token_id)),
+    }
+    out = {}
+    for family, model in made.items():
+        folder = root / family
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        out[family] = folder
+    return out

@@ -11,6 +11,7 @@ import sys
 from rich.console import Console
 
 from langarith.cli import compose as _compose  # noqa: F401  (registers commands)
+from langarith.cli import train as _train  # noqa: F401
 from langarith.cli import typology as _typology  # noqa: F401
 from langarith.cli.app import app
 from langarith.errors import LangarithError

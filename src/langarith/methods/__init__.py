@@ -1,0 +1,81 @@
+"""Parameter-efficient methods a module can be trained with; one file per method, registered here.
+
+A method attaches itself to a base model (freezing the rest), names its trainable parameters, and
+saves the standard folder of the library that implements it (PEFT or AdapterHub).
+
+Every module langarith trains for a given (base model, method, config) starts from the same initial
+parameters: the initialisation RNG is seeded from a hash of those, not from the training seed (which
+still drives data order and dropout). Factor-wise arithmetic on LoRA only means something between
+modules that share their starting point; the manifest records a fingerprint of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from langarith.errors import LangarithError
+
+
+class MethodError(LangarithError):
+    """A method cannot be used with this model or configuration."""
+
+
+class Method(ABC):
+    name: str
+    #: options and their defaults (the paper's where it gives them)
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def options(self, given: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(given) - set(self.defaults))
+        if unknown:
+            raise MethodError(f"{self.name} has no option(s) {', '.join(unknown)}; known: {', '.join(self.defaults)}")
+        return {**self.defaults, **{k: v for k, v in given.items() if v is not None}}
+
+    @abstractmethod
+    def attach(self, model: Any, options: dict[str, Any], family: str, lang_module: Path | None = None) -> Any:
+        """Add the trainable module to `model` (base frozen) and return the model to train."""
+
+    @abstractmethod
+    def save(self, model: Any, folder: Path) -> None:
+        """Write the standard folder (PEFT / AdapterHub) of the trained module into `folder`."""
+
+    def trainable(self, model: Any) -> dict[str, Any]:
+        return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise MethodError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def init_seed(base_model: str, method: str, options: dict[str, Any]) -> int:
+    """A seed that depends only on what defines the module's shape and meaning."""
+    key = json.dumps({"base": base_model, "method": method, "options": options}, sort_keys=True, default=str)
+    return int(hashlib.sha256(key.encode()).hexdigest()[:15], 16)
+
+
+def fingerprint(params: dict[str, Any]) -> str:
+    """sha256 over the initial trainable tensors (names and bytes), in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(params):
+        digest.update(name.encode())
+        digest.update(params[name].detach().cpu().float().numpy().tobytes())
+    return digest.hexdigest()
+
+
+from langarith.methods import bottleneck as _bottleneck  # noqa: E402,F401
+from langarith.methods import lokr as _lokr  # noqa: E402,F401
+from langarith.methods import lora as _lora  # noqa: E402,F401

@@ -1,0 +1,56 @@
+"""Bottleneck adapters through AdapterHub: `seq_bn` (Pfeiffer) and `seq_bn_inv` (with invertible
+embedding layers, MAD-X's language adapters). With a language module, MAD-X mode: the new task adapter
+is trained on top of the frozen language adapter (`Stack(lang, task)`).
+
+Gemma 3 needs `original_ln_before=False`: its layers have no residual LayerNorm where AdapterHub's
+default bottleneck expects one, so the default silently breaks the model (seen with adapters 1.3.0).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from langarith.methods import Method, MethodError, register
+
+NAME = "langarith"
+LANG = "langarith_lang"
+
+
+class Bottleneck(Method):
+    name = "bottleneck"
+    defaults: ClassVar[dict[str, Any]] = {"config": "seq_bn", "reduction_factor": 16, "non_linearity": "relu"}
+
+    def attach(self, model: Any, options: dict[str, Any], family: str, lang_module: Path | None = None) -> Any:
+        import adapters
+        from adapters import SeqBnConfig, SeqBnInvConfig
+        from adapters.composition import Stack
+
+        kinds = {"seq_bn": SeqBnConfig, "seq_bn_inv": SeqBnInvConfig}
+        if options["config"] not in kinds:
+            raise MethodError(f"bottleneck config must be one of {', '.join(kinds)}, got {options['config']!r}")
+        extra = {"original_ln_before": False} if model.config.model_type.startswith("gemma3") else {}
+        config = kinds[options["config"]](reduction_factor=int(options["reduction_factor"]),
+                                          non_linearity=options["non_linearity"], **extra)
+        try:
+            adapters.init(model)
+        except Exception as err:  # AdapterHub raises on unsupported architectures
+            raise MethodError(
+                f"AdapterHub does not support {model.config.model_type} ({err}); use --method lora or lokr"
+            ) from err
+        model.add_adapter(NAME, config=config)
+        if lang_module is not None:
+            model.load_adapter(str(lang_module), load_as=LANG, with_head=False)
+            model.train_adapter(NAME)
+            model.active_adapters = Stack(LANG, NAME)
+        else:
+            model.train_adapter(NAME)
+        return model
+
+    def save(self, model: Any, folder: Path) -> None:
+        # Both encodings, so that `load_adapter(folder)` works with AdapterHub's defaults and without.
+        model.save_adapter(str(folder), NAME, with_head=False, use_safetensors=True)
+        model.save_adapter(str(folder), NAME, with_head=False)
+
+
+register(Bottleneck())

@@ -1,0 +1,124 @@
+"""Base models: resolve `--model` (the offline default, a Hugging Face id or a local folder), tell its
+family (decoder, encoder-decoder, encoder), and load it for training a module.
+
+The family decides the language-module objective: prefix-LM for decoders and encoder-decoders,
+masked LM for encoders. Imports of torch and transformers stay inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langarith.errors import LangarithError
+
+DEFAULT = "default"
+FAMILIES = ("decoder", "encoder-decoder", "encoder")
+
+# Attention projections ("q, k, v, o" in the papers) by architecture; matched as PEFT target names.
+_ATTENTION = {
+    "t5": ["q", "k", "v", "o"], "mt5": ["q", "k", "v", "o"], "umt5": ["q", "k", "v", "o"],
+    "bert": ["query", "key", "value", "attention.output.dense"],
+    "xlm-roberta": ["query", "key", "value", "attention.output.dense"],
+    "roberta": ["query", "key", "value", "attention.output.dense"],
+    "gpt2": ["c_attn", "attn.c_proj"],
+}
+_DEFAULT_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+class ModelError(LangarithError):
+    """A model cannot be found, loaded, or used for the requested objective."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # as the user gave it (or the default's label)
+    path: str  # what from_pretrained receives
+    family: str
+    model_type: str
+
+
+def resolve(model: str | None) -> ModelInfo:
+    """`None`/"default" → the converted Gemma 3 270M; else a local folder or a hub id."""
+    from transformers import AutoConfig
+
+    if model in (None, DEFAULT):
+        from langarith.default_model import DEFAULT_MODEL_NAME, default_model_dir
+
+        name, path = DEFAULT_MODEL_NAME, str(default_model_dir())
+    else:
+        name, path = model, str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise ModelError(
+            f"cannot load a model config from {path!r} ({err}). Pass a local model folder, a Hugging Face id "
+            "(with network access or a filled HF cache), or omit --model for the offline default"
+        ) from err
+    return ModelInfo(name=name, path=path, family=family_of(config), model_type=config.model_type)
+
+
+def family_of(config: Any) -> str:
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    model_type = getattr(config, "model_type", "")
+    text_type = getattr(getattr(config, "text_config", None), "model_type", model_type)
+    # BERT-like encoders are also listed as causal LMs (as decoders of encoder-decoders): encoders win.
+    if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
+        return "encoder"
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or text_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return "decoder"
+    raise ModelError(f"model type {model_type!r} is neither a causal LM, a seq2seq LM nor a masked-LM encoder")
+
+
+def attention_targets(model: Any) -> list[str]:
+    """PEFT target names for the attention projections of `model`, checked against its modules."""
+    model_type = getattr(model.config, "model_type", "")
+    targets = _ATTENTION.get(model_type, _DEFAULT_ATTENTION)
+    names = [n for n, _ in model.named_modules()]
+    found = [t for t in targets if any(n == t or n.endswith("." + t) for n in names)]
+    if not found:
+        raise ModelError(
+            f"found none of the attention projections {targets} in a {model_type} model; pass --targets with "
+            "the names of its attention linear layers"
+        )
+    return found
+
+
+def load(info: ModelInfo, objective: str, dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
+    """The model with the head the objective needs, and facts for the manifest (e.g. a fresh MLM head)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
+
+    torch_dtype = getattr(torch, dtype)
+    facts: dict[str, Any] = {}
+    if info.family == "decoder":
+        model = AutoModelForCausalLM.from_pretrained(info.path, dtype=torch_dtype)
+    elif info.family == "encoder-decoder":
+        model = AutoModelForSeq2SeqLM.from_pretrained(info.path, dtype=torch_dtype)
+    else:
+        if objective not in ("mlm", "classification", "ner", "qa"):
+            raise ModelError(f"{info.name} is an encoder: it cannot be trained for {objective}; use a decoder")
+        model, loading = AutoModelForMaskedLM.from_pretrained(info.path, dtype=torch_dtype,
+                                                              output_loading_info=True)
+        missing = [k for k in loading.get("missing_keys", []) if "embeddings" not in k]
+        if missing:
+            facts["fresh_mlm_head"] = True
+            facts["fresh_mlm_head_tensors"] = sorted(missing)[:8]
+    model.config.use_cache = False
+    return model, facts
+
+
+def load_tokenizer(info: ModelInfo) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(info.path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer

@@ -1,0 +1,79 @@
+"""Labeled tasks: one file per task, registered here. A task turns its dataset files into examples
+(prompt, target) for a decoder, using the prompt templates of `langarith.prompts`.
+
+`--data` may be the dataset's root folder (`../shared/data/sib200`), a language folder, or a file;
+language codes in any spelling find the dataset's own folder (`en` → `eng_Latn`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from langarith.errors import LangarithError
+
+
+class TaskError(LangarithError):
+    """Task data is missing, malformed, or does not fit the model or the module it goes with."""
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str
+    target: str
+    label: str | None = None
+
+
+class Task(ABC):
+    name: str
+    kind: str  # "classification" | "generation"
+    files: tuple[str, ...] = ()  # file names by split, e.g. ("{split}.tsv",)
+
+    @abstractmethod
+    def load(self, data: Path, language: str, split: str) -> list[Example]: ...
+
+    def labels(self, data: Path, language: str) -> list[str] | None:
+        return None
+
+    def locate(self, data: Path, language: str, split: str, pattern: str) -> Path:
+        """The split file for `language` under `data` (root, language folder, or the file itself)."""
+        from langarith.codes import find_in
+
+        data = Path(data).expanduser()
+        if data.is_file():
+            return data
+        if not data.exists():
+            raise TaskError(f"{data} does not exist; pass --data with the {self.name} dataset folder or a file")
+        candidates = [data, *(data / p.name for p in data.iterdir() if p.is_dir())]
+        if (data / pattern.format(split=split)).exists():
+            return data / pattern.format(split=split)
+        folder = find_in(language, [p.name for p in candidates[1:]])
+        if folder is None:
+            raise TaskError(f"{data} has no {self.name} data for language {language!r}")
+        path = data / folder / pattern.format(split=split)
+        if not path.exists():
+            present = ", ".join(sorted(p.name for p in (data / folder).iterdir()))
+            raise TaskError(f"{path} does not exist (the {split} split is missing; present: {present})")
+        return path
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise TaskError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+from langarith.tasks import headline as _headline  # noqa: E402,F401
+from langarith.tasks import ner as _ner  # noqa: E402,F401
+from langarith.tasks import news_topic as _news_topic  # noqa: E402,F401
+from langarith.tasks import qa as _qa  # noqa: E402,F401
+from langarith.tasks import sib200 as _sib200  # noqa: E402,F401

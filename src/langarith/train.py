@@ -1,0 +1,440 @@
+"""Training language modules (unlabeled text) and task modules (labeled data) on any HF model.
+
+Design choices that the rest relies on:
+- Every batch is a pure function of (seed, step): resuming needs no data state, and a run resumed after
+  a kill reaches bitwise the same weights on CPU as an uninterrupted one (checkpoints hold the trainable
+  tensors, the optimizer and the RNG states).
+- Language modules: prefix-LM for decoders (one split point per batch; loss only on the continuation,
+  and the LM head — 262k rows for Gemma 3 — is evaluated only at those positions via `logits_to_keep`),
+  prefix → continuation for encoder-decoders, masked LM for encoders (head applied to masked positions).
+- Task modules on decoders: prompt → target with loss on the target only; prompts are left-padded so
+  all targets end together and one `logits_to_keep` range covers them.
+- Runs under `accelerate launch` unchanged: each process takes its rows of the global batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from langarith import __version__
+from langarith.errors import LangarithError, OutputExistsError
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainError(LangarithError):
+    """Training cannot start or continue (bad budget, unsupported combination, broken checkpoint)."""
+
+
+@dataclass
+class TrainSpec:
+    role: str  # "language" | "task"
+    language: str
+    out: Path
+    model: str | None = None
+    method: str = "lora"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)  # language modules
+    task: str | None = None  # task modules
+    data: Path | None = None
+    split: str = "train"
+    lang_module: Path | None = None  # MAD-X: train on top of this frozen language adapter
+    steps: int | None = None
+    tokens: int | None = None
+    batch_size: int = 8
+    seq_len: int = 64
+    max_len: int = 256  # task examples: prompt + target tokens
+    lr: float = 2e-4
+    seed: int = 0
+    checkpoint_every: int = 50
+    heldout: int = 16  # sequences held out to measure a language module's loss before and after
+    resume: bool = False
+    progress: bool = True
+
+
+# --- data --------------------------------------------------------------------------------------------
+class Batches:
+    """Rows of a dataset visited in a fresh seeded permutation per epoch; `rows(step)` is pure."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        if n == 0:
+            raise TrainError("no training examples")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._perm: dict[int, np.ndarray] = {}
+
+    def rows(self, step: int) -> np.ndarray:
+        idx = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        out = np.empty_like(idx)
+        for i, g in enumerate(idx):
+            epoch, pos = divmod(int(g), self.n)
+            if epoch not in self._perm:
+                self._perm = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
+            out[i] = self._perm[epoch][pos]
+        return out
+
+
+def pack(texts: list[str], tokenizer: Any, seq_len: int) -> np.ndarray:
+    """Concatenate documents (EOS between them) and cut fixed-length sequences: no padding is trained on."""
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    stream: list[int] = []
+    for doc in ids:
+        stream.extend(doc)
+        if eos is not None:
+            stream.append(eos)
+    n = len(stream) // seq_len
+    if n == 0:
+        raise TrainError(f"the text has {len(stream)} tokens, fewer than one sequence of {seq_len}; give more text")
+    return np.asarray(stream[: n * seq_len], dtype=np.int64).reshape(n, seq_len)
+
+
+# --- objectives --------------------------------------------------------------------------------------
+def prefix_lm_loss(model: Any, ids: Any, split: int) -> Any:
+    """Causal LM loss on positions ≥ split; logits are computed only where they are scored."""
+    import torch
+    import torch.nn.functional as F
+
+    keep = torch.arange(split - 1, ids.shape[1] - 1)
+    logits = model(input_ids=ids, logits_to_keep=keep).logits
+    if logits.shape[1] != keep.numel():  # a model that ignores logits_to_keep: slice instead
+        logits = logits[:, keep]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids[:, split:].reshape(-1))
+
+
+def seq2seq_loss(model: Any, ids: Any, split: int) -> Any:
+    return model(input_ids=ids[:, :split].contiguous(), labels=ids[:, split:].contiguous()).loss
+
+
+def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
+    """BERT-style masking (15%: 80% [MASK], 10% random, 10% kept); the head sees only masked positions."""
+    import torch
+    import torch.nn.functional as F
+
+    special = torch.tensor(tokenizer.all_special_ids)
+    probs = torch.full(ids.shape, 0.15)
+    probs[torch.isin(ids, special)] = 0.0
+    chosen = torch.bernoulli(probs, generator=generator).bool()
+    if not chosen.any():
+        chosen[0, 0] = True
+    inputs = ids.clone()
+    roll = torch.rand(ids.shape, generator=generator)
+    inputs[chosen & (roll < 0.8)] = tokenizer.mask_token_id
+    random_tokens = torch.randint(len(tokenizer), ids.shape, generator=generator)
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    inputs[swap] = random_tokens[swap]
+    core = _unwrap(model)
+    body = getattr(core, core.base_model_prefix)
+    head = next(m for n, m in core.named_children() if n != core.base_model_prefix)
+    hidden = body(input_ids=inputs).last_hidden_state
+    logits = head(hidden[chosen])
+    return F.cross_entropy(logits.float(), ids[chosen])
+
+
+def _unwrap(model: Any) -> Any:
+    """The Hugging Face model inside DDP and PEFT wrappers (adapter layers stay injected)."""
+    model = getattr(model, "module", model)
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def task_loss(model: Any, batch: dict[str, Any]) -> Any:
+    import torch.nn.functional as F
+
+    keep = batch["keep"]
+    logits = model(input_ids=batch["ids"], attention_mask=batch["mask"], position_ids=batch["positions"],
+                   logits_to_keep=keep).logits
+    if logits.shape[1] != keep.numel():
+        logits = logits[:, keep]
+    labels = batch["labels"][:, keep + 1]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
+
+
+def encode_examples(examples: list[Any], tokenizer: Any, max_len: int) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, target ids + EOS); long prompts lose their tail so the target always fits."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
+    targets = tokenizer([e.target for e in examples], add_special_tokens=False)["input_ids"]
+    out = []
+    for p, t in zip(prompts, targets, strict=True):
+        t = (t + eos)[: max_len // 2]
+        p = (bos + p)[: max_len - len(t)]
+        out.append((p, t))
+    return out
+
+
+def collate_task(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    length = max(len(p) + len(t) for p, t in pairs)
+    longest_target = max(len(t) for _, t in pairs)
+    ids = torch.full((len(pairs), length), pad_id, dtype=torch.long)
+    labels = torch.full_like(ids, -100)
+    mask = torch.zeros_like(ids)
+    for i, (p, t) in enumerate(pairs):
+        seq = p + t
+        ids[i, length - len(seq):] = torch.tensor(seq)
+        labels[i, length - len(t):] = torch.tensor(t)
+        mask[i, length - len(seq):] = 1
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    keep = torch.arange(length - longest_target - 1, length - 1)
+    return {"ids": ids, "labels": labels, "mask": mask, "positions": positions, "keep": keep,
+            "tokens": int(mask.sum())}
+
+
+# --- the loop ----------------------------------------------------------------------------------------
+def train(spec: TrainSpec, console: Any = None) -> Path:
+    import torch
+    from accelerate import Accelerator
+
+    from langarith import models
+    from langarith.methods import fingerprint, get_method, init_seed
+
+    started = time.time()
+    out = Path(spec.out).expanduser()
+    ckpt_dir = out.with_name(out.name + ".ckpt")
+    if out.exists():
+        raise OutputExistsError(f"{out} already exists; choose another --out (or delete it)")
+    if spec.resume and not (ckpt_dir / CHECKPOINT).exists():
+        _say(console, f"--resume: no checkpoint at {ckpt_dir}; starting from step 0")
+    if not spec.resume and ckpt_dir.exists():
+        raise TrainError(f"{ckpt_dir} holds a checkpoint of an interrupted run: pass --resume to continue it, "
+                         "or delete it to start over")
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    info = models.resolve(spec.model)
+    tokenizer = models.load_tokenizer(info)
+    method = get_method(spec.method)
+    options = method.options(dict(spec.method_options))
+
+    if spec.role == "language":
+        objective = {"decoder": "prefix-lm", "encoder-decoder": "prefix-lm", "encoder": "mlm"}[info.family]
+        from langarith.corpora import read_texts
+
+        texts, sources = read_texts(spec.text, spec.language)
+        _check_language(texts, spec.language, console)
+        sequences = pack(texts, tokenizer, spec.seq_len)
+        held = min(spec.heldout, len(sequences) // 10)
+        heldout, sequences = sequences[:held], sequences[held:]
+        rows, tokens_per_step = len(sequences), spec.batch_size * spec.seq_len
+        extra: dict[str, Any] = {"sources": [asdict(s) for s in sources], "seq_len": spec.seq_len}
+    elif spec.role == "task":
+        if info.family != "decoder":
+            raise TrainError(f"task modules on {info.family} models are trained through AdapterHub heads (issue E);"
+                             " use a decoder model here")
+        from langarith.tasks import get_task
+
+        if spec.task is None or spec.data is None:
+            raise TrainError("a task module needs --task and --data")
+        task = get_task(spec.task)
+        examples = task.load(spec.data, spec.language, spec.split)
+        pairs = encode_examples(examples, tokenizer, spec.max_len)
+        objective, heldout, rows = f"{task.kind}:{task.name}", None, len(pairs)
+        tokens_per_step = None
+        extra = {"task": task.name, "labels": task.labels(spec.data, spec.language),
+                 "classification": "label scoring (trained as label generation)" if task.kind == "classification"
+                 else None, "data": str(spec.data), "split": spec.split, "examples": len(examples),
+                 "prompt_template": __import__("langarith.prompts", fromlist=["TEMPLATES"]).TEMPLATES}
+    else:
+        raise TrainError(f"role must be language or task, got {spec.role!r}")
+
+    total = _total_steps(spec, tokens_per_step)
+    model, facts = models.load(info, "mlm" if objective == "mlm" else objective)
+    seed0 = init_seed(info.name, method.name, options)
+    torch.manual_seed(seed0)
+    model = method.attach(model, options, info.family, spec.lang_module)
+    params = method.trainable(model)
+    init_fp = fingerprint(params)
+    torch.manual_seed(spec.seed)
+    optimizer = torch.optim.AdamW(list(params.values()), lr=spec.lr)
+
+    state = {"step": 0, "losses": [], "tokens": 0}
+    if spec.resume and (ckpt_dir / CHECKPOINT).exists():
+        state = _load_checkpoint(ckpt_dir / CHECKPOINT, params, optimizer, init_fp)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    batches = Batches(rows, spec.batch_size, spec.seed)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    generator = torch.Generator()
+
+    def loss_at(step: int) -> tuple[Any, int]:
+        mine = batches.rows(step)[rank::world]
+        split_rng = np.random.default_rng([spec.seed, step, 7])
+        if spec.role == "language":
+            ids = torch.from_numpy(sequences[mine])
+            split = int(split_rng.integers(spec.seq_len // 4, 3 * spec.seq_len // 4 + 1))
+            if objective == "mlm":
+                generator.manual_seed(spec.seed * 1_000_003 + step)
+                return mlm_loss(model, ids, tokenizer, generator), ids.numel()
+            if info.family == "encoder-decoder":
+                return seq2seq_loss(model, ids, split), ids.numel()
+            return prefix_lm_loss(model, ids, split), ids.numel()
+        batch = collate_task([pairs[i] for i in mine], tokenizer.pad_token_id)
+        return task_loss(model, batch), batch["tokens"]
+
+    before = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) if heldout is not None else None
+    model.train()
+    with _progress(spec.progress and accelerator.is_main_process, console) as bar:
+        task_id = bar.add_task("training", total=total, completed=state["step"], loss=float("nan"), tps=0.0)
+        window_start, window_tokens = time.time(), 0
+        for step in range(state["step"], total):
+            loss, n_tokens = loss_at(step)
+            accelerator.backward(loss)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = float(accelerator.reduce(loss.detach(), "mean"))
+            state["losses"].append(value)
+            state["tokens"] += n_tokens * world
+            state["step"] = step + 1
+            window_tokens += n_tokens * world
+            tps = window_tokens / max(time.time() - window_start, 1e-9)
+            bar.update(task_id, advance=1, loss=value, tps=tps)
+            if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0 and state["step"] < total:
+                if accelerator.is_main_process:
+                    _save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), method, optimizer, state, init_fp)
+                accelerator.wait_for_everyone()
+    model.eval()
+    after = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) if heldout is not None else None
+
+    if accelerator.is_main_process:
+        from langarith.formats.files import atomic_folder, write_json
+
+        manifest = {
+            "langarith_version": __version__,
+            "language": spec.language,
+            "role": spec.role,
+            "objective": objective,
+            "model": {"name": info.name, "path": info.path, "family": info.family, "type": info.model_type},
+            "method": {"name": method.name, "options": options},
+            "init": {"seed": seed0, "fingerprint": init_fp},
+            "seed": spec.seed,
+            "lang_module": str(spec.lang_module) if spec.lang_module else None,
+            "steps": state["step"],
+            "tokens": state["tokens"],
+            "batch_size": spec.batch_size,
+            "lr": spec.lr,
+            "loss_curve": state["losses"],
+            "heldout_loss": {"before": before, "after": after,
+                             "fell": None if before is None else bool(after < before)},
+            "processes": world,
+            "wall_time_s": round(time.time() - started, 2),
+            "versions": _versions(),
+            **facts,
+            **extra,
+        }
+        with atomic_folder(out) as tmp:
+            method.save(accelerator.unwrap_model(model), tmp)
+            write_json(tmp / "langarith.json", manifest)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return out
+
+
+def _total_steps(spec: TrainSpec, tokens_per_step: int | None) -> int:
+    if spec.steps is not None and spec.tokens is not None:
+        raise TrainError("give --steps or --tokens, not both")
+    if spec.tokens is not None:
+        if tokens_per_step is None:
+            raise TrainError("--tokens budgets language modules; task modules take --steps")
+        if spec.tokens < tokens_per_step:
+            raise TrainError(f"--tokens {spec.tokens} is less than one step ({tokens_per_step} tokens)")
+        return math.ceil(spec.tokens / tokens_per_step)
+    steps = spec.steps if spec.steps is not None else 100
+    if steps < 1:
+        raise TrainError(f"--steps must be positive, got {steps}")
+    return steps
+
+
+def _heldout_loss(model: Any, heldout: np.ndarray | None, spec: TrainSpec, family: str, objective: str,
+                  tokenizer: Any) -> float | None:
+    import torch
+
+    if heldout is None or len(heldout) == 0:
+        return None
+    ids = torch.from_numpy(heldout)
+    split = spec.seq_len // 2
+    with torch.no_grad():
+        if objective == "mlm":
+            gen = torch.Generator().manual_seed(12345)
+            return float(mlm_loss(model, ids, tokenizer, gen))
+        if family == "encoder-decoder":
+            return float(seq2seq_loss(model, ids, split))
+        return float(prefix_lm_loss(model, ids, split))
+
+
+def _save_checkpoint(folder: Path, model: Any, method: Any, optimizer: Any, state: dict, init_fp: str) -> None:
+    import torch
+
+    from langarith.formats.files import atomic_folder
+
+    trainable = {n: p.detach().clone() for n, p in method.trainable(model).items()}
+    payload = {"trainable": trainable, "optimizer": optimizer.state_dict(), "state": state,
+               "torch_rng": torch.get_rng_state(), "init_fingerprint": init_fp}
+    with atomic_folder(folder, overwrite=True) as tmp:
+        torch.save(payload, tmp / CHECKPOINT)
+
+
+def _load_checkpoint(path: Path, params: dict[str, Any], optimizer: Any, init_fp: str) -> dict:
+    import torch
+
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("init_fingerprint") != init_fp or set(payload["trainable"]) != set(params):
+        raise TrainError(f"{path} was written by a different model, method or configuration; delete it to start over")
+    with torch.no_grad():
+        for name, value in payload["trainable"].items():
+            params[name].copy_(value)
+    optimizer.load_state_dict(payload["optimizer"])
+    torch.set_rng_state(payload["torch_rng"])
+    return dict(payload["state"])
+
+
+def _check_language(texts: list[str], language: str, console: Any) -> None:
+    """Warn when a sample of the text does not look like the declared language."""
+    from langarith.langid import share_in_language
+
+    share, detected = share_in_language(texts, language)
+    if share is not None and share < 0.5:
+        _say(console, f"[yellow]warning:[/] only {share:.0%} of a sample of the text looks like {language}; "
+                      f"most looks like {detected}. Check --lang and --text.")
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "transformers", "peft", "adapters", "accelerate", "numpy"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    out["langarith"] = __version__
+    out["python"] = ".".join(map(str, __import__("sys").version_info[:3]))
+    return out
+
+
+def _say(console: Any, message: str) -> None:
+    if os.environ.get("LOCAL_RANK", "0") != "0":
+        return
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    console.print(message)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, console: Any):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[tps]:,.0f} tok/s"),
+        TimeRemainingColumn(), console=console, disable=not enabled, transient=False,
+    )
+    with progress:
+        yield progress
