@@ -12,7 +12,9 @@ from langarith.methods.lora import LoRA
 
 class LoKr(LoRA):
     name = "lokr"
-    defaults: ClassVar[dict[str, Any]] = {"rank": 4, "alpha": 8, "targets": None, "factor": -1, "decompose_both": False, "dropout": 0.0}
+    defaults: ClassVar[dict[str, Any]] = {
+        "rank": 4, "alpha": 8, "targets": None, "factor": -1, "decompose_both": False, "dropout": 0.0,
+    }
 
     def peft_config(self, options: dict[str, Any], targets: list[str]) -> Any:
         from peft import LoKrConfig
