@@ -132,11 +132,24 @@ def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
     swap = chosen & (roll >= 0.8) & (roll < 0.9)
     inputs[swap] = random_tokens[swap]
     core = _unwrap(model)
-    body = getattr(core, core.base_model_prefix)
-    head = next(m for n, m in core.named_children() if n != core.base_model_prefix)
-    hidden = body(input_ids=inputs).last_hidden_state
+    body, head = _split_mlm(model)
+    active = core.active_adapters if getattr(core, "adapters_config", None) is not None else None
+    if active:  # AdapterHub activates adapters in the top-level forward only; the body needs it said
+        from adapters import AdapterSetup
+
+        with AdapterSetup(active):
+            hidden = body(input_ids=inputs).last_hidden_state
+    else:
+        hidden = body(input_ids=inputs).last_hidden_state
     logits = head(hidden[chosen])
     return F.cross_entropy(logits.float(), ids[chosen])
+
+
+def _split_mlm(model: Any) -> tuple[Any, Any]:
+    """(encoder body, MLM head) of a masked-LM model, e.g. (bert, cls) or (roberta, lm_head)."""
+    core = _unwrap(model)
+    body = getattr(core, core.base_model_prefix)
+    return body, next(m for n, m in core.named_children() if n != core.base_model_prefix)
 
 
 def _unwrap(model: Any) -> Any:
@@ -191,7 +204,8 @@ def collate_task(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[
 
 
 # --- the loop ----------------------------------------------------------------------------------------
-def train(spec: TrainSpec, console: Any = None) -> Path:
+def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> Any:
+    """Train and write the module folder; returns its path (and the trained model if `return_model`)."""
     import torch
     from accelerate import Accelerator
 
@@ -251,8 +265,11 @@ def train(spec: TrainSpec, console: Any = None) -> Path:
     seed0 = init_seed(info.name, method.name, options)
     torch.manual_seed(seed0)
     model = method.attach(model, options, info.family, spec.lang_module)
+    init_fp = fingerprint(method.trainable(model))
+    if facts.get("fresh_mlm_head"):  # no pretrained MLM head: it trains along, and is not part of the module
+        for param in _split_mlm(model)[1].parameters():
+            param.requires_grad = True
     params = method.trainable(model)
-    init_fp = fingerprint(params)
     torch.manual_seed(spec.seed)
     optimizer = torch.optim.AdamW(list(params.values()), lr=spec.lr)
 
@@ -302,6 +319,9 @@ def train(spec: TrainSpec, console: Any = None) -> Path:
                 accelerator.wait_for_everyone()
     model.eval()
     after = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) if heldout is not None else None
+    from accelerate.utils import gather_object
+
+    final = gather_object([fingerprint(method.trainable(accelerator.unwrap_model(model)))])
 
     if accelerator.is_main_process:
         from langarith.formats.files import atomic_folder, write_json
@@ -324,6 +344,7 @@ def train(spec: TrainSpec, console: Any = None) -> Path:
             "heldout_loss": {"before": before, "after": after,
                              "fell": None if before is None else bool(after < before)},
             "processes": world,
+            "final_fingerprints": final,  # one per process: data-parallel replicas must agree
             "wall_time_s": round(time.time() - started, 2),
             "versions": _versions(),
             **facts,
@@ -334,7 +355,7 @@ def train(spec: TrainSpec, console: Any = None) -> Path:
             write_json(tmp / "langarith.json", manifest)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
-    return out
+    return (out, accelerator.unwrap_model(model)) if return_model else out
 
 
 def _total_steps(spec: TrainSpec, tokens_per_step: int | None) -> int:

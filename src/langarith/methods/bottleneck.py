@@ -45,6 +45,10 @@ class Bottleneck(Method):
             model.active_adapters = Stack(LANG, NAME)
         else:
             model.train_adapter(NAME)
+        # train_adapter freezes only the base model's body; a task head (e.g. BERT's MLM head) would
+        # train too and then be lost, since the adapter folder does not hold it.
+        for name, param in model.named_parameters():
+            param.requires_grad = param.requires_grad and NAME in name.split(".")
         return model
 
     def save(self, model: Any, folder: Path) -> None:

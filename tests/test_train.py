@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from langarith.train import Batches, TrainError, TrainSpec, train
+
+TEXT = ["tatoeba:pt"]
+
+
+def spec(tiny_models, tmp_path, family="decoder", method="lora", **kw) -> TrainSpec:
+    base = dict(role="language", language="pt", text=TEXT, model=str(tiny_models[family]), method=method,
+                out=tmp_path / f"{family}-{method}", steps=10, lr=2e-2, batch_size=4, seq_len=32, progress=False)
+    base.update(kw)
+    return TrainSpec(**base)
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / "langarith.json").read_text())
+
+
+@pytest.mark.parametrize("family", ["decoder", "encoder-decoder", "encoder"])
+@pytest.mark.parametrize("method", ["lora", "lokr", "bottleneck"])
+def test_language_module_loss_falls_and_reloads_identically(tiny_models, tmp_path, family, method):
+    # A tiny random BERT barely responds to attention adapters: smaller steps, more of them.
+    settings = {"lr": 5e-3, "steps": 25} if family == "encoder" else {}
+    out, model = train(spec(tiny_models, tmp_path, family, method, **settings), return_model=True)
+    m = manifest(out)
+    assert m["objective"] == ("mlm" if family == "encoder" else "prefix-lm")
+    assert m["heldout_loss"]["after"] < m["heldout_loss"]["before"], m["heldout_loss"]
+    ids = torch.randint(5, 300, (2, 12), generator=torch.Generator().manual_seed(1))
+    reloaded = _reload(tiny_models[family], out, family, method)
+    model.eval()
+    with torch.no_grad():
+        kwargs = {"decoder_input_ids": ids[:, :4]} if family == "encoder-decoder" else {}
+        torch.testing.assert_close(reloaded(input_ids=ids, **kwargs).logits, model(input_ids=ids, **kwargs).logits,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def _reload(base_dir: Path, out: Path, family: str, method: str):
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
+
+    cls = {"decoder": AutoModelForCausalLM, "encoder-decoder": AutoModelForSeq2SeqLM,
+           "encoder": AutoModelForMaskedLM}[family]
+    base = cls.from_pretrained(base_dir).eval()
+    if method == "bottleneck":
+        import adapters
+
+        adapters.init(base)
+        name = base.load_adapter(str(out))  # AdapterHub defaults: the .bin
+        base.set_active_adapters(name)
+        return base
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base, str(out)).eval()
+
+
+def test_task_module_label_only_loss_and_manifest(tiny_models, tmp_path):
+    out = train(TrainSpec(role="task", language="en", task="sib200", data=Path(os.environ.get(
+        "LANGARITH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "sib200",
+        model=str(tiny_models["decoder"]), out=tmp_path / "task", steps=12, lr=2e-2, batch_size=4, progress=False))
+    m = manifest(out)
+    curve = m["loss_curve"]
+    assert sum(curve[-3:]) / 3 < sum(curve[:3]) / 3
+    assert m["role"] == "task" and m["task"] == "sib200" and m["language"] == "en"
+    assert m["classification"].startswith("label scoring") and len(m["labels"]) == 7
+    assert "Topic:" in m["prompt_template"]["topic"]
+
+
+def test_manifest_records_what_reproduces_the_run(tiny_models, tmp_path):
+    out = train(spec(tiny_models, tmp_path, steps=3, seed=5))
+    m = manifest(out)
+    assert m["language"] == "pt" and m["role"] == "language" and m["seed"] == 5
+    assert m["method"] == {"name": "lora", "options": {"rank": 4, "alpha": 8, "targets":
+                                                       ["q_proj", "k_proj", "v_proj", "o_proj"], "dropout": 0.0}}
+    assert m["steps"] == 3 and m["tokens"] == 3 * 4 * 32 and len(m["loss_curve"]) == 3
+    assert m["sources"][0]["spec"] == "tatoeba:pt" and len(m["sources"][0]["sha256"]) == 64
+    assert {"torch", "transformers", "peft", "langarith"} <= set(m["versions"])
+    assert m["wall_time_s"] > 0 and len(m["init"]["fingerprint"]) == 64
+
+
+def test_modules_share_their_initialisation_across_seeds(tiny_models, tmp_path):
+    a = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=1, out=tmp_path / "a")))
+    b = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=2, out=tmp_path / "b")))
+    c = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=1, out=tmp_path / "c", method_options={"rank": 2})))
+    assert a["init"] == b["init"] and a["init"]["fingerprint"] != c["init"]["fingerprint"]
+    assert a["final_fingerprints"] != b["final_fingerprints"]  # the seed still drives data order
+
+
+def test_token_budget_and_batches_are_pure():
+    b = Batches(10, 4, seed=3)
+    first = [b.rows(s).tolist() for s in range(6)]
+    assert first == [Batches(10, 4, seed=3).rows(s).tolist() for s in range(6)]
+    epoch = first[0] + first[1] + first[2][:2]
+    assert sorted(epoch) == list(range(10))  # one epoch visits every row once
+
+
+def test_resume_after_kill_matches_an_uninterrupted_run(tiny_models, tmp_path):
+    full = train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=tmp_path / "full"))
+    out = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        import langarith.train as T
+        original = T._save_checkpoint
+        def save_then_die(*args, **kwargs):
+            original(*args, **kwargs)
+            if args[4]["step"] >= 6:
+                os.kill(os.getpid(), signal.SIGKILL)
+        T._save_checkpoint = save_then_die
+        T.train(T.TrainSpec(role="language", language="pt", text={TEXT!r}, model={str(tiny_models["decoder"])!r},
+                            method="lora", out=Path({str(out)!r}), steps=8, lr=2e-2, batch_size=4, seq_len=32,
+                            checkpoint_every=3, progress=False))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not out.exists() and (tmp_path / "killed.ckpt").exists()
+    with pytest.raises(TrainError, match="--resume"):
+        train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=out))
+    train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=out, resume=True))
+    from safetensors.torch import load_file
+
+    a, b = load_file(full / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert manifest(out)["loss_curve"] == manifest(full)["loss_curve"]
+    assert not (tmp_path / "killed.ckpt").exists()
+
+
+def test_errors_say_what_to_do(tiny_models, tmp_path):
+    from langarith.corpora import CorpusError
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(CorpusError, match="holds no text"):
+        train(spec(tiny_models, tmp_path, text=[str(empty)]))
+    binary = tmp_path / "bad.txt"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(CorpusError, match="not UTF-8"):
+        train(spec(tiny_models, tmp_path, text=[str(binary)]))
+    with pytest.raises(CorpusError, match="neither a file nor a known corpus"):
+        train(spec(tiny_models, tmp_path, text=["nope.txt"]))
+    from langarith.errors import UnknownLanguageError
+
+    with pytest.raises(UnknownLanguageError):
+        train(spec(tiny_models, tmp_path, language="xx-not-a-language", text=["tatoeba:xx-not-a-language"]))
+    with pytest.raises(TrainError, match="--steps or --tokens, not both"):
+        train(spec(tiny_models, tmp_path, steps=2, tokens=1000))
+    with pytest.raises(TrainError, match=r"issue E|use a decoder"):
+        train(TrainSpec(role="task", language="en", task="sib200", data=tmp_path, model=str(tiny_models["encoder"]),
+                        out=tmp_path / "t", steps=1, progress=False))
+
+
+def test_label_set_mismatch_is_an_error(tmp_path):
+    from langarith.tasks import TaskError, get_task
+
+    folder = tmp_path / "eng_Latn"
+    folder.mkdir()
+    (folder / "labels.txt").write_text("sports\nhealth\n")
+    (folder / "train.tsv").write_text("index_id\tcategory\ttext\n1\tcooking\tSome text here.\n")
+    with pytest.raises(TaskError, match=r"labels outside .*cooking"):
+        get_task("sib200").load(tmp_path, "en", "train")
+
+
+def test_text_in_another_language_warns(tiny_models, tmp_path, capsys):
+    from rich.console import Console
+
+    console = Console(file=sys.stderr, width=200)
+    train(spec(tiny_models, tmp_path, language="sw", steps=1), console=console)
+    assert "looks like sw" in capsys.readouterr().err
