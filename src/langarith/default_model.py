@@ -131,7 +131,7 @@ def default_model_dir(console: Console | None = None) -> Path:
         _remove_leftovers(models, name, final)
         work = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=models))
         try:
-            console.print(f"Converting the default model (Gemma 3 270M) once into {final} …")
+            console.print(f"Converting the default model (Gemma 3 270M) once into {final} …", soft_wrap=True)
             start = time.perf_counter()
             staged = work / "model"
             gguf_path = _assemble_gguf(work / "source.gguf")
@@ -139,7 +139,8 @@ def default_model_dir(console: Console | None = None) -> Path:
             _write_marker(staged, sha256=source_sha256())
             gguf_path.unlink(missing_ok=True)  # 250 MB we no longer need, before the rename
             _publish(staged, final)
-            console.print(f"[green]Default model ready[/green] in {time.perf_counter() - start:.0f} s: {final}")
+            elapsed = time.perf_counter() - start
+            console.print(f"[green]Default model ready[/green] in {elapsed:.0f} s: {final}", soft_wrap=True)
         except LangarithError:
             raise
         except OSError as err:
@@ -169,7 +170,8 @@ def _conversion_lock(path: Path, console: Console) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        console.print(f"Waiting for another process that is converting the default model (lock {path}) …")
+        console.print(f"Waiting for another process that is converting the default model (lock {path}) …",
+                      soft_wrap=True)
         lock.acquire()
     try:
         yield

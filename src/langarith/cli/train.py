@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -68,7 +69,7 @@ def train_language(
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume)
-    typer.echo(f"wrote {train(spec)}")
+    _done(train(spec))
 
 
 @train_app.command("task")
@@ -104,4 +105,9 @@ def train_task(
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume)
-    typer.echo(f"wrote {train(spec)}")
+    _done(train(spec))
+
+
+def _done(out: Path) -> None:
+    if os.environ.get("RANK", "0") == "0":  # under accelerate/torchrun, one line, from the main process
+        typer.echo(f"wrote {out}")

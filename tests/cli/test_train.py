@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from langarith.cli import app
+
+
+def test_train_language_and_task_contract(tiny_models, tmp_path, isolated_cache):
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "language", "--lang", "pt", "--text", "tatoeba:pt", "--model",
+                            str(tiny_models["decoder"]), "--method", "lokr", "--tokens", "2048", "--batch-size", "4",
+                            "--seq-len", "32", "--seed", "3", "--out", str(tmp_path / "lang_pt")])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "lang_pt" / "langarith.json").read_text())
+    assert m["steps"] == 16 and m["tokens"] == 2048 and m["method"]["name"] == "lokr" and m["seed"] == 3
+    data = tmp_path / "sib"
+    (data / "eng_Latn").mkdir(parents=True)
+    (data / "eng_Latn" / "labels.txt").write_text("sports\nhealth\n")
+    rows = "".join(f"{i}\t{'sports' if i % 2 else 'health'}\tSentence number {i} about things.\n" for i in range(12))
+    (data / "eng_Latn" / "train.tsv").write_text("index_id\tcategory\ttext\n" + rows)
+    r = runner.invoke(app, ["train", "task", "--task", "sib200", "--lang", "en", "--data", str(data), "--model",
+                            str(tiny_models["decoder"]), "--steps", "3", "--batch-size", "4", "--out",
+                            str(tmp_path / "task_en")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "task_en" / "langarith.json").read_text())["labels"] == ["sports", "health"]
+
+
+def test_same_command_under_torchrun_two_processes_agree(tiny_models, tmp_path):
+    out = tmp_path / "ddp"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+                        "-m", "langarith", "train", "language", "--lang", "pt", "--text", "tatoeba:pt", "--model",
+                        str(tiny_models["decoder"]), "--steps", "3", "--batch-size", "4", "--seq-len", "32",
+                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / "langarith.json").read_text())
+    assert m["processes"] == 2
+    assert len(m["final_fingerprints"]) == 2 and len(set(m["final_fingerprints"])) == 1
+    assert r.stdout.count("wrote ") == 1
