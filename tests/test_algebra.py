@@ -213,3 +213,32 @@ def test_the_readme_api_reads_like_the_equation(make_peft, tmp_path):
     np.testing.assert_allclose(load(out).tensors[k], expected, rtol=1e-5, atol=1e-6)
     both = mean(task[c] for c in ("en", "ar")).materialize()
     np.testing.assert_allclose(both.tensors[k], (task["en"].tensors[k] + task["ar"].tensors[k]) / 2, rtol=1e-5)
+
+
+def test_factor_arithmetic_warns_unless_modules_share_their_init(tiny_models, tmp_path, make_peft):
+    import warnings
+
+    from langarith import load
+    from langarith.errors import SharedInitWarning
+    from langarith.train import TrainSpec, train
+
+    def trained(name, seed, **options):
+        return load(train(TrainSpec(role="language", language="pt", text=["tatoeba:pt"],
+                                    model=str(tiny_models["decoder"]), out=tmp_path / name, steps=1, seed=seed,
+                                    batch_size=2, seq_len=16, progress=False, method_options=options)))
+
+    a, b = trained("a", 1), trained("b", 2)
+    assert a.init_fingerprint == b.init_fingerprint is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SharedInitWarning)
+        out = (0.5 * a + 0.5 * b).materialize("factor")
+    assert out.init_fingerprint == a.init_fingerprint
+    other = trained("c", 1, dropout=0.1)  # same shapes, different configuration, so a different start
+    with pytest.warns(SharedInitWarning, match="different initial factors.*--semantics delta"):
+        (a + other).materialize("factor")
+    third_party = load(make_peft("x", seed=1)), load(make_peft("y", seed=2))
+    with pytest.warns(SharedInitWarning, match="unknown"):
+        (third_party[0] - third_party[1]).materialize("factor")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SharedInitWarning)
+        (third_party[0] - third_party[1]).materialize("delta")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from langarith.errors import IncompatibleModulesError, NonFiniteError, SemanticsError
+from langarith.errors import IncompatibleModulesError, NonFiniteError, SemanticsError, SharedInitWarning
 from langarith.module import LoraPair, Module
 
 Semantics = Literal["factor", "delta"]
@@ -164,6 +165,7 @@ def check_finite(module: Module) -> None:
 def _factor(terms: tuple[tuple[float, Module], ...]) -> Module:
     mods = [m for _, m in terms]
     check_compatible(mods, "factor")
+    _warn_unshared_init(mods)
     ref = mods[0]
     live = [(c, m) for c, m in terms if c != 0.0] or [(0.0, ref)]
     out: dict[str, np.ndarray] = {}
@@ -177,7 +179,27 @@ def _factor(terms: tuple[tuple[float, Module], ...]) -> Module:
             acc += scratch
         with np.errstate(over="ignore"):  # overflow becomes Inf, which check_finite reports by name
             out[key] = acc.astype(t0.dtype, copy=False)
-    return ref.with_tensors(out, name=None, language=None, role=None, provenance={})
+    shared = {m.init_fingerprint for m in mods}
+    return ref.with_tensors(out, name=None, language=None, role=None, provenance={},
+                            init_fingerprint=ref.init_fingerprint if len(shared) == 1 else None)
+
+
+def _warn_unshared_init(mods: Sequence[Module]) -> None:
+    """Averaging A (and B) factors is only meaningful between modules that started from the same
+    factors; LoRA's A starts random, so factors of different starts average mostly noise."""
+    if len(mods) < 2 or mods[0].kind not in ("lora", "lokr"):
+        return
+    prints = {m.init_fingerprint for m in mods}
+    if len(prints) == 1 and None not in prints:
+        return
+    unknown = [m.label for m in mods if m.init_fingerprint is None]
+    why = (f"the initialisation of {', '.join(unknown)} is unknown (not trained by langarith)" if unknown
+           else "the modules started from different initial factors")
+    warnings.warn(
+        f"factor-wise arithmetic on {mods[0].kind} modules whose {why}: element-wise sums of their factors are "
+        "not sums of their updates. Use --semantics delta, which is exact whatever the initialisation",
+        SharedInitWarning, stacklevel=4,
+    )
 
 
 def check_compatible(mods: Sequence[Module], semantics: Semantics) -> None:

@@ -41,3 +41,7 @@ class UnknownLanguageError(LangarithError, ValueError):
 
 class TypologyError(LangarithError):
     """Typological data is missing for a language or feature set."""
+
+
+class SharedInitWarning(UserWarning):
+    """Factor-wise arithmetic on LoRA/LoKr modules that did not start from the same initial factors."""

@@ -49,6 +49,7 @@ class Module:
     role: str | None = None
     name: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    init_fingerprint: str | None = None  # of the initial factors, when langarith trained it
     source: Path | None = None
     sha256: str | None = None
 
@@ -120,5 +121,6 @@ class Module:
             "role": self.role,
             "dtypes": sorted({str(t.dtype) for t in self.tensors.values()}),
             "sha256": self.sha256,
+            "init_fingerprint": self.init_fingerprint,
             "provenance": self.provenance or None,
         }

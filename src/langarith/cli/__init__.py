@@ -7,6 +7,7 @@ Command modules import heavy libraries (torch, transformers) inside their functi
 from __future__ import annotations
 
 import sys
+import warnings
 
 from rich.console import Console
 
@@ -18,13 +19,17 @@ from langarith.errors import LangarithError
 
 
 def main() -> None:
-    """Entry point: typed errors become one red line and exit code 2, not a traceback."""
+    """Entry point: typed errors become one red line and exit code 2, not a traceback; warnings one line."""
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        console.print(f"[yellow]warning:[/] {message}", markup=True)
+
+    warnings.showwarning = show
     try:
         app()
     except LangarithError as err:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[bold red]error:[/] {type(err).__name__}: {err}", markup=True
-        )
+        console.print(f"[bold red]error:[/] {type(err).__name__}: {err}", markup=True)
         sys.exit(2)
 
 

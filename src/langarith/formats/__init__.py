@@ -88,6 +88,7 @@ def load(
         module.language = info.get("language")
         module.role = info.get("role")
         module.provenance = info.get("provenance") or {}
+        module.init_fingerprint = (info.get("init") or {}).get("fingerprint")
     module.name = name or module.name
     module.language = language or module.language
     module.role = role or module.role
@@ -115,6 +116,7 @@ def save(
         "language": module.language,
         "role": module.role,
         "provenance": provenance,
+        "init": {"fingerprint": module.init_fingerprint} if module.init_fingerprint else None,
         **(manifest or {}),
     }
     metadata = {"langarith": json.dumps({"language": module.language, "role": module.role, **provenance})}
