@@ -298,6 +298,7 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
 
     before = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) if heldout is not None else None
     model.train()
+    loop_started, loop_tokens = time.time(), state["tokens"]
     with _progress(spec.progress and accelerator.is_main_process, console) as bar:
         task_id = bar.add_task("training", total=total, completed=state["step"], loss=float("nan"), tps=0.0)
         window_start, window_tokens = time.time(), 0
@@ -317,6 +318,7 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
                 if accelerator.is_main_process:
                     _save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), method, optimizer, state, init_fp)
                 accelerator.wait_for_everyone()
+    loop_s = time.time() - loop_started
     model.eval()
     after = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) if heldout is not None else None
     from accelerate.utils import gather_object
@@ -346,6 +348,8 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             "processes": world,
             "final_fingerprints": final,  # one per process: data-parallel replicas must agree
             "wall_time_s": round(time.time() - started, 2),
+            "loop_s": round(loop_s, 3),
+            "tokens_per_s": round((state["tokens"] - loop_tokens) / max(loop_s, 1e-9), 1),
             "versions": _versions(),
             **facts,
             **extra,
