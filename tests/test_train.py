@@ -204,3 +204,17 @@ def test_madx_task_adapter_trains_on_a_frozen_language_adapter(tiny_models, tmp_
     with torch.no_grad():
         torch.testing.assert_close(base(input_ids=ids).logits, model(input_ids=ids).logits, rtol=1e-5, atol=1e-5)
     assert str(model.active_adapters) == str(Stack(LANG, NAME))
+
+
+@pytest.mark.slow
+def test_smoke_two_steps_on_the_real_default_model(tmp_path):
+    out = train(TrainSpec(role="language", language="pt", text=TEXT, out=tmp_path / "lang_pt", steps=2,
+                          batch_size=2, seq_len=32, progress=False))
+    m = manifest(out)
+    assert m["model"]["name"] == "gemma-3-270m" and m["model"]["family"] == "decoder"
+    assert m["method"]["options"]["targets"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert len(m["loss_curve"]) == 2 and all(0 < x < 20 for x in m["loss_curve"])
+    from langarith import load
+
+    module = load(out)
+    assert module.rank == 4 and len(module.lora) == 18 * 4 and module.init_fingerprint == m["init"]["fingerprint"]
