@@ -18,6 +18,7 @@ from langarith import __version__
 from langarith.errors import ModuleFileError, SemanticsError
 from langarith.formats.files import atomic_folder, read_json, write_json
 from langarith.module import Module
+from langarith.registry import Registry
 
 MANIFEST = "langarith.json"
 
@@ -42,23 +43,9 @@ class Format(ABC):
         )
 
 
-_FORMATS: dict[str, Format] = {}
-
-
-def register(fmt: Format) -> Format:
-    _FORMATS[fmt.name] = fmt
-    return fmt
-
-
-def get_format(name: str) -> Format:
-    try:
-        return _FORMATS[name]
-    except KeyError:
-        raise ModuleFileError(f"unknown module format {name!r}; known: {', '.join(_FORMATS)}") from None
-
-
-def formats() -> list[str]:
-    return list(_FORMATS)
+_FORMATS: Registry[Format] = Registry("module format", ModuleFileError)
+register = _FORMATS.register
+get_format = _FORMATS.get_or_raise
 
 
 def load(

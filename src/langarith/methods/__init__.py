@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from langarith.errors import LangarithError
+from langarith.registry import Registry
 
 
 class MethodError(LangarithError):
@@ -47,18 +48,9 @@ class Method(ABC):
         return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-METHODS: dict[str, Method] = {}
-
-
-def register(method: Method) -> Method:
-    METHODS[method.name] = method
-    return method
-
-
-def get_method(name: str) -> Method:
-    if name not in METHODS:
-        raise MethodError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[name]
+METHODS: Registry[Method] = Registry("method", MethodError)
+register = METHODS.register
+get_method = METHODS.get_or_raise
 
 
 def init_seed(base_model: str, method: str, options: dict[str, Any]) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from langarith.errors import LangarithError
+from langarith.registry import Registry
 
 
 class TaskError(LangarithError):
@@ -58,18 +59,9 @@ class Task(ABC):
         return path
 
 
-TASKS: dict[str, Task] = {}
-
-
-def register(task: Task) -> Task:
-    TASKS[task.name] = task
-    return task
-
-
-def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise TaskError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
-    return TASKS[name]
+TASKS: Registry[Task] = Registry("task", TaskError)
+register = TASKS.register
+get_task = TASKS.get_or_raise
 
 
 from langarith.tasks import headline as _headline  # noqa: E402,F401

@@ -1,0 +1,28 @@
+"""Name → implementation tables (formats, methods, tasks): adding one means adding one file that
+registers itself. Unknown names are typed errors that list the known ones."""
+
+from __future__ import annotations
+
+from typing import Generic, Protocol, TypeVar
+
+
+class _Named(Protocol):
+    name: str
+
+
+T = TypeVar("T", bound=_Named)
+
+
+class Registry(dict[str, T], Generic[T]):
+    def __init__(self, what: str, error: type[Exception]):
+        super().__init__()
+        self.what, self.error = what, error
+
+    def register(self, item: T) -> T:
+        self[item.name] = item
+        return item
+
+    def get_or_raise(self, name: str) -> T:
+        if name not in self:
+            raise self.error(f"unknown {self.what} {name!r}; choose one of {', '.join(self)}")
+        return self[name]
