@@ -21,6 +21,7 @@ from langarith.errors import ModuleFileError
 from langarith.formats import Format, register
 from langarith.formats.files import (
     json_number,
+    peek_config,
     read_json,
     read_weights,
     sha256_of,
@@ -44,14 +45,8 @@ class AdapterHubFormat(Format):
     name = "adapterhub"
 
     def detect(self, path: Path) -> bool:
-        cfg = path / CONFIG
-        if not (path.is_dir() and cfg.exists()):
-            return False
-        try:
-            data = read_json(cfg)
-        except ModuleFileError:
-            return any((path / w).exists() for w in WEIGHTS)
-        return isinstance(data.get("config"), dict) and "peft_type" not in data
+        data = peek_config(path, CONFIG, WEIGHTS)
+        return data == {} or (data is not None and isinstance(data.get("config"), dict) and "peft_type" not in data)
 
     def read(self, path: Path) -> Module:
         config = read_json(path / CONFIG)

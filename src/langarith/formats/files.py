@@ -131,6 +131,18 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def peek_config(folder: Path, config_name: str, weight_names: tuple[str, ...]) -> dict[str, Any] | None:
+    """A folder's config for format detection: None when it is no candidate; {} when the config is
+    unreadable but weights are there (so that `read` reports the corrupt file instead of "unknown format")."""
+    cfg = folder / config_name
+    if not (folder.is_dir() and cfg.exists()):
+        return None
+    try:
+        return read_json(cfg)
+    except ModuleFileError:
+        return {} if any((folder / w).exists() for w in weight_names) else None
+
+
 def json_number(x: float) -> int | float:
     """2.0 -> 2: configs read by PEFT/AdapterHub keep integer ranks and alphas as integers."""
     return int(x) if float(x).is_integer() else float(x)

@@ -19,6 +19,7 @@ from langarith.errors import ModuleFileError
 from langarith.formats import Format, register
 from langarith.formats.files import (
     json_number,
+    peek_config,
     read_json,
     read_weights,
     sha256_of,
@@ -48,13 +49,8 @@ class PeftFormat(Format):
     name = "peft"
 
     def detect(self, path: Path) -> bool:
-        cfg = path / CONFIG
-        if not (path.is_dir() and cfg.exists()):
-            return False
-        try:
-            return "peft_type" in read_json(cfg)
-        except ModuleFileError:
-            return (path / WEIGHTS).exists() or (path / WEIGHTS_BIN).exists()
+        data = peek_config(path, CONFIG, (WEIGHTS, WEIGHTS_BIN))
+        return data == {} or (data is not None and "peft_type" in data)
 
     def read(self, path: Path) -> Module:
         config = read_json(path / CONFIG)
