@@ -91,8 +91,9 @@ def attention_targets(model: Any) -> list[str]:
     return found
 
 
-def load(info: ModelInfo, objective: str, dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
-    """The model with the head the objective needs, and facts for the manifest (e.g. a fresh MLM head)."""
+def load(info: ModelInfo, dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
+    """The model with its family's LM head (causal, seq2seq or masked), and facts for the manifest (e.g. a
+    fresh MLM head). Which objectives a family supports is decided by the training code."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
@@ -103,8 +104,6 @@ def load(info: ModelInfo, objective: str, dtype: str = "float32") -> tuple[Any, 
     elif info.family == "encoder-decoder":
         model = AutoModelForSeq2SeqLM.from_pretrained(info.path, dtype=torch_dtype)
     else:
-        if objective not in ("mlm", "classification", "ner", "qa"):
-            raise ModelError(f"{info.name} is an encoder: it cannot be trained for {objective}; use a decoder")
         model, loading = AutoModelForMaskedLM.from_pretrained(info.path, dtype=torch_dtype,
                                                               output_loading_info=True)
         missing = [k for k in loading.get("missing_keys", []) if "embeddings" not in k]

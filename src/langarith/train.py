@@ -145,6 +145,16 @@ def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
     return F.cross_entropy(logits.float(), ids[chosen])
 
 
+def language_loss(model: Any, ids: Any, split: int, objective: str, family: str, tokenizer: Any,
+                  generator: Any) -> Any:
+    """The language-module loss of one batch: MLM for encoders, else prefix → continuation."""
+    if objective == "mlm":
+        return mlm_loss(model, ids, tokenizer, generator)
+    if family == "encoder-decoder":
+        return seq2seq_loss(model, ids, split)
+    return prefix_lm_loss(model, ids, split)
+
+
 def _split_mlm(model: Any) -> tuple[Any, Any]:
     """(encoder body, MLM head) of a masked-LM model, e.g. (bert, cls) or (roberta, lm_head)."""
     core = _unwrap(model)
@@ -244,6 +254,7 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
         if info.family != "decoder":
             raise TrainError(f"task modules on {info.family} models are trained through AdapterHub heads (issue E);"
                              " use a decoder model here")
+        from langarith.prompts import TEMPLATES
         from langarith.tasks import get_task
 
         if spec.task is None or spec.data is None:
@@ -256,12 +267,12 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
         extra = {"task": task.name, "labels": task.labels(spec.data, spec.language),
                  "classification": "label scoring (trained as label generation)" if task.kind == "classification"
                  else None, "data": str(spec.data), "split": spec.split, "examples": len(examples),
-                 "prompt_template": __import__("langarith.prompts", fromlist=["TEMPLATES"]).TEMPLATES}
+                 "prompt_template": TEMPLATES}
     else:
         raise TrainError(f"role must be language or task, got {spec.role!r}")
 
     total = _total_steps(spec, tokens_per_step)
-    model, facts = models.load(info, "mlm" if objective == "mlm" else objective)
+    model, facts = models.load(info)
     seed0 = init_seed(info.name, method.name, options)
     torch.manual_seed(seed0)
     model = method.attach(model, options, info.family, spec.lang_module)
@@ -283,16 +294,12 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
 
     def loss_at(step: int) -> tuple[Any, int]:
         mine = batches.rows(step)[rank::world]
-        split_rng = np.random.default_rng([spec.seed, step, 7])
         if spec.role == "language":
             ids = torch.from_numpy(sequences[mine])
+            split_rng = np.random.default_rng([spec.seed, step, 7])
             split = int(split_rng.integers(spec.seq_len // 4, 3 * spec.seq_len // 4 + 1))
-            if objective == "mlm":
-                generator.manual_seed(spec.seed * 1_000_003 + step)
-                return mlm_loss(model, ids, tokenizer, generator), ids.numel()
-            if info.family == "encoder-decoder":
-                return seq2seq_loss(model, ids, split), ids.numel()
-            return prefix_lm_loss(model, ids, split), ids.numel()
+            generator.manual_seed(spec.seed * 1_000_003 + step)
+            return language_loss(model, ids, split, objective, info.family, tokenizer, generator), ids.numel()
         batch = collate_task([pairs[i] for i in mine], tokenizer.pad_token_id)
         return task_loss(model, batch), batch["tokens"]
 
@@ -301,7 +308,6 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
     loop_started, loop_tokens = time.time(), state["tokens"]
     with _progress(spec.progress and accelerator.is_main_process, console) as bar:
         task_id = bar.add_task("training", total=total, completed=state["step"], loss=float("nan"), tps=0.0)
-        window_start, window_tokens = time.time(), 0
         for step in range(state["step"], total):
             loss, n_tokens = loss_at(step)
             accelerator.backward(loss)
@@ -311,8 +317,7 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             state["losses"].append(value)
             state["tokens"] += n_tokens * world
             state["step"] = step + 1
-            window_tokens += n_tokens * world
-            tps = window_tokens / max(time.time() - window_start, 1e-9)
+            tps = (state["tokens"] - loop_tokens) / max(time.time() - loop_started, 1e-9)
             bar.update(task_id, advance=1, loss=value, tps=tps)
             if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0 and state["step"] < total:
                 if accelerator.is_main_process:
@@ -383,15 +388,9 @@ def _heldout_loss(model: Any, heldout: np.ndarray | None, spec: TrainSpec, famil
 
     if heldout is None or len(heldout) == 0:
         return None
-    ids = torch.from_numpy(heldout)
-    split = spec.seq_len // 2
-    with torch.no_grad():
-        if objective == "mlm":
-            gen = torch.Generator().manual_seed(12345)
-            return float(mlm_loss(model, ids, tokenizer, gen))
-        if family == "encoder-decoder":
-            return float(seq2seq_loss(model, ids, split))
-        return float(prefix_lm_loss(model, ids, split))
+    with torch.no_grad():  # a fixed split and mask, so that before and after are comparable
+        return float(language_loss(model, torch.from_numpy(heldout), spec.seq_len // 2, objective, family, tokenizer,
+                                   torch.Generator().manual_seed(12345)))
 
 
 def _save_checkpoint(folder: Path, model: Any, method: Any, optimizer: Any, state: dict, init_fp: str) -> None:
