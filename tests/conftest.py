@@ -111,35 +111,6 @@ def synthetic_lora(seed: int, rank: int = 3, alpha: float = 6.0, layers: int = 3
                   targets=("l",), rank=rank, alpha=alpha, lora=lora, name=label or f"m{seed}")
 
 
-def _corpus() -> list[str]:
-    from langarith.paths import data_dir
-
-    lines = []
-    for name in ("tatoeba.por-eng.por", "tatoeba.por-eng.eng", "tatoeba.swh-eng.swh"):
-        path = data_dir() / "tatoeba" / name
-        if path.exists():
-            lines += path.read_text(encoding="utf-8").splitlines()[:300]
-    return lines or ["the quick brown fox jumps over the lazy dog"] * 50
-
-
-def _tokenizer(folder: Path):
-    """A small BPE tokenizer trained on a few hundred sentences, saved as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    from tokenizers import decoders
-
-    tok.decoder = decoders.Metaspace()
-    specials = ["<pad>", "<unk>", "<s>", "</s>", "<mask>"]
-    tok.train_from_iterator(_corpus(), trainers.BpeTrainer(vocab_size=400, special_tokens=specials))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>", mask_token="<mask>")
-    fast.save_pretrained(folder)
-    return fast
-
-
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random decoder (Llama), encoder-decoder (T5) and encoder (BERT) folders with a real tokenizer."""
@@ -153,8 +124,10 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         T5ForConditionalGeneration,
     )
 
+    from langarith.models import tiny_tokenizer
+
     root = tmp_path_factory.mktemp("tiny-models")
-    tok = _tokenizer(root / "tok")
+    tok = tiny_tokenizer(root / "tok")
     vocab = len(tok)
     torch.manual_seed(0)
     made = {

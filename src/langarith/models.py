@@ -14,6 +14,7 @@ from typing import Any
 from langarith.errors import LangarithError
 
 DEFAULT = "default"
+TINY = "tiny"  # a tiny random decoder for smoke runs of configs and CI: numbers mean nothing, the path is real
 FAMILIES = ("decoder", "encoder-decoder", "encoder")
 
 # Attention projections ("q, k, v, o" in the papers) by architecture; matched as PEFT target names.
@@ -47,6 +48,8 @@ def resolve(model: str | None) -> ModelInfo:
         from langarith.default_model import DEFAULT_MODEL_NAME, default_model_dir
 
         name, path = DEFAULT_MODEL_NAME, str(default_model_dir())
+    elif model == TINY:
+        name, path = TINY, str(tiny_model_dir())
     else:
         name, path = model, str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
     try:
@@ -121,3 +124,50 @@ def load_tokenizer(info: ModelInfo) -> Any:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer
+
+
+def tiny_tokenizer(folder: Path, vocab_size: int = 400) -> Any:
+    """A small BPE tokenizer trained on a few hundred sentences of the shared data (or a pangram when the
+    data is absent), saved as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+    from tokenizers import models as tokenizer_models
+    from transformers import PreTrainedTokenizerFast
+
+    from langarith.paths import data_dir
+
+    lines: list[str] = []
+    for name in ("tatoeba.por-eng.por", "tatoeba.por-eng.eng", "tatoeba.swh-eng.swh"):
+        path = data_dir() / "tatoeba" / name
+        if path.exists():
+            lines += path.read_text(encoding="utf-8").splitlines()[:300]
+    tok = Tokenizer(tokenizer_models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    specials = ["<pad>", "<unk>", "<s>", "</s>", "<mask>"]
+    tok.train_from_iterator(lines or ["the quick brown fox jumps over the lazy dog"] * 50,
+                            trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
+                                   eos_token="</s>", mask_token="<mask>")
+    fast.save_pretrained(folder)
+    return fast
+
+
+def tiny_model_dir() -> Path:
+    """`--model tiny`: a 2-layer random Llama with a 400-piece tokenizer, built once into the cache."""
+    import torch
+    from filelock import FileLock
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from langarith.paths import cache_dir
+
+    folder = cache_dir("models") / "tiny-llama-v1"
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "config.json").exists():
+            tok = tiny_tokenizer(folder)
+            torch.manual_seed(0)
+            config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                 pad_token_id=tok.pad_token_id)
+            LlamaForCausalLM(config).save_pretrained(folder)
+    return folder

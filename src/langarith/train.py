@@ -46,6 +46,7 @@ class TrainSpec:
     text: list[str] = field(default_factory=list)  # language modules
     task: str | None = None  # task modules
     data: Path | None = None
+    languages: list[str] | None = None  # a multilingual task module: every language's data, concatenated
     split: str = "train"
     lang_module: Path | None = None  # MAD-X: train on top of this frozen language adapter
     steps: int | None = None
@@ -181,7 +182,7 @@ def task_loss(model: Any, batch: dict[str, Any]) -> Any:
 
 
 def encode_examples(examples: list[Any], tokenizer: Any, max_len: int) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids, target ids + EOS); long prompts lose their tail so the target always fits."""
+    """(prompt ids, target ids + EOS); long prompts lose their middle so the target always fits."""
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
@@ -189,9 +190,16 @@ def encode_examples(examples: list[Any], tokenizer: Any, max_len: int) -> list[t
     out = []
     for p, t in zip(prompts, targets, strict=True):
         t = (t + eos)[: max_len // 2]
-        p = (bos + p)[: max_len - len(t)]
-        out.append((p, t))
+        out.append((fit_prompt(bos + p, max_len - len(t)), t))
     return out
+
+
+def fit_prompt(ids: list[int], budget: int, tail: int = 16) -> list[int]:
+    """A prompt cut to `budget` tokens in the middle: its start and its last `tail` tokens (the instruction
+    that precedes the answer, e.g. "\nHeadline:") survive. Training and evaluation cut alike."""
+    if len(ids) <= budget:
+        return ids
+    return ids[: budget - tail] + ids[-tail:]
 
 
 def collate_task(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
@@ -260,13 +268,14 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
         if spec.task is None or spec.data is None:
             raise TrainError("a task module needs --task and --data")
         task = get_task(spec.task)
-        examples = task.load(spec.data, spec.language, spec.split)
+        examples = [e for lang in spec.languages or [spec.language] for e in task.load(spec.data, lang, spec.split)]
         pairs = encode_examples(examples, tokenizer, spec.max_len)
         objective, heldout, rows = f"{task.kind}:{task.name}", None, len(pairs)
         tokens_per_step = None
         extra = {"task": task.name, "labels": task.labels(spec.data, spec.language),
                  "classification": "label scoring (trained as label generation)" if task.kind == "classification"
                  else None, "data": str(spec.data), "split": spec.split, "examples": len(examples),
+                 "languages": spec.languages,
                  "prompt_template": TEMPLATES}
     else:
         raise TrainError(f"role must be language or task, got {spec.role!r}")

@@ -11,7 +11,10 @@ import warnings
 
 from rich.console import Console
 
+from langarith.cli import analyze as _analyze  # noqa: F401
 from langarith.cli import compose as _compose  # noqa: F401  (registers commands)
+from langarith.cli import evaluate as _evaluate  # noqa: F401
+from langarith.cli import experiment as _experiment  # noqa: F401
 from langarith.cli import train as _train  # noqa: F401
 from langarith.cli import typology as _typology  # noqa: F401
 from langarith.cli.app import app

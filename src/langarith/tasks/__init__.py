@@ -8,8 +8,10 @@ language codes in any spelling find the dataset's own folder (`en` → `eng_Latn
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langarith.errors import LangarithError
 from langarith.registry import Registry
@@ -24,15 +26,38 @@ class Example:
     prompt: str
     target: str
     label: str | None = None
+    gold: Any = None  # what the task's scorer compares a prediction with (all answers; words and tags)
+
+
+@dataclass
+class Scores:
+    """One system's scores on one evaluation set, with what paired significance tests need."""
+
+    metrics: dict[str, float]
+    primary: str
+    per_example: list[float]  # 0/1 correctness (classification) or a per-example score
+    test: str  # "mcnemar" on correctness, "bootstrap" on scores
+    corpus: Callable[[Any], float] | None = field(default=None, repr=False)  # primary metric over resampled rows
+
+    @property
+    def value(self) -> float:
+        return self.metrics[self.primary]
 
 
 class Task(ABC):
     name: str
-    kind: str  # "classification" | "generation"
-    files: tuple[str, ...] = ()  # file names by split, e.g. ("{split}.tsv",)
+    kind: str  # "classification" (label scoring) | "generation" (greedy decoding)
+    primary: str  # the metric λ is tuned on and tables report
+    max_new_tokens: int = 32
 
     @abstractmethod
     def load(self, data: Path, language: str, split: str) -> list[Example]: ...
+
+    @abstractmethod
+    def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
+              tokenize: Callable[[str], list[str]] | None = None) -> Scores:
+        """Metrics of `predictions` against `examples`; `tokenize` gives SentencePiece pieces for ROUGE on
+        languages other than English."""
 
     def labels(self, data: Path, language: str) -> list[str] | None:
         return None

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from langarith.prompts import prompt, target
-from langarith.tasks import Example, Task, TaskError, register
+from langarith.tasks import Example, Scores, Task, TaskError, register
 
 
 def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
@@ -40,6 +41,8 @@ def entities(words: list[str], tags: list[str]) -> list[tuple[str, str]]:
 class Ner(Task):
     name = "ner"
     kind = "generation"
+    primary = "f1"
+    max_new_tokens = 48
 
     def load(self, data: Path, language: str, split: str) -> list[Example]:
         path = self.locate(data, language, split, "{split}.txt")
@@ -47,8 +50,24 @@ class Ner(Task):
         for words, tags in read_conll(path):
             found = entities(words, tags)
             text = "; ".join(f"{k}: {v}" for k, v in found) or "none"
-            out.append(Example(prompt("ner", text=" ".join(words)), target(text)))
+            out.append(Example(prompt("ner", text=" ".join(words)), target(text), gold=(words, tags)))
         return out
+
+    def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
+              tokenize: Callable[[str], list[str]] | None = None) -> Scores:
+        """seqeval entity F1: generated entities are mapped back onto the sentence's words as BIO tags."""
+        from langarith.metrics import entity_f1, parse_entities, tags_from_entities
+
+        gold = [list(e.gold[1]) for e in examples]
+        pred = [tags_from_entities(list(e.gold[0]), parse_entities(p)) for e, p in zip(examples, predictions,
+                                                                                       strict=True)]
+        per = [float(g == p) for g, p in zip(gold, pred, strict=True)]
+
+        def corpus(rows) -> float:
+            return entity_f1([gold[i] for i in rows], [pred[i] for i in rows])
+
+        return Scores({"f1": entity_f1(gold, pred), "sentence_exact": 100.0 * sum(per) / max(len(per), 1)},
+                      self.primary, per, "bootstrap", corpus)
 
 
 register(Ner())

@@ -4,15 +4,18 @@ the first half of the articles trains, the next quarter validates, the last quar
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from langarith.prompts import prompt, target
-from langarith.tasks import Example, Task, TaskError, register
+from langarith.tasks import Example, Scores, Task, TaskError, register
 
 
 class Qa(Task):
     name = "qa"
     kind = "generation"
+    primary = "f1"
+    max_new_tokens = 24
 
     def load(self, data: Path, language: str, split: str) -> list[Example]:
         from langarith.codes import to_iso1
@@ -31,10 +34,19 @@ class Qa(Task):
         for article in articles[lo:hi]:
             for para in article["paragraphs"]:
                 for qa in para["qas"]:
-                    answer = qa["answers"][0]["text"] if qa["answers"] else ""
+                    answers = [a["text"] for a in qa["answers"]]
+                    answer = answers[0] if answers else ""
                     out.append(Example(prompt("qa", context=para["context"], question=qa["question"]),
-                                       target(answer), answer))
+                                       target(answer), answer, gold=answers))
         return out
+
+    def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
+              tokenize: Callable[[str], list[str]] | None = None) -> Scores:
+        from langarith.metrics import squad_em_f1, squad_scores
+
+        golds = [e.gold or [e.label or ""] for e in examples]
+        em, f1 = squad_em_f1(golds, predictions)
+        return Scores({"exact_match": em, "f1": f1}, self.primary, squad_scores(golds, predictions)[1], "bootstrap")
 
 
 register(Qa())

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from langarith.corpora import read_file
 from langarith.prompts import prompt, target
-from langarith.tasks import Example, Task, TaskError, register
+from langarith.tasks import Example, Scores, Task, TaskError, register
 
 
 class Sib200(Task):
     name = "sib200"
     kind = "classification"
+    primary = "accuracy"
     column = "category"
+
+    def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
+              tokenize: Callable[[str], list[str]] | None = None) -> Scores:
+        from langarith.metrics import accuracy, macro_f1
+
+        gold = [e.label or "" for e in examples]
+        correct = [float(g == p) for g, p in zip(gold, predictions, strict=True)]
+        return Scores({"accuracy": accuracy(gold, predictions), "macro_f1": macro_f1(gold, predictions)},
+                      self.primary, correct, "mcnemar")
 
     def load(self, data: Path, language: str, split: str) -> list[Example]:
         path = self.locate(data, language, split, "{split}.tsv")

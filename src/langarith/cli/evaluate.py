@@ -1,0 +1,118 @@
+"""`langarith evaluate` and `langarith search-lambda`: a module (or a recipe at each λ) merged into the base
+model's weights, scored on a task split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from langarith.cli.app import app
+from langarith.cli.compose import _pairs
+
+_MODEL = typer.Option(None, "--model", help="Base model (HF id or folder); default: the offline Gemma 3 270M.")
+_BATCH = typer.Option(16, "--batch-size", help="Examples per forward pass.")
+_ROUGE = typer.Option(None, "--rouge-tokenizer", help="SentencePiece .model for SentencePiece-ROUGE on non-English "
+                      "text (default: the evaluated model's own tokenizer).")
+
+
+@app.command()
+def evaluate(
+    module: Path | None = typer.Option(None, "--module", help="Module folder; omit to evaluate the base model."),
+    task: str = typer.Option(..., "--task", help="sib200 | news-topic | headline | ner | qa"),
+    lang: str = typer.Option(..., "--lang", help="Language of the evaluation data (any code: pt, por_Latn)."),
+    data: Path = typer.Option(..., "--data", help="The dataset folder (e.g. ../shared/data/sib200) or a file."),
+    split: str = typer.Option("test", "--split", help="dev | test"),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N examples."),
+    model: str | None = _MODEL,
+    batch_size: int = _BATCH,
+    rouge_tokenizer: Path | None = _ROUGE,
+    predictions: Path | None = typer.Option(None, "--predictions", help="Write one JSON line per example here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Score base model + module (merged into the weights) on a task split."""
+    from langarith.evaluate import Evaluator, load_examples
+    from langarith.tasks import get_task
+
+    chosen = get_task(task)
+    examples = load_examples(chosen, data, lang, split, limit)
+    evaluator = Evaluator(model, batch_size=batch_size, progress=not as_json, rouge_tokenizer=rouge_tokenizer)
+    result = evaluator.evaluate(module, chosen, data, lang, split, examples=examples)
+    if predictions is not None:
+        with predictions.open("w", encoding="utf-8") as f:
+            for ex, pred, score in zip(examples, result.predictions, result.scores.per_example, strict=True):
+                f.write(json.dumps({"target": ex.target.strip(), "prediction": pred, "score": score},
+                                   ensure_ascii=False) + "\n")
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in result.scores.metrics.items())
+    typer.echo(f"{task} {lang} {split} (n={result.n}, {result.seconds:.0f} s): {shown}")
+
+
+@app.command("search-lambda")
+def search_lambda(
+    recipe: str = typer.Option(..., "--recipe", help="A λ recipe: add | add-subtract | add-subtract-related | la"),
+    task_module: list[str] = typer.Option([], "--task", help="LANG=DIR: a task module trained on LANG."),
+    lang_module: list[str] = typer.Option([], "--lang", help="LANG=DIR: a language module of LANG."),
+    source: str | None = typer.Option(None, "--source", help="Source language S (default: the only task)."),
+    target: str = typer.Option(..., "--target", help="Target language T (its dev split is searched)."),
+    eval_task: str = typer.Option(..., "--eval-task", help="sib200 | news-topic | headline | ner | qa"),
+    dev: Path = typer.Option(..., "--dev", help="Dataset folder (or file) whose dev split tunes λ."),
+    split: str = typer.Option("dev", "--split", help="The validation split; never the test split."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N validation examples."),
+    step: float = typer.Option(0.05, "--step", help="Grid step (the papers: 0.05)."),
+    low: float = typer.Option(0.0, "--low", help="Smallest λ of the grid."),
+    strategy: str = typer.Option("halving", "--strategy", help="grid | coarse-to-fine | halving"),
+    related: str | None = typer.Option(None, "--related", help="Comma-separated related sources (…-related)."),
+    model: str | None = _MODEL,
+    batch_size: int = _BATCH,
+    seed: int = typer.Option(0, "--seed", help="Row order of successive halving."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the module at the chosen λ here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Choose λ for a recipe on validation data: every λ tried, its score, and the evaluations spent."""
+    from dataclasses import replace
+
+    from langarith.errors import RecipeError
+    from langarith.evaluate import Evaluator, load_examples
+    from langarith.formats import load
+    from langarith.recipes import RECIPES, RecipeInputs
+    from langarith.search import lambda_grid
+    from langarith.tasks import get_task
+
+    if split == "test":
+        raise RecipeError("λ is chosen on validation data; --split test would tune on the test set")
+    if recipe not in RECIPES or not RECIPES[recipe].uses_lambda:
+        tuned = [n for n, r in RECIPES.items() if r.uses_lambda]
+        raise RecipeError(f"{recipe!r} has no λ to search; recipes with λ: {', '.join(tuned)}")
+    inputs = RecipeInputs(
+        task={c: load(p, name=f"task_{c}", language=c, role="task") for c, p in _pairs(task_module, "--task").items()},
+        lang={c: load(p, name=f"lang_{c}", language=c, role="language")
+              for c, p in _pairs(lang_module, "--lang").items()},
+        source=source, target=target, related=[c.strip() for c in related.split(",")] if related else None)
+
+    def build(lam: float):
+        return RECIPES[recipe].run(replace(inputs, lam=lam)).materialize("factor")
+
+    chosen = get_task(eval_task)
+    examples = load_examples(chosen, dev, target, split, limit)
+    labels = chosen.labels(dev, target) if chosen.kind == "classification" else None
+    evaluator = Evaluator(model, batch_size=batch_size, progress=not as_json)
+    found = evaluator.tune(build, chosen, examples, target, labels, lambda_grid(step, low, 1.0), strategy, seed)
+    if out is not None:
+        from langarith.formats import save
+
+        module = build(found.best)
+        module.language, module.role = target, "task"
+        save(module, out, provenance={"recipe": {"name": recipe, "lambda": found.best, "target": target},
+                                      "search": {k: v for k, v in found.to_json().items() if k != "trials"}})
+    if as_json:
+        typer.echo(json.dumps(found.to_json(), indent=2))
+        return
+    typer.echo(f"{recipe} → {target}: best λ = {found.best:g} ({chosen.primary} {found.score:.2f} on {len(examples)} "
+               f"{split} examples){' — on the edge of the grid' if found.on_edge else ''}")
+    typer.echo(f"  {strategy}: {found.evaluations:.2f} full evaluations ({len(found.trials)} trials)")
+    for lam, value in found.curve:
+        typer.echo(f"  λ={lam:<5g} {value:6.2f}{'  ←' if lam == found.best else ''}")

