@@ -111,10 +111,18 @@ class Config(Strict):
         return self.budgets[self.budget]
 
     def data_path(self) -> Path:
+        """`data` as given, else under the shared data; where neither exists (a user's own machine), the same
+        dataset from the Hugging Face hub (`hf:NAME`)."""
         from langarith.paths import data_dir
+        from langarith.tasks import get_task
 
+        if self.data.startswith("hf:"):
+            return Path(self.data)
         path = Path(self.data).expanduser()
-        return path if path.is_absolute() or path.exists() else data_dir() / path
+        if not path.exists() and not path.is_absolute():
+            path = data_dir() / path
+        hub = get_task(self.task).hub
+        return path if path.exists() or hub is None else Path(f"hf:{hub}")
 
 
 def load_config(path: str | Path, budget: str | None = None) -> Config:

@@ -62,6 +62,13 @@ class Task(ABC):
     def labels(self, data: Path, language: str) -> list[str] | None:
         return None
 
+    #: the same dataset on the Hugging Face hub, read where the shared data is absent (None: no fallback)
+    hub: str | None = None
+
+    def hub_config(self, language: str) -> str:
+        """The hub dataset's configuration (subset) for `language`."""
+        raise TaskError(f"{self.name} has no Hugging Face hub fallback; pass --data with a local copy")
+
     def locate(self, data: Path, language: str, split: str, pattern: str) -> Path:
         """The split file for `language` under `data` (root, language folder, or the file itself)."""
         from langarith.codes import find_in
@@ -82,6 +89,40 @@ class Task(ABC):
             present = ", ".join(sorted(p.name for p in (data / folder).iterdir()))
             raise TaskError(f"{path} does not exist (the {split} split is missing; present: {present})")
         return path
+
+
+HUB_SPLITS = {"dev": "validation"}
+
+
+def is_hub(data: str | Path) -> bool:
+    return str(data).startswith("hf:")
+
+
+def hub_rows(data: str | Path, config: str, split: str) -> list[dict[str, Any]]:
+    """Rows of one split of a Hugging Face dataset: `hf:NAME` reads the hub's parquet export of NAME;
+    `hf:/a/folder` reads a local copy of that export (`<config>/<split>/*.parquet` or
+    `<config>/<name>-<split>.parquet`) through the same loader. Integer class labels become their names
+    (column `category`)."""
+    from datasets import load_dataset
+
+    name = str(data)[3:]
+    local = Path(name).expanduser()
+    try:
+        if local.exists():
+            ds = load_dataset(str(local), data_dir=config, split=HUB_SPLITS.get(split, split))
+        else:
+            ds = load_dataset(name, data_dir=config, split=HUB_SPLITS.get(split, split),
+                              revision="refs/convert/parquet")
+    except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
+        raise TaskError(f"cannot read split {split!r} of {config!r} from {name} ({err}). Without network access, "
+                        "pass --data with a local copy of the dataset") from err
+    label = ds.features.get("label")
+    names = getattr(label, "names", None)
+    rows = [dict(r) for r in ds]
+    if names:
+        for r in rows:
+            r.setdefault("category", names[r["label"]])
+    return rows
 
 
 TASKS: Registry[Task] = Registry("task", TaskError)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from langarith.corpora import read_file
 from langarith.prompts import prompt, target
-from langarith.tasks import Example, Scores, Task, register
+from langarith.tasks import Example, Scores, Task, hub_rows, is_hub, register
 
 
 class Headline(Task):
@@ -20,10 +20,20 @@ class Headline(Task):
     kind = "generation"
     primary = "rouge2"
     max_new_tokens = 32
+    hub = "masakhane/masakhanews"
+
+    def hub_config(self, language: str) -> str:
+        from langarith.tasks.news_topic import masakhanews_config
+
+        return masakhanews_config(language)
 
     def load(self, data: Path, language: str, split: str) -> list[Example]:
-        path = self.locate(data, language, split, "{split}.tsv")
-        texts, heads = read_file(path, "text"), read_file(path, "headline")
+        if is_hub(data):
+            rows = hub_rows(data, self.hub_config(language), split)
+            texts, heads = [r["text"] for r in rows], [r["headline"] for r in rows]
+        else:
+            path = self.locate(data, language, split, "{split}.tsv")
+            texts, heads = read_file(path, "text"), read_file(path, "headline")
         return [Example(prompt("headline", text=" ".join(t.split())), target(h), gold=h.strip())
                 for t, h in zip(texts, heads, strict=True)]
 

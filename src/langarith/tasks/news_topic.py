@@ -5,9 +5,27 @@ from __future__ import annotations
 from langarith.tasks import register
 from langarith.tasks.sib200 import Sib200
 
+MASAKHANEWS = ("amh", "eng", "fra", "hau", "ibo", "lin", "lug", "orm", "pcm", "run", "sna", "som", "swa", "tir",
+               "xho", "yor")
+
+
+def masakhanews_config(language: str) -> str:
+    """The hub's subset for `language` (`sw`, `swh`, `swa` → `swa`)."""
+    from langarith.codes import find_in
+    from langarith.tasks import TaskError
+
+    found = find_in(language, MASAKHANEWS)
+    if found is None:
+        raise TaskError(f"MasakhaNEWS has no {language!r}; it covers {', '.join(MASAKHANEWS)}")
+    return found
+
 
 class NewsTopic(Sib200):
     name = "news-topic"
+    hub = "masakhane/masakhanews"
+
+    def hub_config(self, language: str) -> str:
+        return masakhanews_config(language)
 
 
 register(NewsTopic())

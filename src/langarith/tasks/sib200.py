@@ -7,7 +7,7 @@ from pathlib import Path
 
 from langarith.corpora import read_file
 from langarith.prompts import prompt, target
-from langarith.tasks import Example, Scores, Task, TaskError, register
+from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
 
 class Sib200(Task):
@@ -15,6 +15,21 @@ class Sib200(Task):
     kind = "classification"
     primary = "accuracy"
     column = "category"
+    hub = "Davlan/sib200"
+
+    def hub_config(self, language: str) -> str:
+        from langarith.codes import to_flores
+
+        return to_flores(language)
+
+    def columns(self, data: Path, language: str, split: str) -> tuple[str, list[str], list[str]]:
+        """(where, texts, labels) from the local TSV, or from the hub when `data` is `hf:…`."""
+        if is_hub(data):
+            rows = hub_rows(data, self.hub_config(language), split)
+            return f"{data} [{self.hub_config(language)}/{split}]", [r["text"] for r in rows], \
+                [r[self.column] for r in rows]
+        path = self.locate(data, language, split, "{split}.tsv")
+        return str(path), read_file(path, "text"), read_file(path, self.column)
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
               tokenize: Callable[[str], list[str]] | None = None) -> Scores:
@@ -26,8 +41,7 @@ class Sib200(Task):
                       self.primary, correct, "mcnemar")
 
     def load(self, data: Path, language: str, split: str) -> list[Example]:
-        path = self.locate(data, language, split, "{split}.tsv")
-        texts, labels = read_file(path, "text"), read_file(path, self.column)
+        path, texts, labels = self.columns(data, language, split)
         known = self.labels(data, language)
         unknown = sorted({lab for lab in labels if known and lab not in known})
         if unknown:
@@ -35,6 +49,8 @@ class Sib200(Task):
         return [Example(prompt("topic", text=t), target(lab), lab) for t, lab in zip(texts, labels, strict=True)]
 
     def labels(self, data: Path, language: str) -> list[str] | None:
+        if is_hub(data):
+            return sorted(set(self.columns(data, language, "train")[2]))
         path = self.locate(data, language, "train", "labels.txt")
         if not path.exists() or path.suffix != ".txt":
             path = path.parent / "labels.txt"
