@@ -17,6 +17,8 @@ import csv
 import hashlib
 import json
 import random
+import shlex
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -470,7 +472,9 @@ def write_results(runner: Runner, cells: Sequence[Cell], seconds: float) -> None
         writer.writeheader()
         writer.writerows(rows)
     metric = get_task(cfg.task).primary
-    write_json(out / "results.json", {"config": json.loads(cfg.model_dump_json()), "metric": metric,
+    command = "langarith " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("langarith") \
+        else None
+    write_json(out / "results.json", {"command": command, "config": json.loads(cfg.model_dump_json()), "metric": metric,
                                       "cells": [{**c.row(), "curve": c.curve} for c in cells],
                                       "flags": runner.flags, "seconds": round(seconds, 1), "versions": _versions()})
     md = [f"# {cfg.name}", "", f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
@@ -483,7 +487,8 @@ def write_results(runner: Runner, cells: Sequence[Cell], seconds: float) -> None
     notes = [f"- {c.method} / {c.target}: {c.note}" for c in cells if c.note]
     if notes:
         md += ["", "Notes:", *notes]
-    md += ["", f"Took {seconds / 60:.1f} min."]
+    md += ["", f"Took {seconds / 60:.1f} min." + (f" Made by `{command}`; library versions in results.json."
+                                                   if command else "")]
     md += _plots(runner, cells)
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
@@ -493,6 +498,9 @@ def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
 
     cfg, out = runner.config, runner.out
     lines: list[str] = ["", "## Plots", ""]
+    if cfg.spend.search == "halving":
+        lines += ["λ curves are on dev; with successive halving, λ values dropped early show their score on the "
+                  "share of dev rows they were scored on.", ""]
     baseline = BASELINE[cfg.setting]
     base = {c.target: c.score for c in cells if c.method == baseline and c.score is not None}
     for target in cfg.targets:
