@@ -7,9 +7,10 @@ where loss is taken); the reference is the standard full causal-LM loss with `Da
 Each side runs in its own process so that peak memory (max RSS) is its own; timings cover the training loop
 only (model loading excluded on both sides). Tokens/s = sequence tokens consumed per second.
 
-Prints one JSON line. Target: ≥2× the reference's tokens/s on the default model on CPU.
+Prints one JSON line. Target: ≥2× the reference's tokens/s on the default model on CPU. `--bf16` runs both
+sides in bf16 mixed precision (ours: `--bf16`, accelerate's autocast; the reference: `bf16=True`).
 
-    python benchmarks/train_throughput.py [--model M] [--steps 12]
+    python benchmarks/train_throughput.py [--model M] [--steps 12] [--bf16]
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ import time
 from pathlib import Path
 
 
-def run_ours(model: str | None, steps: int, out: Path) -> dict:
+def run_ours(model: str | None, steps: int, out: Path, bf16: bool) -> dict:
     from langarith.train import TrainSpec, train
 
     folder = train(TrainSpec(role="language", language="pt", text=["tatoeba:pt"], model=model, out=out,
-                             steps=steps, batch_size=8, seq_len=64, lr=2e-4, checkpoint_every=0, progress=False))
+                             steps=steps, batch_size=8, seq_len=64, lr=2e-4, checkpoint_every=0, progress=False,
+                             precision="bf16" if bf16 else "fp32"))
     m = json.loads((folder / "langarith.json").read_text())
     return {"tokens_per_s": m["tokens_per_s"], "loop_s": m["loop_s"], "tokens": m["tokens"]}
 
 
-def run_hf(model: str | None, steps: int, out: Path) -> dict:
+def run_hf(model: str | None, steps: int, out: Path, bf16: bool) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
@@ -67,7 +69,7 @@ def run_hf(model: str | None, steps: int, out: Path) -> dict:
 
     args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=8, max_steps=steps, learning_rate=2e-4,
                              report_to=[], save_strategy="no", logging_steps=steps, use_cpu=True, seed=0,
-                             dataloader_num_workers=0, disable_tqdm=True)
+                             dataloader_num_workers=0, disable_tqdm=True, bf16=bf16)
     trainer = Trainer(model=peft_model, args=args, train_dataset=data, callbacks=[Clock()],
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
     trainer.train()
@@ -75,9 +77,9 @@ def run_hf(model: str | None, steps: int, out: Path) -> dict:
     return {"tokens_per_s": round(steps * 8 * 64 / loop, 1), "loop_s": round(loop, 3), "tokens": steps * 8 * 64}
 
 
-def child(which: str, model: str | None, steps: int) -> None:
+def child(which: str, model: str | None, steps: int, bf16: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        result = (run_ours if which == "ours" else run_hf)(model, steps, Path(tmp) / "out")
+        result = (run_ours if which == "ours" else run_hf)(model, steps, Path(tmp) / "out", bf16)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print("RESULT " + json.dumps(result))
 
@@ -87,15 +89,18 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="default: the offline Gemma 3 270M")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--child", choices=["ours", "hf"])
+    parser.add_argument("--bf16", action="store_true", help="both sides in bf16 mixed precision")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.model, args.steps)
+        child(args.child, args.model, args.steps, args.bf16)
         return
     results = {}
     for which in ("ours", "hf"):
         cmd = [sys.executable, __file__, "--child", which, "--steps", str(args.steps)]
         if args.model:
             cmd += ["--model", args.model]
+        if args.bf16:
+            cmd.append("--bf16")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
@@ -105,7 +110,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "train_throughput",
         "model": args.model or "default (Gemma 3 270M)",
-        "steps": args.steps, "batch_size": 8, "seq_len": 64,
+        "steps": args.steps, "batch_size": 8, "seq_len": 64, "precision": "bf16" if args.bf16 else "fp32",
         "ours": results["ours"], "hf_trainer_peft": results["hf"],
         "ratio_tokens_per_s": round(ratio, 2),
         "ratio_peak_rss": round(results["ours"]["peak_rss_mb"] / results["hf"]["peak_rss_mb"], 2),

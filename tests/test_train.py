@@ -218,3 +218,15 @@ def test_smoke_two_steps_on_the_real_default_model(tmp_path):
 
     module = load(out)
     assert module.rank == 4 and len(module.lora) == 18 * 4 and module.init_fingerprint == m["init"]["fingerprint"]
+
+
+def test_bf16_mixed_precision_trains_and_keeps_fp32_weights(tiny_models, tmp_path):
+    out = train(spec(tiny_models, tmp_path, precision="bf16"))
+    m = manifest(out)
+    assert m["precision"] == "bf16"
+    assert m["heldout_loss"]["after"] < m["heldout_loss"]["before"], m["heldout_loss"]
+    from langarith.formats import load
+
+    assert load(out).summary()["dtypes"] == ["float32"]
+    with pytest.raises(TrainError, match="fp32 or bf16"):
+        train(spec(tiny_models, tmp_path, steps=1, precision="fp16", out=tmp_path / "x"))

@@ -60,6 +60,7 @@ class TrainSpec:
     heldout: int = 16  # sequences held out to measure a language module's loss before and after
     resume: bool = False
     progress: bool = True
+    precision: str = "fp32"  # "bf16": mixed precision through accelerate (autocast; fp32 weights and optimizer)
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -241,7 +242,10 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
         raise TrainError(f"{ckpt_dir} holds a checkpoint of an interrupted run: pass --resume to continue it, "
                          "or delete it to start over")
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    if spec.precision not in ("fp32", "bf16"):
+        raise TrainError(f"precision must be fp32 or bf16, got {spec.precision!r}")
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                              mixed_precision="bf16" if spec.precision == "bf16" else "no")
     info = models.resolve(spec.model)
     tokenizer = models.load_tokenizer(info)
     method = get_method(spec.method)
@@ -356,6 +360,7 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             "tokens": state["tokens"],
             "batch_size": spec.batch_size,
             "lr": spec.lr,
+            "precision": spec.precision,
             "loss_curve": state["losses"],
             "heldout_loss": {"before": before, "after": after,
                              "fell": None if before is None else bool(after < before)},
