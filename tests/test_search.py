@@ -65,3 +65,13 @@ def test_errors_say_what_to_do():
         search(curve(0.5), n=10, strategy="bayes")
     with pytest.raises(SearchError, match="validation set is empty"):
         search(curve(0.5), n=0)
+
+
+def test_halving_never_drops_lambda_one_on_a_noisy_subset():
+    def score(lam, rows):  # λ = 1 is best overall but worst on the first rows
+        if lam == 1.0:
+            return 90.0 if len(rows) > 20 else 0.0
+        return 70.0 - lam
+
+    found = search(score, n=99, strategy="halving")
+    assert found.best == 1.0 and found.score == 90.0

@@ -60,7 +60,7 @@ class TrainSpec:
     heldout: int = 16  # sequences held out to measure a language module's loss before and after
     resume: bool = False
     progress: bool = True
-    precision: str = "fp32"  # "bf16": mixed precision through accelerate (autocast; fp32 weights and optimizer)
+    precision: str = "fp32"  # "bf16": mixed precision (autocast; fp32 weights, gradients and optimizer)
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -244,8 +244,7 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
 
     if spec.precision not in ("fp32", "bf16"):
         raise TrainError(f"precision must be fp32 or bf16, got {spec.precision!r}")
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
-                              mixed_precision="bf16" if spec.precision == "bf16" else "no")
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     info = models.resolve(spec.model)
     tokenizer = models.load_tokenizer(info)
     method = get_method(spec.method)
@@ -322,7 +321,9 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
     with _progress(spec.progress and accelerator.is_main_process, console) as bar:
         task_id = bar.add_task("training", total=total, completed=state["step"], loss=float("nan"), tps=0.0)
         for step in range(state["step"], total):
-            loss, n_tokens = loss_at(step)
+            # bf16: autocast around the forward only; weights, gradients and the optimizer stay fp32
+            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=spec.precision == "bf16"):
+                loss, n_tokens = loss_at(step)
             accelerator.backward(loss)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
