@@ -32,6 +32,8 @@ def manifest(folder: Path) -> dict:
 def test_language_module_loss_falls_and_reloads_identically(tiny_models, tmp_path, family, method):
     # A tiny random BERT barely responds to attention adapters: smaller steps, more of them.
     settings = {"lr": 5e-3, "steps": 25} if family == "encoder" else {}
+    if method == "lokr" and family == "decoder":  # one Kronecker factor starts at zero: the first steps barely move
+        settings = {"steps": 25}
     out, model = train(spec(tiny_models, tmp_path, family, method, **settings), return_model=True)
     m = manifest(out)
     assert m["objective"] == ("mlm" if family == "encoder" else "prefix-lm")
