@@ -86,10 +86,10 @@ def test_lambda_one_reproduces_the_baseline_exactly(tmp_path, isolated_cache):
 
 def test_many_languages_rows_and_random_control(tmp_path, isolated_cache):
     path = write(tmp_path, setting="many-languages", sources=["en", "id", "ar"], targets=["pt"],
-                 methods=["best-single", "add-all", "add-related", "add-random"])
+                 methods=["best-single", "multilingual", "add-all", "add-related", "add-random"])
     cells = Runner(load_config(path), tmp_path / "out", progress=False).run()
     by = {c.method: c for c in cells}
-    assert set(by) == {"best-single", "add-all", "add-related", "add-random"}
+    assert set(by) == {"best-single", "multilingual", "add-all", "add-related", "add-random"}
     assert "best on dev" in by["best-single"].note and "draws of" in by["add-random"].note
     assert by["add-related"].p_control is not None and by["add-related"].p_baseline is not None
 

@@ -275,7 +275,7 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
         pairs = encode_examples(examples, tokenizer, spec.max_len)
         objective, heldout, rows = f"{task.kind}:{task.name}", None, len(pairs)
         tokens_per_step = None
-        extra = {"task": task.name, "labels": task.labels(spec.data, spec.language),
+        extra = {"task": task.name, "labels": task.labels(spec.data, (spec.languages or [spec.language])[0]),
                  "classification": "label scoring (trained as label generation)" if task.kind == "classification"
                  else None, "data": str(spec.data), "split": spec.split, "examples": len(examples),
                  "languages": spec.languages,
