@@ -77,9 +77,9 @@ class Evaluator:
             return
         with tempfile.TemporaryDirectory(prefix="langarith-eval-") as tmp:
             folder = _as_folder(module, Path(tmp))
-            from langarith.formats import load as load_module
+            from langarith.formats import detect
 
-            fmt = load_module(folder).format if not isinstance(module, Module) else module.format
+            fmt = module.format if isinstance(module, Module) else detect(folder).name
             if fmt != "peft":
                 raise EvaluationError(f"{_label(module)} is a {fmt} module; merged evaluation takes PEFT modules "
                                       "(LoRA, LoKr). Bottleneck adapters run through AdapterHub on encoders")

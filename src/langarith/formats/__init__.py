@@ -48,10 +48,8 @@ register = _FORMATS.register
 get_format = _FORMATS.get_or_raise
 
 
-def load(
-    path: str | Path, *, name: str | None = None, language: str | None = None, role: str | None = None
-) -> Module:
-    """Read a module folder (PEFT, AdapterHub) or a plain safetensors state dict."""
+def detect(path: str | Path) -> Format:
+    """The format of a module folder or file, from its config and file names; no tensor is read."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ModuleFileError(
@@ -61,14 +59,20 @@ def load(
         )
     for fmt in _FORMATS.values():
         if fmt.detect(path):
-            module = fmt.read(path)
-            break
-    else:
-        found = sorted(p.name for p in path.iterdir())[:10] if path.is_dir() else [path.name]
-        raise ModuleFileError(
-            f"{path} is not a module langarith can read (found: {', '.join(found) or 'nothing'}). Expected a "
-            "PEFT or AdapterHub folder with adapter_config.json, or a .safetensors state dict"
-        )
+            return fmt
+    found = sorted(p.name for p in path.iterdir())[:10] if path.is_dir() else [path.name]
+    raise ModuleFileError(
+        f"{path} is not a module langarith can read (found: {', '.join(found) or 'nothing'}). Expected a "
+        "PEFT or AdapterHub folder with adapter_config.json, or a .safetensors state dict"
+    )
+
+
+def load(
+    path: str | Path, *, name: str | None = None, language: str | None = None, role: str | None = None
+) -> Module:
+    """Read a module folder (PEFT, AdapterHub) or a plain safetensors state dict."""
+    path = Path(path).expanduser()
+    module = detect(path).read(path)
     manifest = path / MANIFEST if path.is_dir() else None
     if manifest is not None and manifest.exists():
         info = read_json(manifest)
