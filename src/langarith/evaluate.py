@@ -129,14 +129,14 @@ class Evaluator:
 
     def _batches(self, examples: Sequence[Example], description: str) -> Iterator[tuple[list[int], list[list[int]]]]:
         """Batches of (row indices, prompt ids), similar lengths together so little is padded."""
-        from langarith.train import fit_prompt
+        from langarith.train import fit_prompt, progress
 
         tok = self.tokenizer
         bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
         prompts = [fit_prompt(bos + ids, self.max_prompt)
                    for ids in tok([e.prompt for e in examples], add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        with _progress(self.progress, self.console) as bar:
+        with progress(self.progress, self.console, transient=True) as bar:
             job = bar.add_task(description, total=len(prompts))
             for start in range(0, len(order), self.batch_size):
                 rows = order[start:start + self.batch_size]
@@ -286,12 +286,3 @@ def _label(module: Module | str | Path | None) -> str:
         return module.label
     return str(module)
 
-
-@contextlib.contextmanager
-def _progress(enabled: bool, console: Any):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=console, disable=not enabled, transient=True)
-    with progress:
-        yield progress

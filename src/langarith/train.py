@@ -318,7 +318,8 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
     before = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) if heldout is not None else None
     model.train()
     loop_started, loop_tokens = time.time(), state["tokens"]
-    with _progress(spec.progress and accelerator.is_main_process, console) as bar:
+    with progress(spec.progress and accelerator.is_main_process, console, "loss {task.fields[loss]:.4f}",
+                  "{task.fields[tps]:,.0f} tok/s") as bar:
         task_id = bar.add_task("training", total=total, completed=state["step"], loss=float("nan"), tps=0.0)
         for step in range(state["step"], total):
             # bf16: autocast around the forward only; weights, gradients and the optimizer stay fp32
@@ -467,13 +468,12 @@ def _say(console: Any, message: str) -> None:
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool, console: Any):
+def progress(enabled: bool, console: Any, *fields: str, transient: bool = False):
+    """A rich progress bar with ETA; `fields` are extra columns (format strings over the task's fields)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[tps]:,.0f} tok/s"),
-        TimeRemainingColumn(), console=console, disable=not enabled, transient=False,
-    )
-    with progress:
-        yield progress
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   *(TextColumn(f) for f in fields), TimeRemainingColumn(), console=console, disable=not enabled,
+                   transient=transient)
+    with bar:
+        yield bar
