@@ -85,8 +85,8 @@ class Config(Strict):
     dev_split: str = "dev"
     test_split: str = "test"
     seed: int = 0
-    budget: Literal["smoke", "cpu", "full"] = "cpu"
-    budgets: dict[Literal["smoke", "cpu", "full"], Budget]
+    budget: Literal["smoke", "demo", "cpu", "full"] = "cpu"
+    budgets: dict[Literal["smoke", "demo", "cpu", "full"], Budget]
 
     @model_validator(mode="after")
     def _check(self) -> Config:
@@ -556,5 +556,4 @@ def demo_config(targets: Sequence[str], budget: str = "auto", model: str | None 
         raise ExperimentError(f"unknown demo budget {budget!r}; choose auto, {', '.join(DEMO_BUDGETS)}")
     return Config(name="demo-sib200", setting="one-language", task="sib200", data="sib200", sources=["eng_Latn"],
                   targets=list(targets), model=model, text=["tatoeba:{lang}", "sib200:{lang}"],
-                  budget="cpu" if budget == "demo" else budget,
-                  budgets={"cpu" if budget == "demo" else budget: DEMO_BUDGETS[budget]})
+                  budget=budget, budgets={budget: DEMO_BUDGETS[budget]})
