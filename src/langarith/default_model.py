@@ -125,10 +125,10 @@ def default_model_dir(console: Console | None = None) -> Path:
     if is_complete(final):
         return final
     console = console or _stderr_console()
-    with _conversion_lock(models / f".{name}.lock", console):
+    with conversion_lock(models / f".{name}.lock", console):
         if is_complete(final):  # another process finished while we waited
             return final
-        _remove_leftovers(models, name, final)
+        remove_leftovers(models, name, final)
         work = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=models))
         try:
             console.print(f"Converting the default model (Gemma 3 270M) once into {final} …", soft_wrap=True)
@@ -138,7 +138,7 @@ def default_model_dir(console: Console | None = None) -> Path:
             convert_gguf(gguf_path, staged, work_dir=work, console=console)
             _write_marker(staged, sha256=source_sha256())
             gguf_path.unlink(missing_ok=True)  # 250 MB we no longer need, before the rename
-            _publish(staged, final)
+            publish(staged, final)
             elapsed = time.perf_counter() - start
             console.print(f"[green]Default model ready[/green] in {elapsed:.0f} s: {final}", soft_wrap=True)
         except LangarithError:
@@ -162,7 +162,7 @@ def _stderr_console() -> Console:
 
 
 @contextlib.contextmanager
-def _conversion_lock(path: Path, console: Console) -> Iterator[None]:
+def conversion_lock(path: Path, console: Console) -> Iterator[None]:
     """One converter at a time per folder; an OS lock, so a killed holder releases it."""
     from filelock import FileLock, Timeout
 
@@ -179,7 +179,7 @@ def _conversion_lock(path: Path, console: Console) -> Iterator[None]:
         lock.release()
 
 
-def _remove_leftovers(models: Path, name: str, final: Path) -> None:
+def remove_leftovers(models: Path, name: str, final: Path) -> None:
     """Under the lock, temporary folders of this name belong to killed conversions: remove them,
     and an incomplete final folder (from a crash of an older layout or a hand edit) too."""
     for stale in models.glob(f".{name}.tmp-*"):
@@ -190,7 +190,7 @@ def _remove_leftovers(models: Path, name: str, final: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
 
 
-def _publish(staged: Path, final: Path) -> None:
+def publish(staged: Path, final: Path) -> None:
     """Atomic on one file system; if another process won a race we do not know of, keep its folder."""
     try:
         os.rename(staged, final)

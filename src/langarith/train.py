@@ -249,6 +249,8 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
     tokenizer = models.load_tokenizer(info)
     method = get_method(spec.method)
     options = method.options(dict(spec.method_options))
+    if spec.role not in ("language", "task"):
+        raise TrainError(f"role must be language or task, got {spec.role!r}")
 
     if spec.role == "language":
         objective = {"decoder": "prefix-lm", "encoder-decoder": "prefix-lm", "encoder": "mlm"}[info.family]
@@ -262,9 +264,9 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
         rows, tokens_per_step = len(sequences), spec.batch_size * spec.seq_len
         extra: dict[str, Any] = {"sources": [asdict(s) for s in sources], "seq_len": spec.seq_len}
     elif spec.role == "task":
-        if info.family != "decoder":
-            raise TrainError(f"task modules on {info.family} models are trained through AdapterHub heads (issue E);"
-                             " use a decoder model here")
+        if info.family == "encoder-decoder":
+            raise TrainError(f"task modules on {info.family} models are not supported; use a decoder (prompted "
+                             "tasks) or an encoder (AdapterHub prediction heads)")
         from langarith.prompts import TEMPLATES
         from langarith.tasks import get_task
 
@@ -272,6 +274,20 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             raise TrainError("a task module needs --task and --data")
         task = get_task(spec.task)
         examples = [e for lang in spec.languages or [spec.language] for e in task.load(spec.data, lang, spec.split)]
+    if spec.role == "task" and info.family == "encoder":
+        from langarith import madx
+
+        if method.name != "bottleneck":
+            raise TrainError(f"task modules on encoders are AdapterHub adapters with a prediction head (MAD-X); use "
+                             f"--method bottleneck, not {method.name}")
+        head = madx.head_kind(task)
+        labels = task.labels(spec.data, (spec.languages or [spec.language])[0]) if head == "classification" \
+            else madx.tag_set(examples) if head == "tagging" else None
+        pairs = madx.encode(task, examples, tokenizer, spec.max_len, labels)
+        objective, heldout, rows, tokens_per_step = f"{head}-head:{task.name}", None, len(pairs), None
+        extra = {"task": task.name, "labels": labels, "head": head, "data": str(spec.data), "split": spec.split,
+                 "examples": len(examples), "languages": spec.languages}
+    elif spec.role == "task":
         pairs = encode_examples(examples, tokenizer, spec.max_len)
         objective, heldout, rows = f"{task.kind}:{task.name}", None, len(pairs)
         tokens_per_step = None
@@ -280,14 +296,17 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
                  else None, "data": str(spec.data), "split": spec.split, "examples": len(examples),
                  "languages": spec.languages,
                  "prompt_template": TEMPLATES}
-    else:
-        raise TrainError(f"role must be language or task, got {spec.role!r}")
 
     total = _total_steps(spec, tokens_per_step)
-    model, facts = models.load(info)
+    encoder_task = spec.role == "task" and info.family == "encoder"
+    model, facts = (madx.load_model(info.path), {}) if encoder_task else models.load(info)
     seed0 = init_seed(info.name, method.name, options)
     torch.manual_seed(seed0)
     model = method.attach(model, options, info.family, spec.lang_module)
+    if encoder_task:
+        from langarith.methods.bottleneck import NAME
+
+        madx.add_head(model, NAME, task, labels or [])
     init_fp = fingerprint(method.trainable(model))
     if facts.get("fresh_mlm_head"):  # no pretrained MLM head: it trains along, and is not part of the module
         for param in _split_mlm(model)[1].parameters():
@@ -312,6 +331,9 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             split = int(split_rng.integers(spec.seq_len // 4, 3 * spec.seq_len // 4 + 1))
             generator.manual_seed(spec.seed * 1_000_003 + step)
             return language_loss(model, ids, split, objective, info.family, tokenizer, generator), ids.numel()
+        if encoder_task:
+            batch = madx.collate([pairs[i] for i in mine], tokenizer.pad_token_id)
+            return madx.head_loss(model, batch), int(batch["attention_mask"].sum())
         batch = collate_task([pairs[i] for i in mine], tokenizer.pad_token_id)
         return task_loss(model, batch), batch["tokens"]
 

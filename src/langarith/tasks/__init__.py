@@ -27,6 +27,7 @@ class Example:
     target: str
     label: str | None = None
     gold: Any = None  # what the task's scorer compares a prediction with (all answers; words and tags)
+    inputs: Any = None  # the raw fields an encoder's prediction head reads (text; question and context)
 
 
 @dataclass

@@ -55,12 +55,13 @@ class Ner(Task):
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
               tokenize: Callable[[str], list[str]] | None = None) -> Scores:
-        """seqeval entity F1: generated entities are mapped back onto the sentence's words as BIO tags."""
+        """seqeval entity F1. A decoder's generated entities are mapped back onto the sentence's words as BIO
+        tags; an encoder's tagging head predicts the tags themselves (a list per sentence)."""
         from langarith.metrics import entity_f1, parse_entities, tags_from_entities
 
         gold = [list(e.gold[1]) for e in examples]
-        pred = [tags_from_entities(list(e.gold[0]), parse_entities(p)) for e, p in zip(examples, predictions,
-                                                                                       strict=True)]
+        pred = [list(p) if isinstance(p, list) else tags_from_entities(list(e.gold[0]), parse_entities(p))
+                for e, p in zip(examples, predictions, strict=True)]
         per = [float(g == p) for g, p in zip(gold, pred, strict=True)]
 
         def corpus(rows) -> float:

@@ -36,8 +36,11 @@ class Qa(Task):
                 for qa in para["qas"]:
                     answers = [a["text"] for a in qa["answers"]]
                     answer = answers[0] if answers else ""
+                    start = qa["answers"][0].get("answer_start", -1) if answers else -1
                     out.append(Example(prompt("qa", context=para["context"], question=qa["question"]),
-                                       target(answer), answer, gold=answers))
+                                       target(answer), answer, gold=answers,
+                                       inputs={"context": para["context"], "question": qa["question"],
+                                               "answer_start": start}))
         return out
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,

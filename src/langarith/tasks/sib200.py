@@ -46,7 +46,8 @@ class Sib200(Task):
         unknown = sorted({lab for lab in labels if known and lab not in known})
         if unknown:
             raise TaskError(f"{path} has labels outside {known}: {unknown}; the label sets must match")
-        return [Example(prompt("topic", text=t), target(lab), lab) for t, lab in zip(texts, labels, strict=True)]
+        return [Example(prompt("topic", text=t), target(lab), lab, inputs={"text": t})
+                for t, lab in zip(texts, labels, strict=True)]
 
     def labels(self, data: Path, language: str) -> list[str] | None:
         if is_hub(data):

@@ -1,0 +1,293 @@
+"""MAD-X on encoders through AdapterHub (paper 2's setting): a task adapter with its prediction head is
+trained on top of a frozen language adapter, and at inference the language slot below it takes the
+target's adapter — or an arithmetic of several, LA(a, b) = λ·a + (1−λ)·b — through `Stack(lang, task)`.
+
+The heads are AdapterHub's own (classification, tagging, extractive QA), so a task module is an
+ordinary AdapterHub folder with `head_config.json`, loadable with `model.load_adapter(folder)`. Examples
+come from the same task files as for decoders; the raw fields sit in `Example.inputs` (NER: the words).
+
+The evaluator loads the base model and the task adapter once. Swapping the language slot writes the
+composed adapter to a temporary folder and loads it with AdapterHub's own loader, so what is evaluated is
+exactly what a user loading the saved folder would run. torch is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from langarith.errors import LangarithError
+from langarith.module import Module
+from langarith.tasks import Example, Task, get_task
+
+LANG = "lang"  # the language slot's adapter name at inference
+HEADS = {"classification": "classification", "ner": "tagging", "qa": "qa"}
+
+
+class MadxError(LangarithError):
+    """A task, model or module does not fit the MAD-X pipeline."""
+
+
+def head_kind(task: Task) -> str:
+    """Which AdapterHub head a task trains: classification (topics), tagging (NER) or qa (spans)."""
+    if task.kind == "classification":
+        return "classification"
+    if task.name in HEADS:
+        return HEADS[task.name]
+    raise MadxError(f"task {task.name} has no encoder head (encoders do classification, ner and qa); train it on "
+                    "a decoder model instead")
+
+
+def tag_set(examples: Sequence[Example]) -> list[str]:
+    """The BIO tags of NER examples, O first, then sorted."""
+    tags = {t for e in examples for t in e.gold[1]}
+    return ["O", *sorted(tags - {"O"})]
+
+
+def load_model(path: str) -> Any:
+    """An AdapterHub flexible-head model of the encoder at `path`, without the heads a checkpoint brings
+    (a converted MLM head would otherwise train along and cost a 250k-row softmax)."""
+    from adapters import AutoAdapterModel
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # the pooler and converted heads are reported as fresh; none is used
+    try:
+        model = AutoAdapterModel.from_pretrained(path)
+    finally:
+        logging.set_verbosity(verbosity)
+    for name in list(model.heads):
+        model.delete_head(name)
+    return model
+
+
+def add_head(model: Any, name: str, task: Task, labels: Sequence[str]) -> None:
+    """The task's head under the adapter's name, trainable; label names go into the head's config."""
+    kind = head_kind(task)
+    id2label = dict(enumerate(labels))
+    if kind == "classification":
+        model.add_classification_head(name, num_labels=len(labels), id2label=id2label)
+    elif kind == "tagging":
+        model.add_tagging_head(name, num_labels=len(labels), id2label=id2label)
+    else:
+        model.add_qa_head(name)
+    for param in model.heads[name].parameters():
+        param.requires_grad = True
+
+
+# --- examples → tensors --------------------------------------------------------------------------------------
+def encode(task: Task, examples: Sequence[Example], tokenizer: Any, max_len: int,
+           labels: Sequence[str] | None) -> list[dict[str, Any]]:
+    """One dict per example: `input_ids`, and what the head is trained on and decoded from."""
+    kind = head_kind(task)
+    index = {lab: i for i, lab in enumerate(labels or [])}
+    out: list[dict[str, Any]] = []
+    if kind == "classification":
+        enc = tokenizer([_field(e, "text") for e in examples], truncation=True, max_length=max_len)
+        for e, ids in zip(examples, enc["input_ids"], strict=True):
+            out.append({"input_ids": ids, "labels": index.get(e.label or "", -100)})
+    elif kind == "tagging":
+        for e in examples:
+            words, tags = e.gold
+            enc = tokenizer(list(words), is_split_into_words=True, truncation=True, max_length=max_len)
+            word_ids = enc.word_ids()
+            first = [w is not None and (i == 0 or word_ids[i - 1] != w) for i, w in enumerate(word_ids)]
+            out.append({"input_ids": enc["input_ids"], "word_ids": word_ids, "n_words": len(words),
+                        "labels": [index.get(tags[w], 0) if f else -100 for w, f in zip(word_ids, first,
+                                                                                         strict=True)]})
+    else:
+        for e in examples:
+            context, start_char = _field(e, "context"), e.inputs.get("answer_start", -1)
+            enc = tokenizer(_field(e, "question"), context, truncation="only_second", max_length=max_len,
+                            return_offsets_mapping=True)
+            seq = enc.sequence_ids()
+            offsets = [o if s == 1 else None for o, s in zip(enc["offset_mapping"], seq, strict=True)]
+            start = end = 0  # the first token when the answer was cut off
+            if start_char >= 0 and e.label:
+                end_char = start_char + len(e.label)
+                inside = [i for i, o in enumerate(offsets) if o is not None and o[0] < end_char and o[1] > start_char]
+                if inside:
+                    start, end = inside[0], inside[-1]
+            out.append({"input_ids": enc["input_ids"], "offsets": offsets, "context": context,
+                        "start_positions": start, "end_positions": end})
+    return out
+
+
+def _field(example: Example, name: str) -> str:
+    if not example.inputs or name not in example.inputs:
+        raise MadxError(f"a {name!r} field is missing from the example's inputs; this task's files cannot feed an "
+                        "encoder head")
+    return example.inputs[name]
+
+
+def collate(rows: Sequence[dict[str, Any]], pad_id: int, with_targets: bool = True) -> dict[str, Any]:
+    """Right-padded batch with the targets the head's loss reads."""
+    import torch
+
+    length = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
+        mask[i, : len(r["input_ids"])] = 1
+    batch: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+    if not with_targets:
+        return batch
+    if "start_positions" in rows[0]:
+        batch["start_positions"] = torch.tensor([r["start_positions"] for r in rows])
+        batch["end_positions"] = torch.tensor([r["end_positions"] for r in rows])
+    elif isinstance(rows[0]["labels"], list):
+        labels = torch.full_like(ids, -100)
+        for i, r in enumerate(rows):
+            labels[i, : len(r["labels"])] = torch.tensor(r["labels"])
+        batch["labels"] = labels
+    else:
+        batch["labels"] = torch.tensor([r["labels"] for r in rows])
+    return batch
+
+
+def head_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """The loss AdapterHub's head computes (cross-entropy over labels, tags or span ends)."""
+    inputs = {k: v for k, v in batch.items() if k != "tokens"}
+    return model(**inputs).loss
+
+
+def decode(kind: str, row: dict[str, Any], output: Any, i: int, labels: Sequence[str]) -> Any:
+    """The prediction for row `i` of a batch: a label name, one tag per word, or an answer span."""
+    if kind == "classification":
+        return labels[int(output.logits[i].argmax())]
+    if kind == "tagging":
+        tags = ["O"] * row["n_words"]
+        best = output.logits[i].argmax(-1).tolist()
+        for pos, w in enumerate(row["word_ids"]):
+            if w is not None and (pos == 0 or row["word_ids"][pos - 1] != w):
+                tags[w] = labels[best[pos]]
+        return tags
+    start_logits, end_logits = output.start_logits[i], output.end_logits[i]
+    positions = [p for p, o in enumerate(row["offsets"]) if o is not None]
+    if not positions:
+        return ""
+    best_score, span = float("-inf"), (positions[0], positions[0])
+    starts = sorted(positions, key=lambda p: -float(start_logits[p]))[:20]
+    ends = sorted(positions, key=lambda p: -float(end_logits[p]))[:20]
+    for s in starts:
+        for e in ends:
+            if s <= e < s + 30 and float(start_logits[s] + end_logits[e]) > best_score:
+                best_score, span = float(start_logits[s] + end_logits[e]), (s, e)
+    return row["context"][row["offsets"][span[0]][0]: row["offsets"][span[1]][1]]
+
+
+# --- inference -----------------------------------------------------------------------------------------------
+class MadxEvaluator:
+    """A base encoder and one task adapter (with its head) in memory; language adapters come and go below it.
+
+    Same interface as `langarith.evaluate.Evaluator`, with one difference: the module passed to `evaluate` and
+    built by `tune` is the *language* adapter (a folder, a Module, an arithmetic of Modules, or None to run the
+    task adapter alone)."""
+
+    def __init__(self, model: str | None, task_module: str | Path, *, batch_size: int = 32, max_len: int = 256,
+                 progress: bool = True, console: Any = None):
+        import json
+
+        from adapters.composition import Stack
+
+        from langarith import models
+
+        self.info = models.resolve(model)
+        if self.info.family != "encoder":
+            raise MadxError(f"MAD-X evaluation needs an encoder model; {self.info.name} is a {self.info.family}")
+        self.tokenizer = models.load_tokenizer(self.info)
+        self.model = load_model(self.info.path).eval()
+        folder = Path(task_module).expanduser()
+        if not (folder / "head_config.json").exists():
+            raise MadxError(f"{folder} has no prediction head (head_config.json); train the task module on an "
+                            "encoder with `langarith train task --method bottleneck`")
+        self.task_name = self.model.load_adapter(str(folder), set_active=False)
+        head = json.loads((folder / "head_config.json").read_text(encoding="utf-8"))
+        label2id = head.get("config", {}).get("label2id") or {}
+        self.labels = [lab for lab, _ in sorted(label2id.items(), key=lambda kv: kv[1])]
+        self._stack = Stack
+        self.batch_size, self.max_len, self.progress, self.console = batch_size, max_len, progress, console
+        self._current: Any = object()
+
+    def use_language(self, module: Module | Any | str | Path | None) -> None:
+        """Put `module` in the language slot (no-op when it is already there)."""
+        from langarith.algebra import ModuleVector
+        from langarith.formats import save
+
+        if module is self._current:
+            return
+        if LANG in self.model.adapters_config:
+            self.model.delete_adapter(LANG)
+        if module is None:
+            self.model.active_adapters = self._stack(self.task_name)
+        else:
+            if isinstance(module, ModuleVector):
+                module = module.materialize("factor")
+            if isinstance(module, Module):
+                with tempfile.TemporaryDirectory() as tmp:
+                    self.model.load_adapter(str(save(module, Path(tmp) / LANG, adapter_name=LANG)), load_as=LANG,
+                                            with_head=False, set_active=False)
+            else:
+                self.model.load_adapter(str(Path(module).expanduser()), load_as=LANG, with_head=False,
+                                        set_active=False)
+            self.model.active_adapters = self._stack(LANG, self.task_name)
+        self.model.active_head = self.task_name
+        self._current = module
+
+    def predict(self, task: Task, examples: Sequence[Example], description: str = "predicting") -> list[Any]:
+        import torch
+
+        from langarith.train import progress
+
+        kind = head_kind(task)
+        rows = encode(task, examples, self.tokenizer, self.max_len, self.labels)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # less padding
+        out: list[Any] = [None] * len(rows)
+        with progress(self.progress, self.console, transient=True) as bar, torch.no_grad():
+            job = bar.add_task(description, total=len(rows))
+            for lo in range(0, len(order), self.batch_size):
+                chunk = order[lo: lo + self.batch_size]
+                batch = collate([rows[i] for i in chunk], self.tokenizer.pad_token_id, with_targets=False)
+                output = self.model(**batch)
+                for j, i in enumerate(chunk):
+                    out[i] = decode(kind, rows[i], output, j, self.labels)
+                bar.update(job, advance=len(chunk))
+        return out
+
+    def evaluate(self, module: Any, task: str | Task, data: str | Path, language: str, split: str = "test",
+                 limit: int | None = None, examples: Sequence[Example] | None = None,
+                 labels: Sequence[str] | None = None) -> Any:
+        from langarith.evaluate import EvalResult, load_examples
+
+        task = get_task(task) if isinstance(task, str) else task
+        if examples is None:
+            examples = load_examples(task, data, language, split, limit)
+        started = time.time()
+        self.use_language(module)
+        predictions = self.predict(task, examples, f"{task.name} {language} {split}")
+        scores = task.score(examples, predictions, language)
+        label = getattr(module, "name", None) or (str(module) if module is not None else None)
+        return EvalResult(task.name, language, split, label, scores, predictions, len(examples),
+                          time.time() - started)
+
+    def tune(self, build: Callable[[float], Any], task: Task, dev: Sequence[Example], language: str,
+             labels: Sequence[str] | None, grid: Sequence[float], strategy: str, seed: int = 0) -> Any:
+        """λ on validation examples only; predictions are cached per (λ, row)."""
+        from langarith.search import search
+
+        cache: dict[float, dict[int, Any]] = {}
+
+        def score(lam: float, rows: Sequence[int]) -> float:
+            known = cache.setdefault(lam, {})
+            missing = [r for r in rows if r not in known]
+            if missing:
+                self.use_language(build(lam))
+                known.update(zip(missing, self.predict(task, [dev[r] for r in missing], f"dev λ={lam:g}"),
+                                 strict=True))
+            return task.score([dev[r] for r in rows], [known[r] for r in rows], language).value
+
+        return search(score, len(dev), grid, strategy, seed=seed)
