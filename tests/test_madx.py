@@ -18,7 +18,7 @@ def write_sib(root: Path, lang: str = "eng_Latn", n: int = 12) -> Path:
     (folder / "labels.txt").write_text("sports\nhealth\nscience\n")
     topics = ["sports", "health", "science"]
     for split in ("train", "dev", "test"):
-        rows = [f"{i}\t{topics[i % 3]}\tThe {topics[i % 3]} news number {i} is here." for i in range(n)]
+        rows = [f"{i}\t{topics[i % 3]}\t{topics[i % 3]} news, number {i}." for i in range(n)]
         (folder / f"{split}.tsv").write_text("index_id\tcategory\ttext\n" + "\n".join(rows) + "\n")
     return root
 
@@ -79,21 +79,22 @@ def test_task_adapter_has_its_head_and_loads_in_adapterhub(madx_setup, tiny_mode
     assert name in model.heads and model.heads[name].config["num_labels"] == 3
 
 
-def test_only_the_task_adapter_and_head_train(tiny_models, tmp_path, madx_setup):
-    from langarith.madx import MadxEvaluator
+def test_the_language_adapter_stays_frozen_under_the_task_adapter(madx_setup, tiny_models, tmp_path):
+    from langarith.madx import load_model
+    from langarith.methods.bottleneck import LANG, NAME
 
-    before = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
-    before.use_language(madx_setup["en"])
-    lang = {k: v.clone() for k, v in before.model.state_dict().items() if ".lang." in k}
-    from langarith.formats import load
-
-    saved = load(madx_setup["en"])
-    assert len(lang) == sum(1 for k in saved.tensors)
-    for key, value in saved.tensors.items():  # the frozen English adapter is what the task adapter sat on
-        model_key = next(k for k in lang if k.endswith(key.split("{adapter}")[-1]) and
-                         k.startswith(key.split("{adapter}")[0].split(".", 1)[-1]) or
-                         k.replace(".lang.", ".{adapter}.") == key)
-        assert torch.equal(lang[model_key], torch.from_numpy(value))
+    out, model = train(TrainSpec(role="task", language="en", task="sib200", data=madx_setup["sib"],
+                                 model=str(tiny_models["encoder"]), method="bottleneck", lang_module=madx_setup["en"],
+                                 out=tmp_path / "t", steps=3, lr=1e-1, batch_size=4, progress=False),
+                       return_model=True)
+    trained = {k: v for k, v in model.state_dict().items() if f".{LANG}." in k}
+    fresh = load_model(str(tiny_models["encoder"]))
+    fresh.load_adapter(str(madx_setup["en"]), load_as=LANG, with_head=False)
+    original = {k: v for k, v in fresh.state_dict().items() if f".{LANG}." in k}
+    assert trained and trained.keys() == original.keys()
+    assert all(torch.equal(trained[k], original[k]) for k in trained)
+    saved = json.loads((out / "adapter_config.json").read_text())
+    assert saved["name"] == NAME and (out / "head_config.json").exists()
 
 
 def _logits(evaluator, texts):
@@ -199,3 +200,83 @@ def test_encoder_tasks_need_the_bottleneck_method(tiny_models, tmp_path):
     with pytest.raises(TrainError, match="--method bottleneck"):
         train(TrainSpec(role="task", language="en", task="sib200", data=write_sib(tmp_path / "s"),
                         model=str(tiny_models["encoder"]), method="lora", out=tmp_path / "t", steps=1, progress=False))
+
+
+@pytest.mark.parametrize("setting", ["zero-shot", "enhancement", "low-resource", "relatedness", "ties"])
+def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, isolated_cache):
+    """Every shipped MAD-X config at its smoke budget (tiny random encoder), on one target and two partners."""
+    import csv
+
+    from langarith.experiment import load_config, runner_for
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "configs" / f"madx-{setting}.yaml", "smoke")
+    cfg.targets, cfg.pool = cfg.targets[:1], cfg.pool[:2]
+    cells = runner_for(cfg, tmp_path / "run", progress=False).run()
+    assert [c.method for c in cells] == cfg.rows
+    for name in ("results.md", "results.csv", "results.json", "density.png", "improvement.png"):
+        assert (tmp_path / "run" / name).exists(), name
+    with (tmp_path / "run" / "results.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == len(cfg.rows)
+    lam = {c.method: c.lam for c in cells}
+    if setting == "ties":
+        assert 0.8 <= lam["ties-20"] <= 1.8
+    if setting == "zero-shot":  # the proxies are LA's ends, and best-proxy is one of them
+        best = next(c for c in cells if c.method == "best-proxy")
+        assert best.score in {c.score for c in cells if c.method in ("madx-en", "madx-rel")}
+        manifests = [json.loads(p.read_text()) for p in (tmp_path / "run" / "modules").glob("*/langarith.json")]
+        assert {m["method"]["options"]["config"] for m in manifests if m["role"] == "language"} == {"seq_bn_inv"}
+
+
+def test_language_arithmetic_config_errors(tmp_path):
+    from langarith.experiment import ExperimentError, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "configs" / "madx-zero-shot.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("method: bottleneck", "method: lora"))
+    with pytest.raises(ExperimentError, match="set method: bottleneck"):
+        load_config(bad)
+    bad.write_text(text.replace("pool: [spa_Latn, fra_Latn, rus_Cyrl, hin_Deva]", "pool: []"))
+    with pytest.raises(ExperimentError, match="needs a pool"):
+        load_config(bad)
+
+
+def test_row_names():
+    from langarith.experiment import control_of
+    from langarith.madx import budget_label, la_rows
+
+    assert [budget_label(b) for b in (64, 10_000, 1_000_000, 1500)] == ["64", "10k", "1M", "1500"]
+    assert la_rows("low-resource", [], [10_000]) == ["madx-en", "direct-10k", "la-en-10k"]
+    assert control_of("la-en-10k") == "direct-10k" and control_of("ties-20") == "la"
+
+
+def test_an_encoder_without_mlm_head_gets_one_shared_frozen_head(tmp_path, isolated_cache):
+    """e5 ships no MLM head: one is trained once per base model (body frozen), cached, and every language
+    adapter then trains under that same frozen head."""
+    from transformers import BertConfig, BertModel
+
+    from langarith.models import tiny_tokenizer
+
+    folder = tmp_path / "bert-no-head"
+    tok = tiny_tokenizer(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, pad_token_id=tok.pad_token_id), add_pooling_layer=False
+              ).save_pretrained(folder)
+
+    def adapter(lang: str) -> dict:
+        out = train(TrainSpec(role="language", language=lang, text=[f"tatoeba:{lang}"], model=str(folder),
+                              method="bottleneck", out=tmp_path / lang, steps=2, batch_size=4, seq_len=16,
+                              progress=False))
+        return json.loads((out / "langarith.json").read_text())
+
+    pt = adapter("pt")
+    head = Path(pt["mlm_head"]["file"])
+    made = head.stat().st_mtime_ns
+    es = adapter("es")
+    assert pt["fresh_mlm_head"] and pt["mlm_head"]["frozen"] and es["mlm_head"]["file"] == str(head)
+    assert head.stat().st_mtime_ns == made  # trained once, then read
+    from safetensors.torch import load_file
+
+    assert "predictions.decoder.weight" not in load_file(head)  # tied to the embeddings: never trained

