@@ -280,3 +280,28 @@ def test_an_encoder_without_mlm_head_gets_one_shared_frozen_head(tmp_path, isola
     from safetensors.torch import load_file
 
     assert "predictions.decoder.weight" not in load_file(head)  # tied to the embeddings: never trained
+
+
+def test_cli_evaluates_a_stack_and_searches_la(madx_setup, tiny_models, tmp_path):
+    from typer.testing import CliRunner
+
+    from langarith.cli import app
+
+    model, sib = str(tiny_models["encoder"]), str(madx_setup["sib"])
+    run = CliRunner().invoke(app, ["evaluate", "--model", model, "--module", str(madx_setup["task"]), "--lang-module",
+                                   str(madx_setup["pt"]), "--task", "sib200", "--lang", "eng_Latn", "--data", sib,
+                                   "--json"], catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output)["n"] == 12
+    out = tmp_path / "la"
+    run = CliRunner().invoke(app, ["search-lambda", "--recipe", "la", "--lang", f"en={madx_setup['en']}", "--lang",
+                                   f"pt={madx_setup['pt']}", "--target", "eng_Latn", "--eval-task", "sib200", "--dev",
+                                   sib, "--madx-task", str(madx_setup["task"]), "--model", model, "--step", "0.5",
+                                   "--strategy", "grid", "--out", str(out), "--json"], catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    found = json.loads(run.output)
+    assert [lam for lam, _ in found["curve"]] == [0.0, 0.5, 1.0]
+    assert (out / "adapter_config.json").exists()  # an AdapterHub language adapter, loadable under the task adapter
+    from langarith.madx import MadxEvaluator
+
+    MadxEvaluator(model, madx_setup["task"], progress=False).use_language(out)

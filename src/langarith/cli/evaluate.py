@@ -29,16 +29,27 @@ def evaluate(
     batch_size: int = _BATCH,
     rouge_tokenizer: Path | None = _ROUGE,
     predictions: Path | None = typer.Option(None, "--predictions", help="Write one JSON line per example here."),
+    lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X (encoders): the language adapter "
+                                            "under the task adapter --module, run as Stack(lang, task)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Score base model + module (merged into the weights) on a task split."""
+    """Score base model + module (merged into the weights) on a task split; on an encoder, a task adapter with
+    its head stacked on a language adapter (MAD-X)."""
     from langarith.evaluate import Evaluator, load_examples
     from langarith.tasks import get_task
 
     chosen = get_task(task)
     examples = load_examples(chosen, data, lang, split, limit)
-    evaluator = Evaluator(model, batch_size=batch_size, progress=not as_json, rouge_tokenizer=rouge_tokenizer)
-    result = evaluator.evaluate(module, chosen, data, lang, split, examples=examples)
+    if lang_module is not None or _is_encoder(model):
+        from langarith.madx import MadxError, MadxEvaluator
+
+        if module is None:
+            raise MadxError("on an encoder, --module is the task adapter (with its head) to evaluate")
+        evaluator = MadxEvaluator(model, module, batch_size=batch_size, progress=not as_json)
+        result = evaluator.evaluate(lang_module, chosen, data, lang, split, examples=examples)
+    else:
+        evaluator = Evaluator(model, batch_size=batch_size, progress=not as_json, rouge_tokenizer=rouge_tokenizer)
+        result = evaluator.evaluate(module, chosen, data, lang, split, examples=examples)
     if predictions is not None:
         with predictions.open("w", encoding="utf-8") as f:
             for ex, pred, score in zip(examples, result.predictions, result.scores.per_example, strict=True):
@@ -49,6 +60,12 @@ def evaluate(
         return
     shown = ", ".join(f"{k} {v:.2f}" for k, v in result.scores.metrics.items())
     typer.echo(f"{task} {lang} {split} (n={result.n}, {result.seconds:.0f} s): {shown}")
+
+
+def _is_encoder(model: str | None) -> bool:
+    from langarith.models import resolve
+
+    return model is not None and resolve(model).family == "encoder"
 
 
 @app.command("search-lambda")
@@ -70,6 +87,9 @@ def search_lambda(
     batch_size: int = _BATCH,
     seed: int = typer.Option(0, "--seed", help="Row order of successive halving."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the module at the chosen λ here."),
+    madx_task: Path | None = typer.Option(None, "--madx-task", help="MAD-X (encoders): the task adapter with its "
+                                          "head; the recipe's result (e.g. la over two --lang adapters) is the "
+                                          "language adapter under it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Choose λ for a recipe on validation data: every λ tried, its score, and the evaluations spent."""
@@ -99,13 +119,18 @@ def search_lambda(
     chosen = get_task(eval_task)
     examples = load_examples(chosen, dev, target, split, limit)
     labels = chosen.labels(dev, target) if chosen.kind == "classification" else None
-    evaluator = Evaluator(model, batch_size=batch_size, progress=not as_json)
+    if madx_task is not None:
+        from langarith.madx import MadxEvaluator
+
+        evaluator = MadxEvaluator(model, madx_task, batch_size=batch_size, progress=not as_json)
+    else:
+        evaluator = Evaluator(model, batch_size=batch_size, progress=not as_json)
     found = evaluator.tune(build, chosen, examples, target, labels, lambda_grid(step, low, 1.0), strategy, seed)
     if out is not None:
         from langarith.formats import save
 
         module = build(found.best)
-        module.language, module.role = target, "task"
+        module.language, module.role = target, "language" if madx_task is not None else "task"
         save(module, out, provenance={"recipe": {"name": recipe, "lambda": found.best, "target": target},
                                       "search": {k: v for k, v in found.to_json().items() if k != "trials"}})
     if as_json:
