@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from langarith.cli import app
@@ -29,9 +30,16 @@ def test_train_language_and_task_contract(tiny_models, tmp_path, isolated_cache)
     assert json.loads((tmp_path / "task_en" / "langarith.json").read_text())["labels"] == ["sports", "health"]
 
 
-def test_same_command_under_torchrun_two_processes_agree(tiny_models, tmp_path):
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_same_command_under_two_processes_agrees(tiny_models, tmp_path, launcher):
+    """Data-parallel on CPU (gloo): the unchanged command under torchrun or `accelerate launch` (whose
+    multi-process launcher is torchrun's; without a GPU each process trains on the CPU)."""
+    launch = {"torchrun": ["-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"],
+              "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                             "--main_process_port", "29518"]}[launcher]
     out = tmp_path / "ddp"
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    r = subprocess.run([sys.executable, *launch,
                         "-m", "langarith", "train", "language", "--lang", "pt", "--text", "tatoeba:pt", "--model",
                         str(tiny_models["decoder"]), "--steps", "3", "--batch-size", "4", "--seq-len", "32",
                         "--out", str(out)], capture_output=True, text=True, timeout=300)
