@@ -8,7 +8,8 @@ holds everything a Hugging Face folder needs, so it is converted once:
 - the weight matrices (and the word embeddings) are 4-bit Q4_0 blocks (an fp16 scale and 32 nibbles);
   they are dequantised to float32 exactly as the engine does, `(q - 8) * scale`, and renamed to
   transformers' BertModel names; the other tensors are float32 already. There is no pooler and no MLM
-  head in the file: e5 mean-pools, and the training code adds a fresh MLM head (and records it);
+  head in the file: e5 mean-pools, and the training code trains one shared MLM head per base model
+  (`langarith.train.shared_mlm_head`);
 - the vocabulary (pieces and unigram scores in XLM-R's order) and the normaliser (nmt_nfkc flattened
   into a per-codepoint table) become an `XLMRobertaTokenizerFast` and its slow `sentencepiece.bpe.model`,
   compiled back into a SentencePiece character map. The fast tokenizer reproduces the engine's
