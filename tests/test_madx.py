@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -212,7 +213,8 @@ def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, 
     root = Path(__file__).resolve().parents[1]
     cfg = load_config(root / "configs" / f"madx-{setting}.yaml", "smoke")
     cfg.targets, cfg.pool = cfg.targets[:1], cfg.pool[:2]
-    cells = runner_for(cfg, tmp_path / "run", progress=False).run()
+    runner = runner_for(cfg, tmp_path / "run", progress=False)
+    cells = runner.run()
     assert [c.method for c in cells] == cfg.rows
     for name in ("results.md", "results.csv", "results.json", "density.png", "improvement.png"):
         assert (tmp_path / "run" / name).exists(), name
@@ -226,6 +228,13 @@ def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, 
         assert best.score in {c.score for c in cells if c.method in ("madx-en", "madx-rel")}
         manifests = [json.loads(p.read_text()) for p in (tmp_path / "run" / "modules").glob("*/langarith.json")]
         assert {m["method"]["options"]["config"] for m in manifests if m["role"] == "language"} == {"seq_bn_inv"}
+        # the plots compare θ − θ₀, with θ₀ rebuilt exactly (fingerprint-checked) from how training began
+        languages = [m for m in runner._modules.values() if m.role == "language"]
+        assert len(languages) == 2 and (tmp_path / "run" / "cosine.png").exists()
+        for module in languages:
+            delta = runner.analysis_vector(module)
+            assert delta.kind.endswith("Δθ") and delta.tensors.keys() == module.tensors.keys()
+            assert not all(np.array_equal(delta.tensors[k], module.tensors[k]) for k in module.tensors)
 
 
 def test_language_arithmetic_config_errors(tmp_path):

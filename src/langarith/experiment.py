@@ -33,7 +33,7 @@ ONE = ("baseline", "task-scaled", "add", "add-subtract")
 MANY = ("best-single", "multilingual", "add-all", "add-related", "add-random", "add-subtract-related",
         "related-scaled")
 CONTROL = {"add": "task-scaled", "add-subtract": "task-scaled", "add-related": "add-random",
-           "add-subtract-related": "related-scaled", "ties-20": "la", "ties-80": "la"}
+           "add-subtract-related": "related-scaled", "ties-20": "la", "ties-80": "la", "la": "en-scaled"}
 # Paper 2's language-arithmetic settings on MAD-X encoders (rows built in langarith.madx)
 LA_SETTINGS = ("zero-shot", "enhancement", "low-resource", "relatedness", "ties")
 BASELINE = {"one-language": "baseline", "many-languages": "best-single", "zero-shot": "best-proxy",
@@ -342,6 +342,12 @@ class Runner:
         write_results(self, cells, time.time() - started)
         return cells
 
+    def analysis_vector(self, module: Any) -> Any | None:
+        """What the cosine and density plots compare (None: left out): ΔW for LoRA (see `plots.as_updates`)."""
+        from langarith import plots
+
+        return plots.as_updates(module)
+
     def cells(self, target: str) -> dict[str, Cell]:
         """Every row of the table for one target."""
         return self._one(target) if self.config.setting == "one-language" else self._many(target)
@@ -582,10 +588,12 @@ def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
         plots.improvement_heatmap(improved, out / "improvement.png", title=f"relative improvement over {baseline} (%)",
                                   row_label="method", col_label="target language")
         lines.append("![relative improvement](improvement.png)")
-    modules = [plots.as_updates(runner._modules[p]) for p in sorted(runner._modules)]
+    vectors = (runner.analysis_vector(runner._modules[p]) for p in sorted(runner._modules))
+    modules = [v for v in vectors if v is not None]
     if len(modules) >= 2:
         try:
-            plots.cosine_heatmap(modules, out / "cosine.png", title="cosine similarity of the trained modules (ΔW)")
+            plots.cosine_heatmap(modules, out / "cosine.png",
+                                 title="cosine similarity of what training changed (ΔW)")
             lines.append("![cosine](cosine.png)")
         except LangarithError:  # e.g. MAD-X: language and task adapters differ in shape; compare within a role
             for role in ("language", "task"):
@@ -593,9 +601,9 @@ def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
                 if len(group) >= 2:
                     with contextlib.suppress(LangarithError):
                         plots.cosine_heatmap(group, out / f"cosine_{role}.png",
-                                             title=f"cosine similarity of the {role} modules")
+                                             title=f"cosine similarity of the {role} modules (Δθ)")
                         lines.append(f"![cosine {role}](cosine_{role}.png)")
-        plots.density_plot(modules, out / "density.png", title="weight density of the trained modules (ΔW)")
+        plots.density_plot(modules, out / "density.png", title="weight density of what training changed (ΔW, Δθ)")
         lines.append("![density](density.png)")
     return lines
 

@@ -312,9 +312,9 @@ def budget_label(tokens: int) -> str:
 def la_rows(setting: str, pool: Sequence[str], budgets: Sequence[int]) -> list[str]:
     """The table's rows per setting ("en" is the task adapter's language, the config's source)."""
     if setting == "zero-shot":
-        return ["madx-en", "madx-rel", "best-proxy", "la"]
+        return ["madx-en", "madx-rel", "best-proxy", "en-scaled", "la"]
     if setting == "ties":
-        return ["madx-en", "madx-rel", "best-proxy", "la", "ties-20", "ties-80"]
+        return ["madx-en", "madx-rel", "best-proxy", "en-scaled", "la", "ties-20", "ties-80"]
     if setting == "enhancement":
         return ["madx", "la-en", "la-rel", "la-best"]
     if setting == "relatedness":
@@ -334,7 +334,8 @@ class MadxRunner(Runner):
 
     - zero-shot: the target has no adapter; LA(en, rel) = λ·en + (1−λ)·rel, with rel the pool language nearest
       to the target by URIEL. Its proxies are its ends (λ = 1: en alone, λ = 0: rel alone); `best-proxy` is the
-      one better on dev, and LA is tested against it.
+      one better on dev, and LA is tested against it. Its control, `en-scaled` (λ·en, the same λ search), asks
+      whether the partner matters or shrinking the English adapter alone would do as well.
     - enhancement: the target's own adapter (MAD-X) against LA(en, T) and LA(rel, T).
     - low-resource: the target's adapter trained on its first b tokens only, used directly or as LA(T_b, en).
     - relatedness: LA(en, p) for every pool language p, with p's URIEL distance to the target in the notes.
@@ -391,6 +392,8 @@ class MadxRunner(Runner):
             self.dev_lines[target] = {f"{self.source} alone (dev)": dev["madx-en"],
                                       f"{rel_code} alone (dev)": dev["madx-rel"]}
             made["best-proxy"] = self._best("best-proxy", made, dev)
+            if "en-scaled" in self.config.rows:  # LA's control: the same λ on the English adapter alone
+                made["en-scaled"] = self._tuned("en-scaled", target, lambda lam: lam * en)
             made["la"] = self._tuned("la", target, lambda lam: la(en, rel, lam), note)
             if setting == "ties":
                 from langarith.merges import merge
@@ -428,6 +431,55 @@ class MadxRunner(Runner):
                 made[f"la-{code}"] = self._tuned(f"la-{code}", target, lambda lam, p=partner: la(en, p, lam),
                                                  note=f"URIEL distance {code}–{target}: {distance(code, target):.3f}")
         return {m: made[m] for m in self.config.rows if m in made}
+
+    def analysis_vector(self, module: Module) -> Module | None:
+        """What training changed, θ − θ₀, for language adapters: adapters of one base and config share their
+        initial weights, so the cosine of raw parameters would mostly measure that shared start (raw cosine
+        0.64–0.67 between the cpu run's language adapters, Δθ 0.12–0.18). The one task adapter has another
+        shape and start, and is left out."""
+        if (module.role or "language") != "language":
+            return None
+        start = self._initial(module)
+        if start is None:
+            return module
+        from dataclasses import replace
+
+        delta = {k: v - start.tensors[k] for k, v in module.tensors.items() if k in start.tensors}
+        return replace(module, tensors=delta, extras={}, kind=f"{module.kind} Δθ")
+
+    def _initial(self, module: Module) -> Module | None:
+        """The module's initial weights, rebuilt exactly as training built them (checked by fingerprint)."""
+        import torch
+
+        from langarith import models
+        from langarith.formats import load
+        from langarith.methods import fingerprint, get_method, init_seed
+
+        role = module.role or "language"
+        if not module.init_fingerprint or role != "language":
+            return None
+        cache = self.__dict__.setdefault("_initials", {})
+        if module.init_fingerprint not in cache:
+            info = models.resolve(self.config.spend.model or self.config.model)
+            method = get_method("bottleneck")
+            options = method.options(self.options(role))
+            from transformers.utils import logging
+
+            verbosity = logging.get_verbosity()
+            logging.set_verbosity_error()  # the fresh MLM head is reported again; it plays no part here
+            try:
+                model, _ = models.load(info)
+            finally:
+                logging.set_verbosity(verbosity)
+            torch.manual_seed(init_seed(info.name, method.name, options))
+            model = method.attach(model, options, info.family)
+            if fingerprint(method.trainable(model)) != module.init_fingerprint:
+                cache[module.init_fingerprint] = None
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    method.save(model, Path(tmp))
+                    cache[module.init_fingerprint] = load(tmp)
+        return cache[module.init_fingerprint]
 
     @staticmethod
     def _best(name: str, made: dict[str, Any], dev: dict[str, float | None]) -> Any:
