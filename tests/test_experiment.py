@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from langarith.experiment import ExperimentError, Runner, load_config
+from langarith.experiment import LA_SETTINGS, ExperimentError, Runner, load_config
 from langarith.paths import data_dir
 
 pytestmark = pytest.mark.skipif(not (data_dir() / "sib200").exists(), reason="needs the shared SIB-200 data")
@@ -38,10 +38,10 @@ def spy_splits(monkeypatch):
         seen.append((split, state["tuning"]))
         return examples(self, language, split)
 
-    def spy_tune(self, build, target):
+    def spy_tune(self, build, target, grid=None):
         state["tuning"] = True
         try:
-            return tune(self, build, target)
+            return tune(self, build, target, grid)
         finally:
             state["tuning"] = False
 
@@ -119,7 +119,8 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 def test_shipped_configs_validate_at_every_budget(path):
     for budget in ("smoke", "cpu", "full"):
         cfg = load_config(path, budget)
-        assert cfg.spend.model == ("tiny" if budget == "smoke" else None)
+        tiny = "tiny-encoder" if cfg.setting in LA_SETTINGS else "tiny"
+        assert cfg.spend.model == (tiny if budget == "smoke" else None)
         assert cfg.data_path().exists() or not data_dir().exists()
 
 

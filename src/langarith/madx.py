@@ -414,6 +414,7 @@ class MadxRunner(Runner):
             made["la-best"] = self._best("la-best", made, {m: made[m].dev for m in ("la-en", "la-rel")})
         elif setting == "low-resource":
             made["madx-en"] = self._fixed("madx-en", target, en)
+            self.dev_lines[target] = {f"{self.source} alone (dev)": self.dev_score(en, target)}
             for budget in self.config.spend.token_budgets or []:
                 own, label = self.language(target, budget), budget_label(budget)
                 made[f"direct-{label}"] = self._fixed(f"direct-{label}", target, own,
