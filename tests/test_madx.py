@@ -314,3 +314,27 @@ def test_cli_evaluates_a_stack_and_searches_la(madx_setup, tiny_models, tmp_path
     from langarith.madx import MadxEvaluator
 
     MadxEvaluator(model, madx_setup["task"], progress=False).use_language(out)
+
+
+def test_seeds_run_the_table_once_each_and_report_mean_and_sd(tmp_path, isolated_cache):
+    import csv
+
+    from langarith.experiment import load_config, run
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "configs" / "madx-zero-shot.yaml", "smoke")
+    cfg.targets, cfg.pool = cfg.targets[:1], cfg.pool[:1]
+    cfg.budgets["smoke"].seeds = [0, 1]
+    run(cfg, tmp_path / "run", progress=False)
+    for seed in (0, 1):
+        assert (tmp_path / "run" / f"seed-{seed}" / "results.md").exists()
+    seed_manifests = {json.loads(p.read_text())["seed"]
+                      for p in (tmp_path / "run").glob("seed-*/modules/*/langarith.json")}
+    assert seed_manifests == {0, 1}  # modules retrained per seed
+    with (tmp_path / "run" / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["method"] for r in rows} == set(cfg.rows) and all(r["seeds"] == "2" for r in rows)
+    for r in rows:
+        values = [float(v) for v in r["scores"].split()]
+        assert float(r["mean"]) == pytest.approx(sum(values) / 2, abs=0.01)  # scores are written to 2 decimals
+    assert "± " in (tmp_path / "run" / "results.md").read_text()

@@ -66,6 +66,7 @@ class Budget(Strict):
     text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
     lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
     token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
+    seeds: list[int] | None = None  # run the whole table once per seed (modules retrained) and report mean ± sd
 
     @model_validator(mode="after")
     def _one_language_budget(self) -> Budget:
@@ -448,6 +449,55 @@ def control_of(row: str) -> str:
     if row.startswith("la-en-"):
         return "direct-" + row[len("la-en-"):]
     return CONTROL.get(row, "")
+
+
+def run(config: Config, out: Path, **kwargs: Any) -> list[Cell]:
+    """The experiment as configured: one run, or with the budget's `seeds` one run per seed in `out/seed-N`
+    and, in `out`, the table of mean ± standard deviation over seeds (`results.md`, `results.csv`)."""
+    seeds = config.spend.seeds
+    if not seeds:
+        return runner_for(config, out, **kwargs).run()
+    out = Path(out).expanduser()
+    runs = {}
+    for seed in seeds:
+        runs[seed] = runner_for(config.model_copy(update={"seed": seed}), out / f"seed-{seed}", **kwargs).run()
+    write_seed_summary(config, out, runs)
+    return [c for cells in runs.values() for c in cells]
+
+
+def write_seed_summary(config: Config, out: Path, runs: dict[int, list[Cell]]) -> None:
+    import statistics
+
+    scores: dict[tuple[str, str], list[float]] = {}
+    for cells in runs.values():
+        for c in cells:
+            if c.score is not None:
+                scores.setdefault((c.method, c.target), []).append(c.score)
+    rows = []
+    lines = [f"# {config.name}: {len(runs)} seeds ({', '.join(map(str, runs))})", "",
+             f"Mean ± standard deviation over seeds of {config.task} on {config.test_split}; each seed's own table "
+             "(λ, significance, plots) is in seed-N/results.md.", "",
+             "| method | " + " | ".join(config.targets) + " | Avg |", "|---" * (len(config.targets) + 2) + "|"]
+    for method in config.rows:
+        row, means = [], []
+        for target in config.targets:
+            values = scores.get((method, target), [])
+            if not values:
+                row.append("–")
+                continue
+            mean, sd = statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+            means.append(mean)
+            row.append(f"{mean:.1f} ± {sd:.1f}")
+            rows.append({"method": method, "target": target, "mean": mean, "sd": sd, "seeds": len(values),
+                         "scores": " ".join(f"{v:.2f}" for v in values)})
+        avg = f"{statistics.fmean(means):.1f}" if len(means) == len(config.targets) else "–"
+        lines.append(f"| {method} | " + " | ".join(row) + f" | {avg} |")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (out / "results.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["method", "target", "mean", "sd", "seeds", "scores"])
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def runner_for(config: Config, out: Path, **kwargs: Any) -> Runner:

@@ -19,11 +19,11 @@ def experiment(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Train what is missing, compose, tune λ on dev, evaluate on test; write results.{csv,json,md} and plots."""
-    from langarith.experiment import load_config, runner_for
+    from langarith.experiment import load_config, run
 
     cfg = load_config(config, budget)
     folder = out or Path("runs") / f"{cfg.name}-{cfg.budget}"
-    runner_for(cfg, folder, progress=not quiet).run()
+    run(cfg, folder, progress=not quiet)
     typer.echo((folder / "results.md").read_text(encoding="utf-8").split("\n## Plots")[0])
     typer.echo(f"wrote {folder}/results.md, results.csv, results.json and plots")
 
