@@ -153,8 +153,7 @@ def collate(rows: Sequence[dict[str, Any]], pad_id: int, with_targets: bool = Tr
 
 def head_loss(model: Any, batch: dict[str, Any]) -> Any:
     """The loss AdapterHub's head computes (cross-entropy over labels, tags or span ends)."""
-    inputs = {k: v for k, v in batch.items() if k != "tokens"}
-    return model(**inputs).loss
+    return model(**batch).loss
 
 
 def decode(kind: str, row: dict[str, Any], output: Any, i: int, labels: Sequence[str]) -> Any:
