@@ -16,8 +16,8 @@ holds everything a Hugging Face folder needs, so it is converted once:
   tokenizer, which collapses space runs and keeps a trailing space as "▁"; see `KNOWN_DIFFERENCES`;
 - before publishing, the folder is loaded back, its tokenizer compared with SentencePiece and with the
   engine's token counts, and its sentence embeddings with the engine's;
-- the folder is built in a temporary sibling and renamed into place under a file lock (the helpers of
-  `langarith.default_model`), so that a killed conversion leaves nothing loadable.
+- the folder is built in a temporary sibling and renamed into place under a file lock
+  (`langarith.conversion`), so that a killed conversion leaves nothing loadable.
 
 torch and transformers are imported inside functions: importing this module stays cheap.
 """
@@ -27,18 +27,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
 import struct
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langarith.default_model import conversion_lock, publish, remove_leftovers
+from langarith import conversion
 from langarith.errors import LangarithError
-from langarith.paths import cache_dir
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -170,7 +167,7 @@ def folder_name(fingerprint: str | None = None) -> str:
 
 def is_complete(folder: Path) -> bool:
     """A folder we finished converting (the marker is written last, before the atomic rename)."""
-    return folder.is_dir() and all((folder / name).is_file() for name in REQUIRED_FILES)
+    return conversion.is_complete(folder, REQUIRED_FILES)
 
 
 def default_encoder_dir(console: Console | None = None) -> Path:
@@ -180,55 +177,14 @@ def default_encoder_dir(console: Console | None = None) -> Path:
     `langarith.paths.cache_dir` (`$LANGARITH_CACHE` first).
     """
     source = source_path()
-    models = cache_dir("models")
-    name = folder_name()
-    final = models / name
-    if is_complete(final):
-        return final
-    console = console or _stderr_console()
-    with conversion_lock(models / f".{name}.lock", console):
-        if is_complete(final):  # another process finished while we waited
-            return final
-        remove_leftovers(models, name, final)
-        work = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=models))
-        try:
-            console.print(f"Converting the default encoder ({DEFAULT_ENCODER_NAME}) once into {final} …",
-                          soft_wrap=True)
-            start = time.perf_counter()
-            staged = work / "model"
-            sha = _verified_sha256(source)
-            report = convert_e5_bin(source, staged, console=console)
-            _write_marker(staged, sha256=sha, report=report)
-            _publish_kept(staged, final)
-            elapsed = time.perf_counter() - start
-            console.print(f"[green]Default encoder ready[/green] in {elapsed:.0f} s: {final}", soft_wrap=True)
-        except LangarithError:
-            raise
-        except OSError as err:
-            raise DefaultEncoderError(
-                f"converting the default encoder into {final} failed: {err}. Free about 1 GB there, or set "
-                "LANGARITH_CACHE to a writable folder on a larger disk, then run again"
-            ) from err
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    if not is_complete(final):
-        raise DefaultEncoderError(f"the converted default encoder in {final} is incomplete; delete it and run again")
-    return final
 
+    def build(staged: Path, work: Path, console: Console) -> None:
+        sha = _verified_sha256(source)
+        report = convert_e5_bin(source, staged, console=console)
+        _write_marker(staged, sha256=sha, report=report)
 
-def _stderr_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _publish_kept(staged: Path, final: Path) -> None:
-    """`publish`, judging a folder someone else published first by this folder's own file list."""
-    try:
-        publish(staged, final)
-    except OSError:
-        if not is_complete(final):
-            raise
+    return conversion.convert_once(folder_name(), "default encoder", DEFAULT_ENCODER_NAME, REQUIRED_FILES, build,
+                                   DefaultEncoderError, "1 GB", console)
 
 
 def _verified_sha256(path: Path) -> str:
@@ -546,7 +502,7 @@ def convert_e5_bin(bin_path: Path, out_dir: Path, console: Console | None = None
     """
     from safetensors.numpy import save_file
 
-    console = console or _stderr_console()
+    console = console or conversion.stderr_console()
     out_dir.mkdir(parents=True)
     source = read_e5_bin(bin_path)
     console.print("  dequantising weights to float32 …")

@@ -18,20 +18,15 @@ torch and transformers are imported inside functions: importing this module stay
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langarith import conversion
 from langarith.errors import LangarithError
-from langarith.paths import cache_dir
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -110,7 +105,7 @@ def folder_name(sha256: str | None = None) -> str:
 
 def is_complete(folder: Path) -> bool:
     """A folder we finished converting (the marker is written last, before the atomic rename)."""
-    return folder.is_dir() and all((folder / name).is_file() for name in REQUIRED_FILES)
+    return conversion.is_complete(folder, REQUIRED_FILES)
 
 
 def default_model_dir(console: Console | None = None) -> Path:
@@ -119,84 +114,15 @@ def default_model_dir(console: Console | None = None) -> Path:
     Later calls only check that the folder is complete, so they cost well under a second. The
     cache root follows `langarith.paths.cache_dir` (`$LANGARITH_CACHE` first).
     """
-    models = cache_dir("models")
-    name = folder_name()
-    final = models / name
-    if is_complete(final):
-        return final
-    console = console or _stderr_console()
-    with conversion_lock(models / f".{name}.lock", console):
-        if is_complete(final):  # another process finished while we waited
-            return final
-        remove_leftovers(models, name, final)
-        work = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=models))
-        try:
-            console.print(f"Converting the default model (Gemma 3 270M) once into {final} …", soft_wrap=True)
-            start = time.perf_counter()
-            staged = work / "model"
-            gguf_path = _assemble_gguf(work / "source.gguf")
-            convert_gguf(gguf_path, staged, work_dir=work, console=console)
-            _write_marker(staged, sha256=source_sha256())
-            gguf_path.unlink(missing_ok=True)  # 250 MB we no longer need, before the rename
-            publish(staged, final)
-            elapsed = time.perf_counter() - start
-            console.print(f"[green]Default model ready[/green] in {elapsed:.0f} s: {final}", soft_wrap=True)
-        except LangarithError:
-            raise
-        except OSError as err:
-            raise DefaultModelError(
-                f"converting the default model into {final} failed: {err}. Free about 1.5 GB there, or set "
-                "LANGARITH_CACHE to a writable folder on a larger disk, then run again"
-            ) from err
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    if not is_complete(final):
-        raise DefaultModelError(f"the converted default model in {final} is incomplete; delete it and run again")
-    return final
 
+    def build(staged: Path, work: Path, console: Console) -> None:
+        gguf_path = _assemble_gguf(work / "source.gguf")
+        convert_gguf(gguf_path, staged, work_dir=work, console=console)
+        _write_marker(staged, sha256=source_sha256())
+        gguf_path.unlink(missing_ok=True)  # 250 MB we no longer need, before the rename
 
-def _stderr_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-@contextlib.contextmanager
-def conversion_lock(path: Path, console: Console) -> Iterator[None]:
-    """One converter at a time per folder; an OS lock, so a killed holder releases it."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        console.print(f"Waiting for another process that is converting the default model (lock {path}) …",
-                      soft_wrap=True)
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def remove_leftovers(models: Path, name: str, final: Path) -> None:
-    """Under the lock, temporary folders of this name belong to killed conversions: remove them,
-    and an incomplete final folder (from a crash of an older layout or a hand edit) too."""
-    for stale in models.glob(f".{name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    if final.exists() and not is_complete(final):
-        aside = models / f".{name}.tmp-incomplete-{os.getpid()}"
-        os.rename(final, aside)
-        shutil.rmtree(aside, ignore_errors=True)
-
-
-def publish(staged: Path, final: Path) -> None:
-    """Atomic on one file system; if another process won a race we do not know of, keep its folder."""
-    try:
-        os.rename(staged, final)
-    except OSError:
-        if not is_complete(final):
-            raise
+    return conversion.convert_once(folder_name(), "default model", "Gemma 3 270M", REQUIRED_FILES, build,
+                                   DefaultModelError, "1.5 GB", console)
 
 
 def _write_marker(folder: Path, sha256: str) -> None:
@@ -269,7 +195,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path, work_dir: Path | None = None, c
     """
     from gguf import GGUFReader
 
-    console = console or _stderr_console()
+    console = console or conversion.stderr_console()
     out_dir.mkdir(parents=True)
     work_dir = work_dir or out_dir.parent
     reader = GGUFReader(str(gguf_path))
