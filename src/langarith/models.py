@@ -163,40 +163,43 @@ def tiny_tokenizer(folder: Path, vocab_size: int = 400) -> Any:
 
 def tiny_model_dir() -> Path:
     """`--model tiny`: a 2-layer random Llama with a 400-piece tokenizer, built once into the cache."""
-    import torch
-    from filelock import FileLock
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    from langarith.paths import cache_dir
+    def make(tok: Any) -> Any:
+        from transformers import LlamaConfig, LlamaForCausalLM
 
-    folder = cache_dir("models") / "tiny-llama-v1"
-    with FileLock(str(folder) + ".lock"):
-        if not (folder / "config.json").exists():
-            tok = tiny_tokenizer(folder)
-            torch.manual_seed(0)
-            config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                 pad_token_id=tok.pad_token_id)
-            LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
+        return LlamaForCausalLM(LlamaConfig(
+            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+
+    return _tiny_dir("tiny-llama-v1", make)
 
 
 def tiny_encoder_dir() -> Path:
     """`--model tiny-encoder`: a 2-layer random BERT (masked LM) with the tiny tokenizer, built once into the
     cache; the smoke budget of the MAD-X configs runs on it."""
+
+    def make(tok: Any) -> Any:
+        from transformers import BertConfig, BertForMaskedLM
+
+        return BertForMaskedLM(BertConfig(
+            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            max_position_embeddings=512, pad_token_id=tok.pad_token_id))
+
+    return _tiny_dir("tiny-bert-v1", make)
+
+
+def _tiny_dir(name: str, make: Any) -> Path:
+    """A tiny random model `make(tokenizer)` with the tiny tokenizer, saved once under the cache (seed 0)."""
     import torch
     from filelock import FileLock
-    from transformers import BertConfig, BertForMaskedLM
 
     from langarith.paths import cache_dir
 
-    folder = cache_dir("models") / "tiny-bert-v1"
+    folder = cache_dir("models") / name
     with FileLock(str(folder) + ".lock"):
         if not (folder / "config.json").exists():
             tok = tiny_tokenizer(folder)
             torch.manual_seed(0)
-            config = BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                num_attention_heads=4, max_position_embeddings=512, pad_token_id=tok.pad_token_id)
-            BertForMaskedLM(config).save_pretrained(folder)
+            make(tok).save_pretrained(folder)
     return folder
