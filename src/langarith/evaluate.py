@@ -227,22 +227,33 @@ class Evaluator:
 
     def tune(self, build: Callable[[float], Module], task: Task, dev: Sequence[Example], language: str,
              labels: Sequence[str] | None, grid: Sequence[float], strategy: str, seed: int = 0) -> Any:
-        """λ on validation examples only: `build(λ)` is the composed module; predictions are cached per
-        (λ, row), so successive halving pays for each row once."""
-        from langarith.search import search
+        """λ on validation examples only: `build(λ)` is the composed module, merged while its rows are
+        predicted."""
 
-        cache: dict[float, dict[int, str]] = {}
+        def predict(lam: float, examples: list[Example]) -> list[str]:
+            with self.merged(build(lam)):
+                return self.predict(task, examples, labels, f"dev λ={lam:g}")
 
-        def score(lam: float, rows: Sequence[int]) -> float:
-            known = cache.setdefault(lam, {})
-            missing = [r for r in rows if r not in known]
-            if missing:
-                with self.merged(build(lam)):
-                    preds = self.predict(task, [dev[r] for r in missing], labels, f"dev λ={lam:g}")
-                known.update(zip(missing, preds, strict=True))
-            return task.score([dev[r] for r in rows], [known[r] for r in rows], language, self._tokenize).value
+        return cached_search(predict, task, dev, language, grid, strategy, seed, self._tokenize)
 
-        return search(score, len(dev), grid, strategy, seed=seed)
+
+def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Task, dev: Sequence[Example],
+                  language: str, grid: Sequence[float], strategy: str, seed: int = 0,
+                  tokenize: Callable[[str], list[str]] | None = None) -> Any:
+    """λ search where `predict(λ, examples)` is called only for rows not yet predicted at that λ, so
+    successive halving pays for each (λ, row) once. Shared by the decoder and the MAD-X evaluators."""
+    from langarith.search import search
+
+    cache: dict[float, dict[int, Any]] = {}
+
+    def score(lam: float, rows: Sequence[int]) -> float:
+        known = cache.setdefault(lam, {})
+        missing = [r for r in rows if r not in known]
+        if missing:
+            known.update(zip(missing, predict(lam, [dev[r] for r in missing]), strict=True))
+        return task.score([dev[r] for r in rows], [known[r] for r in rows], language, tokenize).value
+
+    return search(score, len(dev), grid, strategy, seed=seed)
 
 
 def load_examples(task: Task, data: str | Path, language: str, split: str, limit: int | None = None) -> list[Example]:

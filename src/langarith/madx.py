@@ -282,21 +282,14 @@ class MadxEvaluator:
 
     def tune(self, build: Callable[[float], Any], task: Task, dev: Sequence[Example], language: str,
              labels: Sequence[str] | None, grid: Sequence[float], strategy: str, seed: int = 0) -> Any:
-        """λ on validation examples only; predictions are cached per (λ, row)."""
-        from langarith.search import search
+        """λ on validation examples only: `build(λ)` is the language adapter put in the slot."""
+        from langarith.evaluate import cached_search
 
-        cache: dict[float, dict[int, Any]] = {}
+        def predict(lam: float, examples: list[Example]) -> list[Any]:
+            self.use_language(build(lam))
+            return self.predict(task, examples, f"dev λ={lam:g}")
 
-        def score(lam: float, rows: Sequence[int]) -> float:
-            known = cache.setdefault(lam, {})
-            missing = [r for r in rows if r not in known]
-            if missing:
-                self.use_language(build(lam))
-                known.update(zip(missing, self.predict(task, [dev[r] for r in missing], f"dev λ={lam:g}"),
-                                 strict=True))
-            return task.score([dev[r] for r in rows], [known[r] for r in rows], language).value
-
-        return search(score, len(dev), grid, strategy, seed=seed)
+        return cached_search(predict, task, dev, language, grid, strategy, seed)
 
 
 # --- paper 2's experiments ---------------------------------------------------------------------------------
@@ -340,6 +333,10 @@ class MadxRunner(Runner):
     - relatedness: LA(en, p) for every pool language p, with p's URIEL distance to the target in the notes.
     - ties: TIES-merging of (en, rel) keeping the top 20% or 80% of each adapter, scale λ ∈ [0.8, 1.8], next to LA.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._initials: dict[str, Module | None] = {}  # init fingerprint → the adapter as training began
 
     def options(self, role: str) -> dict[str, Any]:
         made = {"config": "seq_bn_inv", "reduction_factor": 2} if role == "language" \
@@ -458,7 +455,7 @@ class MadxRunner(Runner):
         role = module.role or "language"
         if not module.init_fingerprint or role != "language":
             return None
-        cache = self.__dict__.setdefault("_initials", {})
+        cache = self._initials
         if module.init_fingerprint not in cache:
             info = models.resolve(self.config.spend.model or self.config.model)
             method = get_method("bottleneck")
