@@ -641,18 +641,10 @@ def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
     vectors = (runner.analysis_vector(runner._modules[p]) for p in sorted(runner._modules))
     modules = [v for v in vectors if v is not None]
     if len(modules) >= 2:
-        try:
+        with contextlib.suppress(LangarithError):
             plots.cosine_heatmap(modules, out / "cosine.png",
                                  title="cosine similarity of what training changed (ΔW)")
             lines.append("![cosine](cosine.png)")
-        except LangarithError:  # e.g. MAD-X: language and task adapters differ in shape; compare within a role
-            for role in ("language", "task"):
-                group = [m for m in modules if m.role == role]
-                if len(group) >= 2:
-                    with contextlib.suppress(LangarithError):
-                        plots.cosine_heatmap(group, out / f"cosine_{role}.png",
-                                             title=f"cosine similarity of the {role} modules (Δθ)")
-                        lines.append(f"![cosine {role}](cosine_{role}.png)")
         plots.density_plot(modules, out / "density.png", title="weight density of what training changed (ΔW, Δθ)")
         lines.append("![density](density.png)")
     return lines
