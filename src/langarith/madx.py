@@ -13,9 +13,10 @@ exactly what a user loading the saved folder would run. torch is imported inside
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +50,25 @@ def tag_set(examples: Sequence[Example]) -> list[str]:
     return ["O", *sorted(tags - {"O"})]
 
 
+@contextlib.contextmanager
+def fresh_weights_unreported() -> Iterator[None]:
+    """transformers' "Some weights … were not initialized" report, silenced where it is expected."""
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+
+
 def load_model(path: str) -> Any:
     """An AdapterHub flexible-head model of the encoder at `path`, without the heads a checkpoint brings
     (a converted MLM head would otherwise train along and cost a 250k-row softmax)."""
     from adapters import AutoAdapterModel
-    from transformers.utils import logging
-
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # the pooler and converted heads are reported as fresh; none is used
-    try:
+    with fresh_weights_unreported():  # the pooler and converted heads are reported as fresh; none is used
         model = AutoAdapterModel.from_pretrained(path)
-    finally:
-        logging.set_verbosity(verbosity)
     for name in list(model.heads):
         model.delete_head(name)
     return model
@@ -460,14 +468,8 @@ class MadxRunner(Runner):
             info = models.resolve(self.config.spend.model or self.config.model)
             method = get_method("bottleneck")
             options = method.options(self.options(role))
-            from transformers.utils import logging
-
-            verbosity = logging.get_verbosity()
-            logging.set_verbosity_error()  # the fresh MLM head is reported again; it plays no part here
-            try:
+            with fresh_weights_unreported():  # the fresh MLM head is reported again; it plays no part here
                 model, _ = models.load(info)
-            finally:
-                logging.set_verbosity(verbosity)
             torch.manual_seed(init_seed(info.name, method.name, options))
             model = method.attach(model, options, info.family)
             if fingerprint(method.trainable(model)) != module.init_fingerprint:
