@@ -103,7 +103,8 @@ def hub_rows(data: str | Path, config: str, split: str) -> list[dict[str, Any]]:
     """Rows of one split of a Hugging Face dataset: `hf:NAME` reads the hub's parquet export of NAME;
     `hf:/a/folder` reads a local copy of that export (`<config>/<split>/*.parquet` or
     `<config>/<name>-<split>.parquet`) through the same loader. Integer class labels become their names
-    (column `category`)."""
+    (column `category`); a sequence of them gets a column of names beside it (`ner_tags` → `ner_tags_names`),
+    since the export stores only the ids and the names live in the features."""
     from datasets import load_dataset
 
     name = str(data)[3:]
@@ -123,6 +124,11 @@ def hub_rows(data: str | Path, config: str, split: str) -> list[dict[str, Any]]:
     if names:
         for r in rows:
             r.setdefault("category", names[r["label"]])
+    for column, feature in ds.features.items():
+        tags = getattr(getattr(feature, "feature", None), "names", None)
+        if tags:
+            for r in rows:
+                r[f"{column}_names"] = [tags[i] for i in r[column]]
     return rows
 
 

@@ -1,5 +1,10 @@
 """MasakhaNER 2.0 / CoNLL-03 NER (BIO tags). For decoders, entities are generated as
-"PER: Ada Lovelace; LOC: London" (or "none"); encoders tag tokens directly (issue E)."""
+"PER: Ada Lovelace; LOC: London" (or "none"); encoders tag tokens directly (issue E).
+
+The shared `masakhaner2` folder mixes sources (MasakhaNER 2.0, CoNLL-03 English, other corpora), so its hub
+fallback picks a dataset per language: MasakhaNER 2.0 for its 20 languages, CoNLL-03 for English and WikiANN
+for the rest. WikiANN is not the corpus of the shared folder's other languages: scores read from the hub
+are not comparable with scores on the shared data for those languages."""
 
 from __future__ import annotations
 
@@ -7,7 +12,44 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from langarith.prompts import prompt, target
-from langarith.tasks import Example, Scores, Task, TaskError, register
+from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
+
+MASAKHANER2 = ("bam", "bbj", "ewe", "fon", "hau", "ibo", "kin", "lug", "luo", "mos", "nya", "pcm", "sna", "swa",
+               "tsn", "twi", "wol", "xho", "yor", "zul")
+MASAKHANER2_HUB, CONLL03_HUB, WIKIANN_HUB = "masakhane/masakhaner2", "eriktks/conll2003", "unimelb-nlp/wikiann"
+ENTITY_TYPES = ("PER", "ORG", "LOC")
+#: WikiANN files Norwegian Bokmål under the macrolanguage's code
+WIKIANN_CODES = {"nb": "no"}
+
+
+def masakhaner2_config(language: str) -> str | None:
+    from langarith.codes import find_in
+
+    return find_in(language, MASAKHANER2)
+
+
+def conll03_config(language: str) -> str | None:
+    from langarith.codes import same_language
+
+    return "conll2003" if same_language(language, "en") else None
+
+
+def wikiann_config(language: str) -> str | None:
+    from langarith.codes import to_iso1
+
+    iso1 = to_iso1(language)
+    return WIKIANN_CODES.get(iso1, iso1) if iso1 else None
+
+
+#: hub dataset → its configuration for a language (None: the dataset lacks it), in the order the fallback tries
+HUB_CONFIGS: dict[str, Callable[[str], str | None]] = {
+    MASAKHANER2_HUB: masakhaner2_config, CONLL03_HUB: conll03_config, WIKIANN_HUB: wikiann_config}
+
+
+def keep_types(tags: Sequence[str]) -> list[str]:
+    """Tags of entity types other than PER/ORG/LOC (MasakhaNER's DATE, CoNLL's MISC) become O: the shared data
+    was made that way, and hub and local copies must give the same examples."""
+    return [t if t[2:] in ENTITY_TYPES else "O" for t in tags]
 
 
 def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
@@ -43,11 +85,40 @@ class Ner(Task):
     kind = "generation"
     primary = "f1"
     max_new_tokens = 48
+    #: what experiments fall back to without the shared data; `hub_source` turns it into a dataset per language
+    hub = MASAKHANER2_HUB
+
+    def hub_source(self, data: str | Path, language: str) -> tuple[str, str]:
+        """(dataset, configuration) that `hf:…` data means for `language`. `hf:masakhane/masakhaner2`, the
+        fallback, stands for the whole shared folder and so picks the dataset by language; another known NER
+        dataset is read as named; a local copy or a mirror is read with the configuration the fallback picks."""
+        name = str(data)[3:]
+        if name in HUB_CONFIGS and name != self.hub:
+            config = HUB_CONFIGS[name](language)
+            if config is None:
+                raise TaskError(f"{name} has no NER data for {language!r}; pass --data with a local copy")
+            return name, config
+        for dataset, config_of in HUB_CONFIGS.items():
+            config = config_of(language)
+            if config is not None:
+                return (dataset if name == self.hub else name), config
+        raise TaskError(f"no Hugging Face dataset has NER data for {language!r} (MasakhaNER 2.0: "
+                        f"{', '.join(MASAKHANER2)}; CoNLL-03: en; WikiANN: languages with an ISO 639-1 code); "
+                        "pass --data with a local copy")
+
+    def hub_config(self, language: str) -> str:
+        return self.hub_source(f"hf:{self.hub}", language)[1]
+
+    def sentences(self, data: Path, language: str, split: str) -> list[tuple[list[str], list[str]]]:
+        if not is_hub(data):
+            return read_conll(self.locate(data, language, split, "{split}.txt"))
+        dataset, config = self.hub_source(data, language)
+        return [(list(r["tokens"]), keep_types(r["ner_tags_names"]))
+                for r in hub_rows(f"hf:{dataset}", config, split)]
 
     def load(self, data: Path, language: str, split: str) -> list[Example]:
-        path = self.locate(data, language, split, "{split}.txt")
         out = []
-        for words, tags in read_conll(path):
+        for words, tags in self.sentences(data, language, split):
             found = entities(words, tags)
             text = "; ".join(f"{k}: {v}" for k, v in found) or "none"
             out.append(Example(prompt("ner", text=" ".join(words)), target(text), gold=(words, tags)))
