@@ -1,15 +1,24 @@
 """Fast λ search vs the papers' full 0.05 grid: evaluations, wall time, and dev score lost.
 
-For each (recipe, target) curve, every λ of the 0.05 grid is evaluated once on all validation rows with the
-default model (predictions per row are kept), which is the full grid's cost and wall time. The fast
-strategies are then replayed on those same predictions, so their choices are exactly what they would have
-chosen live; their wall time is the full grid's time per row-evaluation times the rows they paid for.
+For each λ curve, every λ of the 0.05 grid is evaluated once on all validation rows (predictions per row
+are kept), which is the full grid's cost and wall time. The fast strategies are then replayed on those same
+predictions, so their choices are exactly what they would have chosen live; their wall time is the full
+grid's time per row-evaluation times the rows they paid for. Successive halving is replayed with several
+row-order seeds (its only randomness), and every seed counts as a curve.
 
-Modules come from a finished demo run (`langarith demo`, default runs/demo) so nothing is trained here.
+Curves come from finished runs, so nothing is trained here:
+- `--run DIR` (a `langarith demo` or `sib200-one-language` run on the default decoder): Add and Add & Subtract
+  for `--targets`;
+- `--madx DIR` (a `madx-zero-shot` run on the default encoder): LA(en, rel) and the control λ·en for every
+  target of that run — real inverted-U curves, and fast to evaluate.
+`--cache FILE` keeps every curve's per-row predictions; `--replay` then replays the cached curves alone,
+without loading a model.
 
-    .venv/bin/python benchmarks/lambda_search.py [--run runs/demo] [--targets por_Latn] [--limit 99]
+    .venv/bin/python benchmarks/lambda_search.py --madx results/madx-zero-shot-cpu [--cache /tmp/madx.json]
+    .venv/bin/python benchmarks/lambda_search.py --run results/sib200-one-language-cpu --targets por_Latn
 
-Prints one JSON line per strategy and a summary line; target: ≥4× fewer evaluations at ≤0.2 points lost.
+Prints one JSON line per curve, one per strategy and a summary line; target: ≥4× fewer evaluations at ≤0.2
+points lost (mean over curves).
 """
 
 from __future__ import annotations
@@ -19,68 +28,153 @@ import json
 import time
 from pathlib import Path
 
+SEEDS = (0, 1, 2, 3, 4)
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--run", type=Path, default=Path("runs/demo"))
-    parser.add_argument("--targets", default="por_Latn")
-    parser.add_argument("--recipes", default="add,add-subtract")
-    parser.add_argument("--limit", type=int, default=None)
-    args = parser.parse_args()
 
+def _modules(run: Path) -> dict[str, Path]:
+    """`role:language` → folder, for the modules of a finished run (the first of several with one name)."""
+    found: dict[str, Path] = {}
+    for p in sorted((run / "modules").iterdir()):
+        manifest = p / "langarith.json"
+        if manifest.exists():
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+            found.setdefault(f"{m['role']}:{m['language']}", p)
+    if not found:
+        raise SystemExit(f"no modules under {run}/modules; run the experiment (or `langarith demo`) first")
+    return found
+
+
+def decoder_curves(run: Path, targets: list[str], grid: list[float]):
+    """(name, task, language, dev, predict(λ)) for Add and Add & Subtract on the default decoder."""
     from langarith.evaluate import Evaluator, load_examples
     from langarith.formats import load
     from langarith.paths import data_dir
     from langarith.recipes import add, add_subtract
-    from langarith.search import lambda_grid, search
     from langarith.tasks import get_task
 
-    modules = {p.name.split("_")[0] + ":" + p.name.split("_", 1)[1].rsplit("_", 1)[0]: load(p)
-               for p in (args.run / "modules").iterdir() if (p / "langarith.json").exists()}
-    if not modules:
-        raise SystemExit(f"no modules under {args.run}/modules; run `langarith demo --out {args.run}` first")
-    task_en, lang_en = modules["task:eng_Latn"], modules["language:eng_Latn"]
-    sib = data_dir() / "sib200"
-    task = get_task("sib200")
+    folders = _modules(run)
+    task, sib = get_task("sib200"), data_dir() / "sib200"
+    task_en, lang_en = load(folders["task:eng_Latn"]), load(folders["language:eng_Latn"])
     evaluator = Evaluator(progress=False)
-    grid = lambda_grid(0.05)
-    results: dict[str, list[dict]] = {s: [] for s in ("grid", "coarse-to-fine", "halving")}
-    for target in args.targets.split(","):
-        dev = load_examples(task, sib, target, "dev", args.limit)
-        labels = task.labels(sib, target)
-        lang_t = modules[f"language:{target}"]
+    for target in targets:
+        dev, labels = load_examples(task, sib, target, "dev"), task.labels(sib, target)
+        lang_t = load(folders[f"language:{target}"])
         builders = {"add": lambda lam, lt=lang_t: add(task_en, lt, lam),
                     "add-subtract": lambda lam, lt=lang_t: add_subtract(task_en, lt, lang_en, lam)}
-        for recipe in args.recipes.split(","):
-            started = time.time()
-            predictions = {}
-            for lam in grid:
-                with evaluator.merged(builders[recipe](lam).materialize("factor")):
-                    predictions[lam] = evaluator.predict(task, dev, labels)
-            grid_seconds = time.time() - started
+        for recipe, build in builders.items():
+            def predict(lam, build=build, dev=dev, labels=labels):
+                with evaluator.merged(build(lam).materialize("factor")):
+                    return evaluator.predict(task, dev, labels)
+            yield f"{recipe}/{target}", task, target, dev, predict
+
+
+def madx_curves(run: Path, grid: list[float]):
+    """LA(en, rel) and λ·en for every target of a MAD-X zero-shot run on the default encoder."""
+    from langarith.evaluate import load_examples
+    from langarith.formats import load
+    from langarith.madx import MadxEvaluator
+    from langarith.paths import data_dir
+    from langarith.recipes import la
+    from langarith.tasks import get_task
+    from langarith.typology import related
+
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    folders = _modules(run)
+    task, sib = get_task("sib200"), data_dir() / "sib200"
+    evaluator = MadxEvaluator("default-encoder", folders["task:eng_Latn"], progress=False)
+    en = load(folders["language:eng_Latn"])
+    pool = [p for p in config["pool"] if p != "eng_Latn"]
+    for target in config["targets"]:
+        rel_code = related(target, [p for p in pool if p != target], rule="nearest").codes[0]
+        rel = load(folders[f"language:{rel_code}"])
+        dev = load_examples(task, sib, target, "dev")
+        builders = {f"la-{rel_code}": lambda lam, rel=rel: la(en, rel, lam), "en-scaled": lambda lam: lam * en}
+        for recipe, build in builders.items():
+            def predict(lam, build=build, dev=dev):
+                evaluator.use_language(build(lam))
+                return evaluator.predict(task, dev)
+            yield f"{recipe}/{target}", task, target, dev, predict
+
+
+def cached_curves(cached: dict):
+    """The curves of a cache file, with their dev examples (SIB-200: every curve here is one) but no model."""
+    from langarith.evaluate import load_examples
+    from langarith.paths import data_dir
+    from langarith.tasks import get_task
+
+    task = get_task("sib200")
+    for name in cached:
+        target = name.split("/")[1]
+        yield name, task, target, load_examples(task, data_dir() / "sib200", target, "dev"), None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", type=Path, help="a finished decoder run (demo or sib200-one-language)")
+    parser.add_argument("--madx", type=Path, help="a finished madx-zero-shot run")
+    parser.add_argument("--targets", default="por_Latn", help="decoder run: comma-separated targets")
+    parser.add_argument("--cache", type=Path, help="JSON file of per-row predictions, written and then reused")
+    parser.add_argument("--replay", action="store_true", help="only the curves in --cache; no model is loaded")
+    args = parser.parse_args()
+    if args.replay and not (args.cache and args.cache.exists()):
+        parser.error("--replay needs an existing --cache FILE")
+    if not args.run and not args.madx and not args.replay:
+        parser.error("give --run DIR and/or --madx DIR (or --replay with --cache)")
+
+    from langarith.search import STRATEGIES, lambda_grid, search
+
+    grid = lambda_grid(0.05)
+    cached = json.loads(args.cache.read_text(encoding="utf-8")) if args.cache and args.cache.exists() else {}
+    sources = [cached_curves(cached)] if args.replay else []
+    if args.run and not args.replay:
+        sources.append(decoder_curves(args.run, args.targets.split(","), grid))
+    if args.madx and not args.replay:
+        sources.append(madx_curves(args.madx, grid))
+    results: dict[str, list[dict]] = {s: [] for s in STRATEGIES}
+    for source in sources:
+        for name, task, target, dev, predict in source:
+            if name in cached and len(cached[name]["predictions"]["1"]) == len(dev):
+                grid_seconds = cached[name]["grid_seconds"]
+                predictions = {float(k): v for k, v in cached[name]["predictions"].items()}
+            else:
+                started = time.time()
+                predictions = {lam: predict(lam) for lam in grid}
+                grid_seconds = time.time() - started
+                cached[name] = {"grid_seconds": grid_seconds,
+                                "predictions": {f"{lam:g}": p for lam, p in predictions.items()}}
+                if args.cache:
+                    args.cache.write_text(json.dumps(cached), encoding="utf-8")
             per_row = grid_seconds / (len(grid) * len(dev))
 
-            def score(lam, rows, predictions=predictions, dev=dev, target=target):
-                return task.score([dev[r] for r in rows], [predictions[lam][r] for r in rows], target).value
+            def predict_rows(lam, rows, predictions=predictions):
+                return [predictions[lam][r] for r in rows]
 
-            full = {lam: score(lam, range(len(dev))) for lam in grid}
+            def metric(rows, made, dev=dev, task=task, target=target):
+                return task.score([dev[r] for r in rows], list(made), target).value
+
+            full = {lam: metric(range(len(dev)), predictions[lam]) for lam in grid}
             best = max(full.values())
-            for strategy in results:
-                found = search(score, len(dev), grid, strategy)
-                results[strategy].append({
-                    "target": target, "recipe": recipe, "lambda": found.best, "evaluations": found.evaluations,
-                    "seconds": round(found.evaluations * len(dev) * per_row, 1),
-                    "lost": round(best - full[found.best], 3)})
-            print(json.dumps({"curve": f"{recipe}/{target}", "grid_seconds": round(grid_seconds, 1),
+            for strategy in STRATEGIES:
+                for seed in SEEDS if strategy == "halving" else (0,):
+                    found = search(predict_rows, metric, len(dev), grid, strategy, seed=seed)
+                    results[strategy].append({
+                        "curve": name, "seed": seed, "lambda": found.best, "evaluations": found.evaluations,
+                        "seconds": round(found.evaluations * len(dev) * per_row, 1),
+                        "lost": round(best - full[found.best], 3)})
+            print(json.dumps({"curve": name, "rows": len(dev), "grid_seconds": round(grid_seconds, 1),
                               "scores": {f"{k:g}": round(v, 2) for k, v in full.items()}}))
-    grid_evals = sum(r["evaluations"] for r in results["grid"])
+    grid_evals = sum(r["evaluations"] for r in results["grid"]) / len(results["grid"])
+    summary = {}
     for strategy, rows in results.items():
-        evals = sum(r["evaluations"] for r in rows)
-        print(json.dumps({"strategy": strategy, "evaluations": round(evals, 2),
-                          "ratio_vs_grid": round(grid_evals / evals, 2),
-                          "seconds": round(sum(r["seconds"] for r in rows), 1),
-                          "mean_points_lost": round(sum(r["lost"] for r in rows) / len(rows), 3),
-                          "max_points_lost": max(r["lost"] for r in rows), "curves": rows}))
+        evals = sum(r["evaluations"] for r in rows) / len(rows)
+        lost = sum(r["lost"] for r in rows) / len(rows)
+        summary[strategy] = {"evaluations_per_curve": round(evals, 2), "ratio_vs_grid": round(grid_evals / evals, 2),
+                             "mean_points_lost": round(lost, 3), "max_points_lost": max(r["lost"] for r in rows),
+                             "met": grid_evals / evals >= 4 and lost <= 0.2}
+        print(json.dumps({"strategy": strategy, **summary[strategy],
+                          "seconds": round(sum(r["seconds"] for r in rows) / len(rows), 1)}))
+    print(json.dumps({"benchmark": "lambda_search", "curves": len(results["grid"]),
+                      "target": ">=4x fewer evaluations at <=0.2 points lost", "strategies": summary}))
 
 
 if __name__ == "__main__":

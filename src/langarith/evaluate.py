@@ -240,20 +240,17 @@ class Evaluator:
 def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Task, dev: Sequence[Example],
                   language: str, grid: Sequence[float], strategy: str, seed: int = 0,
                   tokenize: Callable[[str], list[str]] | None = None) -> Any:
-    """λ search where `predict(λ, examples)` is called only for rows not yet predicted at that λ, so
-    successive halving pays for each (λ, row) once. Shared by the decoder and the MAD-X evaluators."""
+    """λ search over validation examples: the search asks for rows by index and predicts each (λ, row) once.
+    Shared by the decoder and the MAD-X evaluators."""
     from langarith.search import search
 
-    cache: dict[float, dict[int, Any]] = {}
+    def rows_predicted(lam: float, rows: Sequence[int]) -> list[Any]:
+        return predict(lam, [dev[r] for r in rows])
 
-    def score(lam: float, rows: Sequence[int]) -> float:
-        known = cache.setdefault(lam, {})
-        missing = [r for r in rows if r not in known]
-        if missing:
-            known.update(zip(missing, predict(lam, [dev[r] for r in missing]), strict=True))
-        return task.score([dev[r] for r in rows], [known[r] for r in rows], language, tokenize).value
+    def metric(rows: Sequence[int], predictions: Sequence[Any]) -> float:
+        return task.score([dev[r] for r in rows], list(predictions), language, tokenize).value
 
-    return search(score, len(dev), grid, strategy, seed=seed)
+    return search(rows_predicted, metric, len(dev), grid, strategy, seed=seed)
 
 
 def load_examples(task: Task, data: str | Path, language: str, split: str, limit: int | None = None) -> list[Example]:

@@ -61,7 +61,7 @@ class Budget(Strict):
     test_limit: int | None = Field(None, ge=1)
     lambda_step: float = Field(0.05, gt=0, le=1)
     lambda_low: float = Field(0.0, ge=0, le=1)
-    search: Literal["grid", "coarse-to-fine", "halving"] = "halving"
+    search: Literal["bracket", "grid", "coarse-to-fine", "halving"] = "bracket"
     random_draws: int = Field(3, ge=1)
     text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
     lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
@@ -621,6 +621,10 @@ def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:
     if cfg.spend.search == "halving":
         lines += ["λ curves are on dev; with successive halving, λ values dropped early show their score on the "
                   "share of dev rows they were scored on.", ""]
+    elif cfg.spend.search == "bracket":
+        lines += ["λ curves are on all dev rows; between the grid's ends, a row both ends of a bracket agree on "
+                  "keeps that prediction (the `bracket` search), and the chosen λ is scored on real predictions.",
+                  ""]
     baseline = BASELINE[cfg.setting]
     base = {c.target: c.score for c in cells if c.method == baseline and c.score is not None}
     for target in cfg.targets:

@@ -1,13 +1,19 @@
 """λ search on validation data.
 
-The search never sees data: it asks `score(λ, rows)` for the validation score of λ on some rows of the
-validation set (row indices into a list it never holds), so test data cannot leak into the choice. Cost is
-counted in full-validation-set equivalents: scoring λ on a quarter of the rows costs 0.25, and rows
-already scored for a λ (in an earlier round of successive halving) are not paid for twice — the caller's
-cache makes that true.
+The search never sees data: it asks `predict(λ, rows)` for predictions of λ on some rows of the validation
+set (row indices into a list it never holds) and `metric(rows, predictions)` for their validation score, so
+test data cannot leak into the choice. Cost is counted in full-validation-set equivalents: predicting λ on a
+quarter of the rows costs 0.25, and a (λ, row) is predicted at most once.
 
 Strategies:
 - `grid`: every λ of the grid (the papers: 0 … 1 in steps of 0.05, 21 evaluations);
+- `bracket` (the default): both ends of the grid on every row; then, bisecting the grid, a λ between two
+  predicted λ is predicted only on the rows where those two disagree — a row both ends of a bracket agree on
+  keeps that prediction inside it. The λ scored best on this curve is then predicted on its carried-over rows
+  too, and kept only if it beats both ends on real predictions. Adjacent λ of a fine grid move few
+  predictions, so this costs about a quarter of the grid on classification (measured in
+  `benchmarks/lambda_search.py`); on free generation, where two λ rarely produce the same string, it costs
+  about what the grid costs;
 - `coarse-to-fine`: a coarse grid, then the neighbours of the best at halved steps down to the grid's step;
 - `halving`: successive halving — every λ on a small random share of the rows, the best third promoted to
   three times as many rows, and so on until the survivors are scored on all rows. The grid's largest λ
@@ -23,12 +29,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from langarith.errors import LangarithError
 
-STRATEGIES = ("grid", "coarse-to-fine", "halving")
+STRATEGIES = ("bracket", "grid", "coarse-to-fine", "halving")
+
+#: predictions of λ on these validation rows (what the search pays for)
+Predict = Callable[[float, Sequence[int]], Sequence[Any]]
+#: the validation score of predictions for these rows
+Metric = Callable[[Sequence[int], Sequence[Any]], float]
 
 
 class SearchError(LangarithError):
@@ -41,6 +53,7 @@ class Trial:
     score: float
     rows: int  # validation rows this score is over
     round: int
+    carried: int = 0  # of those rows, predictions carried over from a bracket's ends (`bracket`) rather than made
 
 
 @dataclass
@@ -74,24 +87,31 @@ def lambda_grid(step: float = 0.05, low: float = 0.0, high: float = 1.0) -> list
 
 
 class _Scorer:
-    """Counts what is scored; a λ's rows are remembered so promotions only pay for new rows."""
+    """Predictions per (λ, row), each made once and counted; `score` scores λ on rows it predicts."""
 
-    def __init__(self, score: Callable[[float, Sequence[int]], float], n: int):
-        self.score, self.n = score, n
-        self.paid: dict[float, set[int]] = {}
+    def __init__(self, predict: Predict, metric: Metric, n: int):
+        self.predict, self.metric, self.n = predict, metric, n
+        self.known: dict[float, dict[int, Any]] = {}
         self.cost = 0.0
 
+    def predictions(self, lam: float, rows: Sequence[int]) -> list[Any]:
+        known = self.known.setdefault(lam, {})
+        missing = [r for r in rows if r not in known]
+        if missing:
+            made = list(self.predict(lam, missing))
+            if len(made) != len(missing):
+                raise SearchError(f"predict(λ={lam:g}) returned {len(made)} predictions for {len(missing)} rows")
+            known.update(zip(missing, made, strict=True))
+            self.cost += len(missing) / self.n
+        return [known[r] for r in rows]
+
     def __call__(self, lam: float, rows: Sequence[int]) -> float:
-        seen = self.paid.setdefault(lam, set())
-        new = set(rows) - seen
-        self.cost += len(new) / self.n
-        seen.update(new)
-        return float(self.score(lam, rows))
+        return float(self.metric(rows, self.predictions(lam, rows)))
 
 
-def search(score: Callable[[float, Sequence[int]], float], n: int, grid: Sequence[float] | None = None,
-           strategy: str = "grid", seed: int = 0, eta: int = 3, min_rows: int = 8) -> SearchResult:
-    """The λ of `grid` with the best validation score. `score(λ, rows)` evaluates λ on those validation rows."""
+def search(predict: Predict, metric: Metric, n: int, grid: Sequence[float] | None = None,
+           strategy: str = "bracket", seed: int = 0, eta: int = 3, min_rows: int = 8) -> SearchResult:
+    """The λ of `grid` with the best validation score."""
     if strategy not in STRATEGIES:
         raise SearchError(f"unknown λ search strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if n <= 0:
@@ -99,7 +119,7 @@ def search(score: Callable[[float, Sequence[int]], float], n: int, grid: Sequenc
     grid = sorted({round(float(x), 10) for x in (grid if grid is not None else lambda_grid())})
     if not grid:
         raise SearchError("the λ grid is empty")
-    scorer = _Scorer(score, n)
+    scorer = _Scorer(predict, metric, n)
     all_rows = list(range(n))
     trials: list[Trial] = []
 
@@ -110,6 +130,8 @@ def search(score: Callable[[float, Sequence[int]], float], n: int, grid: Sequenc
 
     if strategy == "grid":
         scores = {lam: full(lam, 0) for lam in grid}
+    elif strategy == "bracket":
+        scores = _bracket(grid, scorer, n, full, trials)
     elif strategy == "coarse-to-fine":
         scores = _coarse_to_fine(grid, full)
     else:
@@ -126,6 +148,34 @@ def _curve(trials: Sequence[Trial]) -> list[tuple[float, float]]:
         if t.lam not in most or t.rows >= most[t.lam].rows:
             most[t.lam] = t
     return [(lam, most[lam].score) for lam in sorted(most)]
+
+
+def _bracket(grid: list[float], scorer: _Scorer, n: int, full: Callable[[float, int], float],
+             trials: list[Trial]) -> dict[float, float]:
+    """Bisection of the grid, predicting a midpoint only where its bracket's ends disagree; returns real
+    all-row scores of the ends and of the best midpoint (see the module docstring)."""
+    rows = list(range(n))
+    scores = {lam: full(lam, 0) for lam in (grid[0], grid[-1])}
+    curve: dict[int, list[Any]] = {0: scorer.predictions(grid[0], rows),
+                                    len(grid) - 1: scorer.predictions(grid[-1], rows)}
+    inside: dict[float, float] = {}  # midpoints' scores with carried-over predictions
+    pending = [(0, len(grid) - 1, 1)]
+    while pending:
+        lo, hi, depth = pending.pop()
+        if hi - lo < 2:
+            continue
+        mid = (lo + hi) // 2
+        differ = [r for r in rows if curve[lo][r] != curve[hi][r]]
+        made = dict(zip(differ, scorer.predictions(grid[mid], differ), strict=True))
+        curve[mid] = [made.get(r, curve[lo][r]) for r in rows]
+        inside[grid[mid]] = float(scorer.metric(rows, curve[mid]))
+        trials.append(Trial(grid[mid], inside[grid[mid]], n, depth, n - len(differ)))
+        pending += [(lo, mid, depth + 1), (mid, hi, depth + 1)]
+    if inside:
+        pick = max(inside, key=lambda lam: (inside[lam], lam))
+        if inside[pick] > max(scores.values()):  # one not above the better end is not worth making for real
+            scores[pick] = full(pick, max(t.round for t in trials) + 1)
+    return scores
 
 
 def _coarse_to_fine(grid: list[float], full: Callable[[float, int], float]) -> dict[float, float]:

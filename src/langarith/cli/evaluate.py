@@ -81,7 +81,7 @@ def search_lambda(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N validation examples."),
     step: float = typer.Option(0.05, "--step", help="Grid step (the papers: 0.05)."),
     low: float = typer.Option(0.0, "--low", help="Smallest λ of the grid."),
-    strategy: str = typer.Option("halving", "--strategy", help="grid | coarse-to-fine | halving"),
+    strategy: str = typer.Option("bracket", "--strategy", help="bracket | grid | coarse-to-fine | halving"),
     related: str | None = typer.Option(None, "--related", help="Comma-separated related sources (…-related)."),
     model: str | None = _MODEL,
     batch_size: int = _BATCH,
