@@ -387,8 +387,11 @@ def improvement_heatmap(
     grid = np.full((len(rows), len(cols)), np.nan)
     for (r, c), v in values.items():
         grid[rows.index(r), cols.index(c)] = float(v) if v is not None else np.nan
-    finite = grid[np.isfinite(grid)]
-    limit = float(np.max(np.abs(finite))) if finite.size else 1.0
+    finite = np.abs(grid[np.isfinite(grid)])
+    # the colour scale stops at the 90th percentile, so one collapsed baseline (a +600% cell) does not wash
+    # out every other cell; the numbers written in the cells stay exact
+    limit = float(np.percentile(finite, 90)) if finite.size else 1.0
+    limit = limit or float(finite.max(initial=0.0)) or 1.0
     cmap, norm = _diverging(limit)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(cols) + 3.0), max(3.5, 0.5 * len(rows) + 2.0)))
@@ -399,7 +402,8 @@ def improvement_heatmap(
     ax.set_title(title)
     if len(rows) <= ANNOTATE_MAX and len(cols) <= ANNOTATE_MAX:
         _annotate(ax, grid, "+.1f", limit)
-    fig.colorbar(image, ax=ax, label="relative improvement (%)", fraction=0.046, pad=0.04)
+    fig.colorbar(image, ax=ax, label="relative improvement (%)", fraction=0.046, pad=0.04,
+                 extend="both" if finite.size and finite.max() > limit else "neither")
     return _save(fig, path)
 
 
