@@ -11,7 +11,7 @@ Strategies:
   predicted λ is predicted only on the rows where those two disagree — a row both ends of a bracket agree on
   keeps that prediction inside it. The λ scored best on this curve is then predicted on its carried-over rows
   too, and kept only if it beats both ends on real predictions. Adjacent λ of a fine grid move few
-  predictions, so this costs about a quarter of the grid on classification (measured in
+  predictions, so this costs about a fifth of the grid on classification (measured in
   `benchmarks/lambda_search.py`); on free generation, where two λ rarely produce the same string, it costs
   about what the grid costs;
 - `coarse-to-fine`: a coarse grid, then the neighbours of the best at halved steps down to the grid's step;
@@ -87,7 +87,7 @@ def lambda_grid(step: float = 0.05, low: float = 0.0, high: float = 1.0) -> list
 
 
 class _Scorer:
-    """Predictions per (λ, row), each made once and counted; `score` scores λ on rows it predicts."""
+    """Predictions per (λ, row), each made once and counted; calling it scores λ on rows it predicts."""
 
     def __init__(self, predict: Predict, metric: Metric, n: int):
         self.predict, self.metric, self.n = predict, metric, n
