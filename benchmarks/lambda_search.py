@@ -72,20 +72,18 @@ def madx_curves(run: Path, grid: list[float]):
     """LA(en, rel) and λ·en for every target of a MAD-X zero-shot run on the default encoder."""
     from langarith.evaluate import load_examples
     from langarith.formats import load
-    from langarith.madx import MadxEvaluator
+    from langarith.madx import MadxEvaluator, nearest_partner
     from langarith.paths import data_dir
     from langarith.recipes import la
     from langarith.tasks import get_task
-    from langarith.typology import related
 
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
     folders = _modules(run)
     task, sib = get_task("sib200"), data_dir() / "sib200"
     evaluator = MadxEvaluator("default-encoder", folders["task:eng_Latn"], progress=False)
     en = load(folders["language:eng_Latn"])
-    pool = [p for p in config["pool"] if p != "eng_Latn"]
     for target in config["targets"]:
-        rel_code = related(target, [p for p in pool if p != target], rule="nearest").codes[0]
+        rel_code = nearest_partner(target, config["pool"], "eng_Latn")
         rel = load(folders[f"language:{rel_code}"])
         dev = load_examples(task, sib, target, "dev")
         builders = {f"la-{rel_code}": lambda lam, rel=rel: la(en, rel, lam), "en-scaled": lambda lam: lam * en}

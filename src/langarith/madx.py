@@ -327,6 +327,16 @@ def la_rows(setting: str, pool: Sequence[str], budgets: Sequence[int]) -> list[s
 TIES_LAMBDAS = (0.8, 1.8)  # paper 2's range for TIES' scaling factor
 
 
+def nearest_partner(target: str, pool: Sequence[str], source: str) -> str:
+    """LA's partner for `target`: the pool language nearest to it by URIEL (never the target or the source)."""
+    from langarith.typology import related
+
+    candidates = [p for p in pool if p not in (target, source)]
+    if not candidates:
+        raise MadxError(f"the pool has no language besides {target} and {source}; add partners to pool")
+    return related(target, candidates, rule="nearest").codes[0]
+
+
 class MadxRunner(Runner):
     """`langarith experiment` for paper 2's settings: MAD-X language adapters (`seq_bn_inv`, masked LM, MAD-X's
     reduction factor 2) per language, one task adapter (`seq_bn`, factor 16) with its head trained on the
@@ -373,14 +383,8 @@ class MadxRunner(Runner):
         return self.load(self.language_module(code, max_text_tokens))
 
     def partner(self, target: str) -> tuple[str, str]:
-        """The pool language nearest to the target (never the target or the source itself)."""
-        from langarith.typology import related
-
-        pool = [p for p in self.config.pool if p not in (target, self.source)]
-        if not pool:
-            raise MadxError(f"the pool has no language besides {target} and {self.source}; add partners to pool")
-        choice = related(target, pool, rule="nearest")
-        return choice.codes[0], f"rel = {choice.codes[0]} (nearest to {target} in the pool by URIEL)"
+        code = nearest_partner(target, self.config.pool, self.source)
+        return code, f"rel = {code} (nearest to {target} in the pool by URIEL)"
 
     def cells(self, target: str) -> dict[str, Any]:
         from langarith.recipes import la
