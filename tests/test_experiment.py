@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from langarith.experiment import LA_SETTINGS, ExperimentError, Runner, load_config
+from langarith.experiment import LA_SETTINGS, Cell, ExperimentError, Runner, load_config, other_metrics
 from langarith.paths import data_dir
 
 pytestmark = pytest.mark.skipif(not (data_dir() / "sib200").exists(), reason="needs the shared SIB-200 data")
@@ -61,6 +61,7 @@ def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     assert [c.method for c in cells] == ["baseline", "task-scaled", "add", "add-subtract"]
     table = (out / "results.md").read_text(encoding="utf-8")
     assert "| task-scaled |" in table and "| method | pt | Avg |" in table
+    assert "**macro_f1**" in table and "**accuracy**" not in table  # secondary metrics get their own table
     rows = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
     assert {r["method"] for r in rows} == {"baseline", "task-scaled", "add", "add-subtract"}
     assert all(r["p_vs_control"] != "" for r in rows if r["method"] in ("add", "add-subtract"))
@@ -69,6 +70,16 @@ def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     for cell in cells[1:]:  # λ = 1 is in every grid, and there every recipe is the baseline itself
         assert dict(cell.curve)[1.0] == runner.dev_lines["pt"]["baseline (dev)"]
     assert ("test", True) not in spy_splits and ("dev", True) in spy_splits
+
+
+def test_other_metrics_tables_skip_the_primary_and_bookkeeping():
+    cells = [Cell("baseline", t, 10.0, {"rouge2": 10.0, "chrf": c, "off_target": o, "rouge_tokens": 1.0})
+             for t, c, o in (("swa", 30.0, 5.0), ("hau", 40.0, 0.0))]
+    cells.append(Cell("add", "swa", 11.0, {"rouge2": 11.0, "chrf": 31.0, "off_target": 2.5}))
+    text = "\n".join(other_metrics(cells, ["baseline", "add"], ["swa", "hau"], "rouge2"))
+    assert "**chrf**" in text and "**off_target**" in text and "rouge2**" not in text and "rouge_tokens" not in text
+    assert "| baseline | 30.0 | 40.0 | 35.0 |" in text and "| baseline | 5.0 | 0.0 | 2.5 |" in text
+    assert "| add | 31.0 | – | – |" in text  # a missing cell leaves the average out rather than biasing it
 
 
 def test_lambda_one_reproduces_the_baseline_exactly(tmp_path, isolated_cache):

@@ -579,6 +579,27 @@ def table(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str])
     return "\n".join(lines)
 
 
+BOOKKEEPING = {"rouge_tokens"}  # metrics that record how a score was taken, not a score
+
+
+def other_metrics(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str], primary: str) -> list[str]:
+    """One small table per secondary metric (chrF and the off-target rate beside ROUGE-2, macro-F1 beside
+    accuracy): the effect Add & Subtract is meant to have on off-target output shows here, not in the main
+    table."""
+    names = sorted({k for c in cells for k in c.metrics} - {primary} - BOOKKEEPING)
+    by = {(c.method, c.target): c for c in cells}
+    lines: list[str] = []
+    for name in names:
+        lines += ["", f"**{name}**", "", "| method | " + " | ".join(targets) + " | Avg |",
+                  "|---" * (len(targets) + 2) + "|"]
+        for m in methods:
+            values = [by[(m, t)].metrics.get(name) if (m, t) in by else None for t in targets]
+            known = [v for v in values if v is not None]
+            avg = f"{sum(known) / len(known):.1f}" if known and len(known) == len(targets) else "–"
+            lines.append(f"| {m} | " + " | ".join("–" if v is None else f"{v:.1f}" for v in values) + f" | {avg} |")
+    return ["", "## Other metrics (test, at the λ chosen for the primary metric)", *lines] if lines else []
+
+
 def write_results(runner: Runner, cells: Sequence[Cell], seconds: float) -> None:
     from langarith.formats.files import write_json
     from langarith.train import _versions
@@ -609,6 +630,7 @@ def write_results(runner: Runner, cells: Sequence[Cell], seconds: float) -> None
         md += ["", "Notes:", *notes]
     md += ["", f"Took {seconds / 60:.1f} min." + (f" Made by `{command}`; library versions in results.json."
                                                    if command else "")]
+    md += other_metrics(cells, cfg.rows, cfg.targets, metric)
     md += _plots(runner, cells)
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
