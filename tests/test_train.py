@@ -232,3 +232,31 @@ def test_bf16_mixed_precision_trains_and_keeps_fp32_weights(tiny_models, tmp_pat
     assert load(out).summary()["dtypes"] == ["float32"]
     with pytest.raises(TrainError, match="fp32 or bf16"):
         train(spec(tiny_models, tmp_path, steps=1, precision="fp16", out=tmp_path / "x"))
+
+
+def test_bf16_copies_of_frozen_weights_give_bitwise_the_autocast_step():
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from langarith.train import frozen_linears_in, prefix_lm_loss
+
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True))
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    ids = torch.randint(97, (3, 16), generator=torch.Generator().manual_seed(1))
+
+    def step() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = prefix_lm_loss(model, ids, 6)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    loss, grads = step()
+    with frozen_linears_in(model, torch.bfloat16):
+        assert base.lm_head.weight.dtype == torch.bfloat16 and base.model.embed_tokens.weight.dtype == torch.float32
+        loss16, grads16 = step()
+    assert torch.equal(loss, loss16) and all(torch.equal(a, b) for a, b in zip(grads, grads16, strict=True))
+    assert base.lm_head.weight is base.model.embed_tokens.weight  # tied again, fp32, after the loop
+    assert {p.dtype for p in model.parameters()} == {torch.float32}

@@ -148,6 +148,33 @@ def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
     return F.cross_entropy(logits.float(), ids[chosen])
 
 
+@contextlib.contextmanager
+def frozen_linears_in(model: Any, dtype: Any) -> Any:
+    """Hold every frozen linear layer's weights in `dtype` for the duration, then put the originals back.
+
+    Under bf16 autocast a frozen fp32 weight is cast to bf16 again at every use (autocast caches casts only
+    of weights that require grad): for Gemma 3 that is 268M numbers, its 262k-row LM head included, re-read
+    and re-written each step. The cast is deterministic, so holding the cast copy gives bitwise the same
+    matmuls, once. A head tied to the input embeddings gets its own copy; the embedding lookup stays fp32,
+    as under autocast. Trainable weights and everything saved stay fp32."""
+    import torch
+
+    swapped = []
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and not module.weight.requires_grad:
+                for name in ("weight", "bias"):
+                    param = getattr(module, name)
+                    if param is not None and param.is_floating_point() and not param.requires_grad:
+                        swapped.append((module, name, param))
+                        setattr(module, name, torch.nn.Parameter(param.to(dtype), requires_grad=False))
+    try:
+        yield model
+    finally:
+        for module, name, param in swapped:
+            setattr(module, name, param)
+
+
 def language_loss(model: Any, ids: Any, split: int, objective: str, family: str, tokenizer: Any,
                   generator: Any) -> Any:
     """The language-module loss of one batch: MLM for encoders, else prefix → continuation."""
@@ -404,7 +431,8 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
     before = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) if heldout is not None else None
     model.train()
     loop_started, loop_tokens = time.time(), state["tokens"]
-    with progress(spec.progress and accelerator.is_main_process, console, "loss {task.fields[loss]:.4f}",
+    frozen = frozen_linears_in(model, torch.bfloat16) if spec.precision == "bf16" else contextlib.nullcontext()
+    with frozen, progress(spec.progress and accelerator.is_main_process, console, "loss {task.fields[loss]:.4f}",
                   "{task.fields[tps]:,.0f} tok/s") as bar:
         task_id = bar.add_task("training", total=total, completed=state["step"], loss=float("nan"), tps=0.0)
         for step in range(state["step"], total):
