@@ -432,8 +432,8 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
     model.train()
     loop_started, loop_tokens = time.time(), state["tokens"]
     frozen = frozen_linears_in(model, torch.bfloat16) if spec.precision == "bf16" else contextlib.nullcontext()
-    with frozen, progress(spec.progress and accelerator.is_main_process, console, "loss {task.fields[loss]:.4f}",
-                  "{task.fields[tps]:,.0f} tok/s") as bar:
+    bar_shown = spec.progress and accelerator.is_main_process
+    with frozen, progress(bar_shown, console, "loss {task.fields[loss]:.4f}", "{task.fields[tps]:,.0f} tok/s") as bar:
         task_id = bar.add_task("training", total=total, completed=state["step"], loss=float("nan"), tps=0.0)
         for step in range(state["step"], total):
             # bf16: autocast around the forward only; weights, gradients and the optimizer stay fp32
