@@ -44,7 +44,7 @@ def _modules(run: Path) -> dict[str, Path]:
     return found
 
 
-def decoder_curves(run: Path, targets: list[str], grid: list[float]):
+def decoder_curves(run: Path, targets: list[str]):
     """(name, task, language, dev, predict(λ)) for Add and Add & Subtract on the default decoder."""
     from langarith.evaluate import Evaluator, load_examples
     from langarith.formats import load
@@ -68,7 +68,7 @@ def decoder_curves(run: Path, targets: list[str], grid: list[float]):
             yield f"{recipe}/{target}", task, target, dev, predict
 
 
-def madx_curves(run: Path, grid: list[float]):
+def madx_curves(run: Path):
     """LA(en, rel) and λ·en for every target of a MAD-X zero-shot run on the default encoder."""
     from langarith.evaluate import load_examples
     from langarith.formats import load
@@ -125,9 +125,9 @@ def main() -> None:
     cached = json.loads(args.cache.read_text(encoding="utf-8")) if args.cache and args.cache.exists() else {}
     sources = [cached_curves(cached)] if args.replay else []
     if args.run and not args.replay:
-        sources.append(decoder_curves(args.run, args.targets.split(","), grid))
+        sources.append(decoder_curves(args.run, args.targets.split(",")))
     if args.madx and not args.replay:
-        sources.append(madx_curves(args.madx, grid))
+        sources.append(madx_curves(args.madx))
     results: dict[str, list[dict]] = {s: [] for s in STRATEGIES}
     for source in sources:
         for name, task, target, dev, predict in source:

@@ -474,24 +474,26 @@ def write_seed_summary(config: Config, out: Path, runs: dict[int, list[Cell]]) -
             if c.score is not None:
                 scores.setdefault((c.method, c.target), []).append(c.score)
     rows = []
+    stats: dict[tuple[str, str], tuple[float, float]] = {}
+    for method in config.rows:
+        for target in config.targets:
+            values = scores.get((method, target), [])
+            if values:
+                mean, sd = statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+                stats[(method, target)] = mean, sd
+                rows.append({"method": method, "target": target, "mean": mean, "sd": sd, "seeds": len(values),
+                             "scores": " ".join(f"{v:.2f}" for v in values)})
+
+    def entry(method: str, target: str) -> tuple[float, str] | None:
+        if (method, target) not in stats:
+            return None
+        mean, sd = stats[(method, target)]
+        return mean, f"{mean:.1f} ± {sd:.1f}"
+
     lines = [f"# {config.name}: {len(runs)} seeds ({', '.join(map(str, runs))})", "",
              f"Mean ± standard deviation over seeds of {config.task} on {config.test_split}; each seed's own table "
              "(λ, significance, plots) is in seed-N/results.md.", "",
-             "| method | " + " | ".join(config.targets) + " | Avg |", "|---" * (len(config.targets) + 2) + "|"]
-    for method in config.rows:
-        row, means = [], []
-        for target in config.targets:
-            values = scores.get((method, target), [])
-            if not values:
-                row.append("–")
-                continue
-            mean, sd = statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-            means.append(mean)
-            row.append(f"{mean:.1f} ± {sd:.1f}")
-            rows.append({"method": method, "target": target, "mean": mean, "sd": sd, "seeds": len(values),
-                         "scores": " ".join(f"{v:.2f}" for v in values)})
-        avg = f"{statistics.fmean(means):.1f}" if len(means) == len(config.targets) else "–"
-        lines.append(f"| {method} | " + " | ".join(row) + f" | {avg} |")
+             *layout(config.rows, config.targets, entry)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with (out / "results.csv").open("w", newline="", encoding="utf-8") as f:
@@ -559,24 +561,32 @@ def mark(cell: Cell) -> str:
     return out
 
 
-def table(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str]) -> str:
-    """The papers' layout: rows = methods, columns = targets + Avg."""
-    by = {(c.method, c.target): c for c in cells}
+def layout(methods: Sequence[str], targets: Sequence[str],
+           entry: Callable[[str, str], tuple[float, str] | None]) -> list[str]:
+    """The papers' layout as markdown lines: rows = methods, columns = targets + Avg. `entry(method, target)`
+    gives a cell's value and its text, or None for an empty cell; Avg is left out of a row with one."""
     lines = ["| method | " + " | ".join(targets) + " | Avg |", "|---" * (len(targets) + 2) + "|"]
     for m in methods:
-        values, row = [], []
-        for t in targets:
-            cell = by.get((m, t))
-            if cell is None or cell.score is None:
-                row.append("–")
-                continue
-            values.append(cell.score)
-            edge = "ᵉ" if cell.on_edge else ""
-            lam = f" (λ={cell.lam:g}{edge})" if cell.lam is not None else ""
-            row.append(f"{cell.score:.1f}{mark(cell)}{lam}")
+        found = [entry(m, t) for t in targets]
+        values = [f[0] for f in found if f is not None]
         avg = f"{sum(values) / len(values):.1f}" if values and len(values) == len(targets) else "–"
-        lines.append(f"| {m} | " + " | ".join(row) + f" | {avg} |")
-    return "\n".join(lines)
+        lines.append(f"| {m} | " + " | ".join("–" if f is None else f[1] for f in found) + f" | {avg} |")
+    return lines
+
+
+def table(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str]) -> str:
+    """The main table: each cell's score with its significance marks and chosen λ."""
+    by = {(c.method, c.target): c for c in cells}
+
+    def entry(method: str, target: str) -> tuple[float, str] | None:
+        cell = by.get((method, target))
+        if cell is None or cell.score is None:
+            return None
+        edge = "ᵉ" if cell.on_edge else ""
+        lam = f" (λ={cell.lam:g}{edge})" if cell.lam is not None else ""
+        return cell.score, f"{cell.score:.1f}{mark(cell)}{lam}"
+
+    return "\n".join(layout(methods, targets, entry))
 
 
 BOOKKEEPING = {"rouge_tokens"}  # metrics that record how a score was taken, not a score
@@ -587,16 +597,14 @@ def other_metrics(cells: Sequence[Cell], methods: Sequence[str], targets: Sequen
     accuracy): the effect Add & Subtract is meant to have on off-target output shows here, not in the main
     table."""
     names = sorted({k for c in cells for k in c.metrics} - {primary} - BOOKKEEPING)
-    by = {(c.method, c.target): c for c in cells}
+    by = {(c.method, c.target): c.metrics for c in cells}
     lines: list[str] = []
     for name in names:
-        lines += ["", f"**{name}**", "", "| method | " + " | ".join(targets) + " | Avg |",
-                  "|---" * (len(targets) + 2) + "|"]
-        for m in methods:
-            values = [by[(m, t)].metrics.get(name) if (m, t) in by else None for t in targets]
-            known = [v for v in values if v is not None]
-            avg = f"{sum(known) / len(known):.1f}" if known and len(known) == len(targets) else "–"
-            lines.append(f"| {m} | " + " | ".join("–" if v is None else f"{v:.1f}" for v in values) + f" | {avg} |")
+        def entry(method: str, target: str, name: str = name) -> tuple[float, str] | None:
+            value = by.get((method, target), {}).get(name)
+            return None if value is None else (value, f"{value:.1f}")
+
+        lines += ["", f"**{name}**", "", *layout(methods, targets, entry)]
     return ["", "## Other metrics (test, at the λ chosen for the primary metric)", *lines] if lines else []
 
 
