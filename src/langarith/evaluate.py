@@ -8,6 +8,8 @@ make "λ = 1 reproduces the baseline" only approximately true. λ search therefo
 Classification is label scoring: the prompt runs once with a KV cache, every label's first token is read
 off the prompt's last position, and only labels longer than one token run a short continuation on the
 repeated cache. Generation is greedy decoding, cut at the first newline.
+
+On a GPU the model runs there, in fp32: merging a small ΔW into bf16 weights would round much of it away.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langarith import devices, timing
 from langarith.errors import LangarithError
 from langarith.module import Module
 from langarith.tasks import Example, Scores, Task, get_task
@@ -53,7 +56,7 @@ class EvalResult:
 class Evaluator:
     """One base model in memory; modules come and go."""
 
-    def __init__(self, model: str | None = None, *, batch_size: int = 16, max_prompt: int = 224,
+    def __init__(self, model: str | None = None, *, batch_size: int | None = None, max_prompt: int = 224,
                  progress: bool = True, console: Any = None, rouge_tokenizer: str | Path | None = None):
         from langarith import models
 
@@ -62,11 +65,13 @@ class Evaluator:
             raise EvaluationError(f"{self.info.name} is a {self.info.family} model; evaluation by prompting needs a "
                                   "decoder (encoders are evaluated through AdapterHub heads)")
         self.tokenizer = models.load_tokenizer(self.info)
+        self.device = devices.device()
         self.model, _ = models.load(self.info)
-        self.model.eval()
+        self.model.to(self.device).eval()
         self.model.config.use_cache = True
-        self.batch_size, self.max_prompt, self.progress, self.console = batch_size, max_prompt, progress, console
-        self._tokenize = _pieces(self.tokenizer, rouge_tokenizer)
+        self.batch_size = devices.eval_batch_size(self.info.family, batch_size)
+        self.max_prompt, self.progress, self.console = max_prompt, progress, console
+        self.pieces = _pieces(self.tokenizer, rouge_tokenizer)  # SentencePiece-ROUGE's tokenizer
 
     # --- modules in and out of the weights ---------------------------------------------------------
     @contextlib.contextmanager
@@ -98,7 +103,7 @@ class Evaluator:
         from peft.tuners.tuners_utils import BaseTunerLayer
 
         try:
-            wrapped = PeftModel.from_pretrained(self.model, str(folder))
+            wrapped = PeftModel.from_pretrained(self.model, str(folder)).to(self.device)
         except (RuntimeError, ValueError, KeyError) as err:
             raise EvaluationError(f"{label} does not fit {self.info.name}: {err}. Evaluate it with the base model "
                                   "it was trained on (--model)") from err
@@ -139,6 +144,7 @@ class Evaluator:
         with progress(self.progress, self.console, transient=True) as bar:
             job = bar.add_task(description, total=len(prompts))
             for start in range(0, len(order), self.batch_size):
+                timing.check(description)
                 rows = order[start:start + self.batch_size]
                 yield rows, [prompts[i] for i in rows]
                 bar.update(job, advance=len(rows))
@@ -152,6 +158,7 @@ class Evaluator:
         for i, s in enumerate(seqs):
             ids[i, length - len(s):] = torch.tensor(s)
             mask[i, length - len(s):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
         return ids, mask, (mask.cumsum(1) - 1).clamp(min=0)
 
     def _label_scoring(self, examples: Sequence[Example], labels: Sequence[str], description: str) -> list[str]:
@@ -186,15 +193,16 @@ class Evaluator:
         for j, lab in enumerate(label_ids):
             inputs[j::k, : len(lab) - 1] = torch.tensor(lab[:-1])
             wanted[j::k, : len(lab) - 1] = torch.tensor(lab[1:])
+        inputs, wanted = inputs.to(self.device), wanted.to(self.device)
         cache.batch_repeat_interleave(k)
         full_mask = torch.cat([mask.repeat_interleave(k, 0), (wanted >= 0).long()], 1)
-        positions = pos[:, -1:].repeat_interleave(k, 0) + torch.arange(1, width + 1)
+        positions = pos[:, -1:].repeat_interleave(k, 0) + torch.arange(1, width + 1, device=self.device)
         hidden = self.model.model(input_ids=inputs, attention_mask=full_mask, position_ids=positions,
                                   past_key_values=cache, use_cache=True).last_hidden_state
         scored = wanted >= 0
         logp = _head(self.model, hidden[scored]).float().log_softmax(-1)
         per_token = logp.gather(1, wanted[scored][:, None])[:, 0]
-        total = torch.zeros(batch * k).index_add_(0, scored.nonzero()[:, 0], per_token)
+        total = torch.zeros(batch * k, device=self.device).index_add_(0, scored.nonzero()[:, 0], per_token)
         return total.view(batch, k)
 
     def _generate(self, examples: Sequence[Example], max_new_tokens: int, description: str) -> list[str]:
@@ -220,7 +228,7 @@ class Evaluator:
         started = time.time()
         with self.merged(module):
             predictions = self.predict(task, examples, labels, f"{task.name} {language} {split}")
-        scores = task.score(examples, predictions, language, self._tokenize)
+        scores = task.score(examples, predictions, language, self.pieces)
         return EvalResult(task.name, language, split, _label(module) if module is not None else None, scores,
                           predictions, len(examples), time.time() - started)
 
@@ -234,7 +242,7 @@ class Evaluator:
             with self.merged(build(lam)):
                 return self.predict(task, examples, labels, f"dev λ={lam:g}")
 
-        return cached_search(predict, task, dev, language, grid, strategy, seed, self._tokenize)
+        return cached_search(predict, task, dev, language, grid, strategy, seed, self.pieces)
 
 
 def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Task, dev: Sequence[Example],

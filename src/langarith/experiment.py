@@ -21,12 +21,13 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from langarith import devices, timing
+from langarith.cells import Cell, FinishedCells
 from langarith.errors import LangarithError
 
 ONE = ("baseline", "task-scaled", "add", "add-subtract")
@@ -67,6 +68,8 @@ class Budget(Strict):
     lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
     token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
     seeds: list[int] | None = None  # run the whole table once per seed (modules retrained) and report mean ± sd
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # training; auto: bf16 on a GPU, fp32 on the CPU
+    eval_batch_size: int | None = Field(None, ge=1)  # default: the device's (16 on the CPU, 64 on a GPU)
 
     @model_validator(mode="after")
     def _one_language_budget(self) -> Budget:
@@ -168,30 +171,6 @@ def load_config(path: str | Path, budget: str | None = None) -> Config:
         raise ExperimentError(f"{path}: {problems}") from err
 
 
-# --- one cell of the table ---------------------------------------------------------------------------
-@dataclass
-class Cell:
-    method: str
-    target: str
-    score: float | None
-    metrics: dict[str, float] = field(default_factory=dict)
-    lam: float | None = None
-    on_edge: bool = False
-    evaluations: float | None = None
-    curve: list[tuple[float, float]] = field(default_factory=list)
-    p_baseline: float | None = None
-    p_control: float | None = None
-    note: str = ""
-    scores: Any = field(default=None, repr=False)
-    dev: float | None = None  # the dev score the choice was made on (λ rows)
-
-    def row(self) -> dict[str, Any]:
-        return {"method": self.method, "target": self.target, "score": self.score, "lambda": self.lam,
-                "lambda_on_edge": self.on_edge, "dev_evaluations": self.evaluations, "p_vs_baseline": self.p_baseline,
-                "p_vs_control": self.p_control, "note": self.note,
-                **{f"metric_{k}": v for k, v in self.metrics.items()}}
-
-
 # --- the runner ----------------------------------------------------------------------------------------
 class Runner:
     def __init__(self, config: Config, out: Path, console: Any = None, progress: bool = True):
@@ -212,6 +191,10 @@ class Runner:
         self._modules: dict[Path, Any] = {}
         self.flags: list[str] = []
         self.dev_lines: dict[str, dict[str, float]] = {}  # baselines' dev scores, drawn across λ curves
+        self.clock = timing.Stopwatch()  # wall time per stage: train, compose, tune, test
+        self.finished = FinishedCells(self.out / "cells.json", json.loads(config.model_dump_json()))
+        self.made: dict[tuple[str, str], Cell] = {}  # (method, target) → cell, as each one finishes
+        self.stopped: str | None = None  # why the run stopped early (its deadline), if it did
 
     # modules ------------------------------------------------------------------------------------------
     def options(self, role: str) -> dict[str, Any]:
@@ -226,20 +209,37 @@ class Runner:
             what.setdefault("lr", spend.lr)
         options = self.options(role)
         key = {"role": role, "language": language, "model": spend.model or cfg.model, "method": cfg.method,
-               "options": options, "seed": cfg.seed, "batch": spend.batch_size, **what}
+               "options": options, "seed": cfg.seed, "batch": spend.batch_size,
+               **{k: self._portable(v) for k, v in what.items()}}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
         label = language if isinstance(language, str) else "mul"
         folder = self.modules_dir / f"{role}_{label}_{digest}"
         if (folder / "langarith.json").exists():
             return folder
         self.console.print(f"training the {role} module for {label} → {folder}")
+        precision = devices.training_precision(spend.precision)
         spec = TrainSpec(role=role, language=label, out=folder, model=spend.model or cfg.model, method=cfg.method,
                          method_options=options, seed=cfg.seed, batch_size=spend.batch_size,
-                         progress=self.progress, resume=folder.with_name(folder.name + ".ckpt").exists(), **what)
+                         progress=self.progress, resume=folder.with_name(folder.name + ".ckpt").exists(),
+                         precision=precision, save_dtype=precision, **what)
         if role == "language":
             spec.seq_len = spend.seq_len
-        train(spec, console=self.console)
+        with self.clock.stage("train"):
+            train(spec, console=self.console)
         return folder
+
+    def _portable(self, value: Any) -> Any:
+        """What a module's cache key holds for `value`: the same on every machine, so that modules trained
+        on one (a GPU node) are found on another. The data folder is the config's `data`, a module folder
+        its name."""
+        if isinstance(value, list):
+            return [self._portable(v) for v in value]
+        if isinstance(value, Path):
+            if value == self.data:
+                return self.config.data
+            if value.parent == self.modules_dir:
+                return value.name
+        return value
 
     def task_module(self, language: str) -> Path:
         cfg = self.config
@@ -288,7 +288,7 @@ class Runner:
             from langarith.evaluate import Evaluator
 
             self._evaluator = Evaluator(self.config.spend.model or self.config.model, progress=self.progress,
-                                        console=self.console)
+                                        console=self.console, batch_size=self.config.spend.eval_batch_size)
         return self._evaluator
 
     def examples(self, language: str, split: str) -> list[Any]:
@@ -311,18 +311,30 @@ class Runner:
                                        examples=self.examples(target, split), labels=self.labels(target))
 
     def test(self, module: Any, target: str) -> Any:
-        return self._evaluate(module, target, self.config.test_split).scores
+        with self.clock.stage("test"):
+            return self._evaluate(module, target, self.config.test_split).scores
 
     def dev_score(self, module: Any, target: str) -> float:
-        return self._evaluate(module, target, self.config.dev_split).value
+        with self.clock.stage("tune"):
+            return self._evaluate(module, target, self.config.dev_split).value
 
     def tune(self, build: Callable[[float], Any], target: str, grid: Sequence[float] | None = None) -> Any:
         from langarith.search import lambda_grid
 
         spend = self.config.spend
         grid = grid or lambda_grid(spend.lambda_step, spend.lambda_low, 1.0)
-        return self.evaluator.tune(build, self.task, self.examples(target, self.config.dev_split), target,
-                                   self.labels(target), grid, spend.search, seed=self.config.seed)
+        with self.clock.stage("tune"):
+            return self.evaluator.tune(build, self.task, self.examples(target, self.config.dev_split), target,
+                                       self.labels(target), grid, spend.search, seed=self.config.seed)
+
+    def compose(self, vector: Any) -> Any:
+        """A composition (a recipe's ModuleVector) as the module evaluated: factor-wise, as the papers do."""
+        from langarith.algebra import ModuleVector
+
+        if not isinstance(vector, ModuleVector):
+            return vector
+        with self.clock.stage("compose"):
+            return vector.materialize("factor")
 
     # the table ----------------------------------------------------------------------------------------
     def run(self) -> list[Cell]:
@@ -331,17 +343,27 @@ class Runner:
         (self.out / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
         started = time.time()
         cells: list[Cell] = []
-        for target in cfg.targets:
+        for target in cfg.targets:  # in the config's order: a deadline leaves the first targets complete
             self.console.rule(f"[bold]{cfg.name}: {target}")
-            made = self.cells(target)
+            try:
+                made = self.cells(target)
+            except timing.DeadlineReached as stop:
+                self.stopped = str(stop)
+                made = {m: c for (m, t), c in self.made.items() if t == target}
             cells += [made[m] for m in cfg.rows if m in made]
             self._significance(made, cfg.setting)
             for m in cfg.rows:
                 if m in made and made[m].score is not None:
                     self.console.print(f"  {m:<22} {made[m].score:6.2f}"
                                        + (f"  λ={made[m].lam:g}" if made[m].lam is not None else ""))
+            if self.stopped:
+                self.console.print(f"[yellow]stopped:[/] {self.stopped}")
+                break
         write_results(self, cells, time.time() - started)
         return cells
+
+    def eval_precision(self) -> str:
+        return "fp32"  # merged-weights evaluation: see langarith.devices
 
     def analysis_vector(self, module: Any) -> Any | None:
         """What the cosine and density plots compare (None: left out): ΔW for LoRA (see `plots.as_updates`)."""
@@ -353,16 +375,38 @@ class Runner:
         """Every row of the table for one target."""
         return self._one(target) if self.config.setting == "one-language" else self._many(target)
 
+    def _finish(self, method: str, target: str, make: Callable[[], Cell]) -> Cell:
+        """The cell from the record of an earlier, stopped run of this config, else `make()`, recorded."""
+        cell = self.finished.get(method, target, lambda predictions: self.rescore(target, predictions))
+        if cell is None:
+            cell = make()
+            self.finished.add(cell)
+        self.made[method, target] = cell
+        return cell
+
+    def rescore(self, target: str, predictions: list[Any]) -> Any:
+        """Scores of test predictions made earlier (the task's scorer, as at evaluation)."""
+        return self.task.score(self.examples(target, self.config.test_split), predictions, target,
+                               self.evaluator.pieces)
+
+    def _tested(self, method: str, target: str, module: Any, **cell: Any) -> Cell:
+        with self.clock.stage("test"):
+            result = self._evaluate(module, target, self.config.test_split)
+        return Cell(method, target, result.value, result.scores.metrics, scores=result.scores,
+                    predictions=result.predictions, **cell)
+
     def _fixed(self, method: str, target: str, module: Any, note: str = "") -> Cell:
-        scores = self.test(module, target)
-        return Cell(method, target, scores.value, scores.metrics, note=note, scores=scores)
+        return self._finish(method, target, lambda: self._tested(method, target, module, note=note))
 
     def _tuned(self, method: str, target: str, build: Callable[[float], Any], note: str = "",
                grid: Sequence[float] | None = None) -> Cell:
-        found = self.tune(build, target, grid)
-        scores = self.test(build(found.best), target)
-        return Cell(method, target, scores.value, scores.metrics, lam=found.best, on_edge=found.on_edge,
-                    evaluations=found.evaluations, curve=found.curve, note=note, scores=scores, dev=found.score)
+        def make() -> Cell:
+            found = self.tune(lambda lam: self.compose(build(lam)), target, grid)
+            return self._tested(method, target, self.compose(build(found.best)), lam=found.best,
+                                on_edge=found.on_edge, evaluations=found.evaluations, curve=found.curve, note=note,
+                                dev=found.score)
+
+        return self._finish(method, target, make)
 
     def _one(self, target: str) -> dict[str, Cell]:
         from langarith.recipes import add, add_subtract
@@ -377,12 +421,12 @@ class Runner:
         if "baseline" in rows:
             made["baseline"] = self._fixed("baseline", target, task)
         if "task-scaled" in rows:
-            made["task-scaled"] = self._tuned("task-scaled", target, lambda lam: _factor(lam * task))
+            made["task-scaled"] = self._tuned("task-scaled", target, lambda lam: lam * task)
         if "add" in rows:
-            made["add"] = self._tuned("add", target, lambda lam: _factor(add(task, lang_t, lam)))
+            made["add"] = self._tuned("add", target, lambda lam: add(task, lang_t, lam))
         if "add-subtract" in rows:
             made["add-subtract"] = self._tuned("add-subtract", target,
-                                               lambda lam: _factor(add_subtract(task, lang_t, lang_s, lam)))
+                                               lambda lam: add_subtract(task, lang_t, lang_s, lam))
         return made
 
     def _many(self, target: str) -> dict[str, Cell]:
@@ -401,20 +445,20 @@ class Runner:
         if "multilingual" in rows:
             made["multilingual"] = self._fixed("multilingual", target, self.load(self.multilingual_module()))
         if "add-all" in rows:
-            made["add-all"] = self._fixed("add-all", target, _factor(mean(tasks.values())))
+            made["add-all"] = self._fixed("add-all", target, self.compose(mean(tasks.values())))
         if "add-related" in rows:
-            made["add-related"] = self._fixed("add-related", target, _factor(mean(tasks[s] for s in related)),
+            made["add-related"] = self._fixed("add-related", target, self.compose(mean(tasks[s] for s in related)),
                                               note=note)
         if "add-random" in rows:
             made["add-random"] = self._random_sources(target, tasks, len(related))
         shared = mean(tasks[s] for s in related)
         if "related-scaled" in rows:
-            made["related-scaled"] = self._tuned("related-scaled", target, lambda lam: _factor(lam * shared), note)
+            made["related-scaled"] = self._tuned("related-scaled", target, lambda lam: lam * shared, note)
         if "add-subtract-related" in rows:
             lang_t = self.load(self.language_module(target))
             lang_rel = mean(self.load(self.language_module(s)) for s in related)
             made["add-subtract-related"] = self._tuned(
-                "add-subtract-related", target, lambda lam: _factor(add_subtract(shared, lang_t, lang_rel, lam)), note)
+                "add-subtract-related", target, lambda lam: add_subtract(shared, lang_t, lang_rel, lam), note)
         return made
 
     def _random_sources(self, target: str, tasks: dict[str, Any], k: int) -> Cell:
@@ -423,14 +467,18 @@ class Runner:
 
         rng = random.Random(f"{self.config.seed}-{target}")
         draws = [sorted(rng.sample(sorted(tasks), k)) for _ in range(self.config.spend.random_draws)]
-        results = [self.test(_factor(mean(tasks[s] for s in draw)), target) for draw in draws]
-        first = results[0]
-        metrics = {m: sum(r.metrics[m] for r in results) / len(results) for m in first.metrics}
-        spread = [r.value for r in results]
-        return Cell("add-random", target, metrics[first.primary], metrics,
-                    note=f"{len(draws)} draws of {k}: " + ", ".join(f"{'+'.join(d)}={v:.1f}"
-                                                                   for d, v in zip(draws, spread, strict=True)),
-                    scores=first)
+
+        def make() -> Cell:
+            cells = [self._tested("add-random", target, self.compose(mean(tasks[s] for s in draw)))
+                     for draw in draws]
+            first = cells[0]
+            metrics = {m: sum(c.metrics[m] for c in cells) / len(cells) for m in first.metrics}
+            note = f"{len(draws)} draws of {k}: " + ", ".join(f"{'+'.join(d)}={c.score:.1f}"
+                                                              for d, c in zip(draws, cells, strict=True))
+            return Cell("add-random", target, metrics[first.scores.primary], metrics, note=note, scores=first.scores,
+                        predictions=first.predictions)
+
+        return self._finish("add-random", target, make)
 
     def _significance(self, made: dict[str, Cell], setting: str) -> None:
         base = made.get(BASELINE[setting])
@@ -459,13 +507,18 @@ def run(config: Config, out: Path, **kwargs: Any) -> list[Cell]:
         return runner_for(config, out, **kwargs).run()
     out = Path(out).expanduser()
     runs = {}
+    stopped = None
     for seed in seeds:
-        runs[seed] = runner_for(config.model_copy(update={"seed": seed}), out / f"seed-{seed}", **kwargs).run()
-    write_seed_summary(config, out, runs)
+        runner = runner_for(config.model_copy(update={"seed": seed}), out / f"seed-{seed}", **kwargs)
+        runs[seed] = runner.run()
+        if runner.stopped:  # the deadline: later seeds are not started
+            stopped = f"seed {seed} stopped at the deadline; seeds after it were not run"
+            break
+    write_seed_summary(config, out, runs, stopped)
     return [c for cells in runs.values() for c in cells]
 
 
-def write_seed_summary(config: Config, out: Path, runs: dict[int, list[Cell]]) -> None:
+def write_seed_summary(config: Config, out: Path, runs: dict[int, list[Cell]], stopped: str | None = None) -> None:
     import statistics
 
     scores: dict[tuple[str, str], list[float]] = {}
@@ -493,6 +546,7 @@ def write_seed_summary(config: Config, out: Path, runs: dict[int, list[Cell]]) -
     lines = [f"# {config.name}: {len(runs)} seeds ({', '.join(map(str, runs))})", "",
              f"Mean ± standard deviation over seeds of {config.task} on {config.test_split}; each seed's own table "
              "(λ, significance, plots) is in seed-N/results.md.", "",
+             *([f"**Incomplete: {stopped}.** Rerunning the same command continues.", ""] if stopped else []),
              *layout(config.rows, config.targets, entry)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -509,10 +563,6 @@ def runner_for(config: Config, out: Path, **kwargs: Any) -> Runner:
 
         return MadxRunner(config, out, **kwargs)
     return Runner(config, out, **kwargs)
-
-
-def _factor(vector: Any) -> Any:
-    return vector.materialize("factor")
 
 
 def paired_p(a: Any, b: Any) -> float:
@@ -562,20 +612,22 @@ def mark(cell: Cell) -> str:
 
 
 def layout(methods: Sequence[str], targets: Sequence[str],
-           entry: Callable[[str, str], tuple[float, str] | None]) -> list[str]:
+           entry: Callable[[str, str], tuple[float, str] | None], empty: str = "–") -> list[str]:
     """The papers' layout as markdown lines: rows = methods, columns = targets + Avg. `entry(method, target)`
-    gives a cell's value and its text, or None for an empty cell; Avg is left out of a row with one."""
+    gives a cell's value and its text, or None for an empty cell (shown as `empty`); Avg is left out of a row
+    with one."""
     lines = ["| method | " + " | ".join(targets) + " | Avg |", "|---" * (len(targets) + 2) + "|"]
     for m in methods:
         found = [entry(m, t) for t in targets]
         values = [f[0] for f in found if f is not None]
         avg = f"{sum(values) / len(values):.1f}" if values and len(values) == len(targets) else "–"
-        lines.append(f"| {m} | " + " | ".join("–" if f is None else f[1] for f in found) + f" | {avg} |")
+        lines.append(f"| {m} | " + " | ".join(empty if f is None else f[1] for f in found) + f" | {avg} |")
     return lines
 
 
-def table(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str]) -> str:
-    """The main table: each cell's score with its significance marks and chosen λ."""
+def table(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str], empty: str = "–") -> str:
+    """The main table: each cell's score with its significance marks and chosen λ; `empty` marks a cell with
+    none ("not run" in a run its deadline stopped)."""
     by = {(c.method, c.target): c for c in cells}
 
     def entry(method: str, target: str) -> tuple[float, str] | None:
@@ -586,7 +638,7 @@ def table(cells: Sequence[Cell], methods: Sequence[str], targets: Sequence[str])
         lam = f" (λ={cell.lam:g}{edge})" if cell.lam is not None else ""
         return cell.score, f"{cell.score:.1f}{mark(cell)}{lam}"
 
-    return "\n".join(layout(methods, targets, entry))
+    return "\n".join(layout(methods, targets, entry, empty))
 
 
 BOOKKEEPING = {"rouge_tokens"}  # metrics that record how a score was taken, not a score
@@ -614,33 +666,55 @@ def write_results(runner: Runner, cells: Sequence[Cell], seconds: float) -> None
 
     cfg, out = runner.config, runner.out
     rows = [c.row() for c in cells]
-    keys = sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("metric_"), list(rows[0]).index(k)
-                                                              if k in rows[0] else 99, k))
+    first = list(Cell("", "", None).row())
+    keys = sorted({k for r in rows for k in r} | set(first),
+                  key=lambda k: (k.startswith("metric_"), first.index(k) if k in first else 99, k))
     with (out / "results.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
     metric = runner.task.primary
-    command = "langarith " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("langarith") \
-        else None
-    write_json(out / "results.json", {"command": command, "config": json.loads(cfg.model_dump_json()), "metric": metric,
-                                      "cells": [{**c.row(), "curve": c.curve} for c in cells],
-                                      "flags": runner.flags, "seconds": round(seconds, 1), "versions": _versions()})
+    done = {(c.method, c.target) for c in cells}
+    not_run = [f"{m} / {t}" for t in cfg.targets for m in cfg.rows if (m, t) not in done]
+    stages = runner.clock.rounded()
+    write_json(out / "results.json", {
+        "command": _command(), "config": json.loads(cfg.model_dump_json()), "metric": metric,
+        "cells": [{**c.row(), "curve": c.curve} for c in cells], "flags": runner.flags, "seconds": round(seconds, 1),
+        "stages_s": stages, "complete": runner.stopped is None, "not_run": not_run, "stopped": runner.stopped,
+        "device": devices.describe(),
+        "precision": {"train": devices.training_precision(cfg.spend.precision), "eval": runner.eval_precision()},
+        "versions": _versions()})
     md = [f"# {cfg.name}", "", f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
           f"model {cfg.spend.model or cfg.model or 'default'}; method {cfg.method}; sources {', '.join(cfg.sources)}.",
-          "", table(cells, cfg.rows, cfg.targets), "",
-          "\\* p < 0.05 against the baseline, † against the control (McNemar for classification, paired bootstrap "
-          "otherwise); ᵉ the chosen λ lies on the edge of the grid. λ chosen on dev only.", ""]
+          ""]
+    if runner.stopped:
+        md += [f"**Incomplete: stopped at its deadline with {len(not_run)} of {len(cfg.rows) * len(cfg.targets)} "
+               "cells not run.** Rerunning the same command continues from the modules, checkpoints and cells "
+               "finished here.", ""]
+    md += [table(cells, cfg.rows, cfg.targets, "not run" if runner.stopped else "–"), "",
+           "\\* p < 0.05 against the baseline, † against the control (McNemar for classification, paired bootstrap "
+           "otherwise); ᵉ the chosen λ lies on the edge of the grid. λ chosen on dev only.", ""]
     for flag in runner.flags:
         md.append(f"- ⚠ {flag}")
     notes = [f"- {c.method} / {c.target}: {c.note}" for c in cells if c.note]
     if notes:
         md += ["", "Notes:", *notes]
-    md += ["", f"Took {seconds / 60:.1f} min." + (f" Made by `{command}`; library versions in results.json."
-                                                   if command else "")]
+    device = devices.describe()["name"]
+    md += ["", f"Took {seconds / 60:.1f} min on {device} (" + ", ".join(f"{k} {v / 60:.1f}" for k, v in stages.items())
+           + " min)." + (f" Made by `{_command()}`; library versions in results.json." if _command() else "")]
     md += other_metrics(cells, cfg.rows, cfg.targets, metric)
     md += _plots(runner, cells)
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+
+
+def _command() -> str | None:
+    """The command line that made the results (None when not run from the CLI)."""
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if sys.argv[0].endswith("langarith"):
+        return f"langarith {args}"
+    if sys.argv[0].endswith(("langarith/__main__.py", "langarith\\__main__.py")):
+        return f"python -m langarith {args}"
+    return None
 
 
 def _plots(runner: Runner, cells: Sequence[Cell]) -> list[str]:

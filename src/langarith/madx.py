@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from langarith import devices, timing
 from langarith.errors import LangarithError
 from langarith.experiment import Runner
 from langarith.methods.bottleneck import quiet
@@ -197,8 +198,8 @@ class MadxEvaluator:
     built by `tune` is the *language* adapter (a folder, a Module, an arithmetic of Modules, or None to run the
     task adapter alone)."""
 
-    def __init__(self, model: str | None, task_module: str | Path, *, batch_size: int = 32, max_len: int = 256,
-                 progress: bool = True, console: Any = None):
+    def __init__(self, model: str | None, task_module: str | Path, *, batch_size: int | None = None,
+                 max_len: int = 256, progress: bool = True, console: Any = None):
         import json
 
         from adapters.composition import Stack
@@ -209,6 +210,7 @@ class MadxEvaluator:
         if self.info.family != "encoder":
             raise MadxError(f"MAD-X evaluation needs an encoder model; {self.info.name} is a {self.info.family}")
         self.tokenizer = models.load_tokenizer(self.info)
+        self.device = devices.device()
         self.model = load_model(self.info.path).eval()
         folder = Path(task_module).expanduser()
         if not (folder / "head_config.json").exists():
@@ -220,7 +222,10 @@ class MadxEvaluator:
         label2id = head.get("config", {}).get("label2id") or {}
         self.labels = [lab for lab, _ in sorted(label2id.items(), key=lambda kv: kv[1])]
         self._stack = Stack
-        self.batch_size, self.max_len, self.progress, self.console = batch_size, max_len, progress, console
+        self.model.to(self.device)
+        self.pieces = None  # scores need no tokenizer here (no ROUGE on encoder tasks)
+        self.batch_size = devices.eval_batch_size(self.info.family, batch_size)
+        self.max_len, self.progress, self.console = max_len, progress, console
         self._current: Any = object()
 
     def use_language(self, module: Module | Any | str | Path | None) -> None:
@@ -251,6 +256,7 @@ class MadxEvaluator:
                                         set_active=False)
             self.model.active_adapters = self._stack(LANG, self.task_name)
         self.model.active_head = self.task_name
+        self.model.to(self.device)  # the adapter just loaded, where the model is
 
     def predict(self, task: Task, examples: Sequence[Example], description: str = "predicting") -> list[Any]:
         import torch
@@ -261,12 +267,18 @@ class MadxEvaluator:
         rows = encode(task, examples, self.tokenizer, self.max_len, self.labels)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # less padding
         out: list[Any] = [None] * len(rows)
-        with progress(self.progress, self.console, transient=True) as bar, torch.no_grad():
+        # bf16 autocast on a GPU: the adapters stay separate modules here (nothing is merged into the weights)
+        bf16 = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        with progress(self.progress, self.console, transient=True) as bar, torch.no_grad(), bf16:
             job = bar.add_task(description, total=len(rows))
             for lo in range(0, len(order), self.batch_size):
+                timing.check(description)
                 chunk = order[lo: lo + self.batch_size]
                 batch = collate([rows[i] for i in chunk], self.tokenizer.pad_token_id, with_targets=False)
-                output = self.model(**batch)
+                output = self.model(**devices.to_device(batch, self.device))
+                for name in ("logits", "start_logits", "end_logits"):  # decoded on the CPU, one copy per batch
+                    if getattr(output, name, None) is not None:
+                        output[name] = output[name].float().cpu()
                 for j, i in enumerate(chunk):
                     out[i] = decode(kind, rows[i], output, j, self.labels)
                 bar.update(job, advance=len(chunk))
@@ -283,7 +295,7 @@ class MadxEvaluator:
         started = time.time()
         self.use_language(module)
         predictions = self.predict(task, examples, f"{task.name} {language} {split}")
-        scores = task.score(examples, predictions, language)
+        scores = task.score(examples, predictions, language, self.pieces)
         label = getattr(module, "name", None) or (str(module) if module is not None else None)
         return EvalResult(task.name, language, split, label, scores, predictions, len(examples),
                           time.time() - started)
@@ -376,8 +388,12 @@ class MadxRunner(Runner):
             task = self.task_module(self.source)
             self.load(task)  # for the analysis plots: task adapter next to the language adapters
             self._evaluator = MadxEvaluator(self.config.spend.model or self.config.model, task,
-                                            progress=self.progress, console=self.console)
+                                            progress=self.progress, console=self.console,
+                                            batch_size=self.config.spend.eval_batch_size)
         return self._evaluator
+
+    def eval_precision(self) -> str:
+        return "bf16" if devices.device().type == "cuda" else "fp32"  # MadxEvaluator autocasts on a GPU
 
     def language(self, code: str, max_text_tokens: int | None = None) -> Module:
         return self.load(self.language_module(code, max_text_tokens))

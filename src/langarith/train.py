@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from langarith import __version__
+from langarith import __version__, devices, timing
 from langarith.errors import LangarithError, OutputExistsError
 
 CHECKPOINT = "checkpoint.pt"
@@ -61,7 +61,9 @@ class TrainSpec:
     max_text_tokens: int | None = None  # low resource: train on only the first this-many tokens of the text
     resume: bool = False
     progress: bool = True
-    precision: str = "fp32"  # "bf16": mixed precision (autocast; fp32 weights, gradients and optimizer)
+    precision: str = "auto"  # bf16 mixed precision (autocast; fp32 weights, gradients, optimizer) or fp32; auto: bf16
+    # on CUDA, fp32 on the CPU
+    save_dtype: str = "fp32"  # the saved module's dtype: "bf16" halves it (committed GPU results)
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -106,7 +108,8 @@ def prefix_lm_loss(model: Any, ids: Any, split: int) -> Any:
     import torch
     import torch.nn.functional as F
 
-    keep = torch.arange(split - 1, ids.shape[1] - 1)
+    ids = ids.to(_device_of(model))
+    keep = torch.arange(split - 1, ids.shape[1] - 1, device=ids.device)
     logits = model(input_ids=ids, logits_to_keep=keep).logits
     if logits.shape[1] != keep.numel():  # a model that ignores logits_to_keep: slice instead
         logits = logits[:, keep]
@@ -114,13 +117,21 @@ def prefix_lm_loss(model: Any, ids: Any, split: int) -> Any:
 
 
 def seq2seq_loss(model: Any, ids: Any, split: int) -> Any:
+    ids = ids.to(_device_of(model))
     return model(input_ids=ids[:, :split].contiguous(), labels=ids[:, split:].contiguous()).loss
 
 
+def _device_of(model: Any) -> Any:
+    return next(model.parameters()).device
+
+
 def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
-    """BERT-style masking (15%: 80% [MASK], 10% random, 10% kept); the head sees only masked positions."""
+    """BERT-style masking (15%: 80% [MASK], 10% random, 10% kept); the head sees only masked positions. The
+    masks are drawn on the CPU from `generator` (so they do not depend on the device), then moved."""
     import torch
     import torch.nn.functional as F
+
+    ids = ids.cpu()
 
     special = torch.tensor(tokenizer.all_special_ids)
     probs = torch.full(ids.shape, 0.15)
@@ -134,6 +145,8 @@ def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
     random_tokens = torch.randint(len(tokenizer), ids.shape, generator=generator)
     swap = chosen & (roll >= 0.8) & (roll < 0.9)
     inputs[swap] = random_tokens[swap]
+    where = _device_of(model)
+    inputs, chosen, ids = inputs.to(where), chosen.to(where), ids.to(where)
     core = _unwrap(model)
     body, head = _split_mlm(model)
     active = core.active_adapters if getattr(core, "adapters_config", None) is not None else None
@@ -202,7 +215,7 @@ def shared_mlm_head(model: Any, info: Any, tokenizer: Any, seq_len: int, own_tex
     import torch
     from safetensors.torch import load_file, save_file
 
-    from langarith.paths import cache_dir, data_dir
+    from langarith.paths import cache_dir
 
     core = _unwrap(model)
     head = _split_mlm(model)[1]
@@ -210,7 +223,7 @@ def shared_mlm_head(model: Any, info: Any, tokenizer: Any, seq_len: int, own_tex
     params = {n: p for n, p in head.named_parameters() if id(p) not in tied}
     for param in model.parameters():
         param.requires_grad = False
-    files = sorted(p for p in (data_dir() / "tatoeba").glob("tatoeba.*-eng.*") if not p.name.endswith(".eng"))
+    files = mlm_head_text_files()
     source = "tatoeba (every language)" if files else "the module's own text"
     key = hashlib.sha256(f"{info.path}|{source}|{MLM_HEAD_VERSION}".encode()).hexdigest()[:12]
     path = cache_dir("models") / f"mlm-head-{key}.safetensors"
@@ -243,6 +256,13 @@ def shared_mlm_head(model: Any, info: Any, tokenizer: Any, seq_len: int, own_tex
     return {"mlm_head": {"file": str(path), "text": source, "steps": MLM_HEAD_STEPS, "frozen": True}}
 
 
+def mlm_head_text_files() -> list[Path]:
+    """The shared MLM head's text: the Tatoeba file of every language in the shared data (none without it)."""
+    from langarith.paths import data_dir
+
+    return sorted(p for p in (data_dir() / "tatoeba").glob("tatoeba.*-eng.*") if not p.name.endswith(".eng"))
+
+
 def _split_mlm(model: Any) -> tuple[Any, Any]:
     """(encoder body, MLM head) of a masked-LM model, e.g. (bert, cls) or (roberta, lm_head)."""
     core = _unwrap(model)
@@ -259,6 +279,7 @@ def _unwrap(model: Any) -> Any:
 def task_loss(model: Any, batch: dict[str, Any]) -> Any:
     import torch.nn.functional as F
 
+    batch = devices.to_device(batch, _device_of(model))
     keep = batch["keep"]
     logits = model(input_ids=batch["ids"], attention_mask=batch["mask"], position_ids=batch["positions"],
                    logits_to_keep=keep).logits
@@ -328,8 +349,12 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
         raise TrainError(f"{ckpt_dir} holds a checkpoint of an interrupted run: pass --resume to continue it, "
                          "or delete it to start over")
 
-    if spec.precision not in ("fp32", "bf16"):
-        raise TrainError(f"precision must be fp32 or bf16, got {spec.precision!r}")
+    if spec.precision not in devices.PRECISIONS:
+        raise TrainError(f"precision must be auto, fp32 or bf16, got {spec.precision!r}")
+    if spec.save_dtype not in ("fp32", "bf16"):
+        raise TrainError(f"save_dtype must be fp32 or bf16, got {spec.save_dtype!r}")
+    timing.check(f"the start of training {out.name}")
+    precision = devices.training_precision(spec.precision)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     info = models.resolve(spec.model)
     tokenizer = models.load_tokenizer(info)
@@ -393,7 +418,11 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
     encoder_task = spec.role == "task" and info.family == "encoder"
     model, facts = (madx.load_model(info.path), {}) if encoder_task else models.load(info)
     if facts.get("fresh_mlm_head") and spec.role == "language":
+        model.to(accelerator.device)
         facts.update(shared_mlm_head(model, info, tokenizer, spec.seq_len, texts, console, spec.progress))
+        model.to("cpu")
+    # The module is attached on the CPU, so that its initial weights come from the CPU generator on every
+    # machine (the shared start factor arithmetic relies on); accelerate moves the model to the device.
     seed0 = init_seed(info.name, method.name, options)
     torch.manual_seed(seed0)
     model = method.attach(model, options, info.family, spec.lang_module)
@@ -423,21 +452,34 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             generator.manual_seed(spec.seed * 1_000_003 + step)
             return language_loss(model, ids, split, objective, info.family, tokenizer, generator), ids.numel()
         if encoder_task:
-            batch = madx.collate([pairs[i] for i in mine], tokenizer.pad_token_id)
+            batch = devices.to_device(madx.collate([pairs[i] for i in mine], tokenizer.pad_token_id),
+                                      accelerator.device)
             return madx.head_loss(model, batch), int(batch["attention_mask"].sum())
         batch = collate_task([pairs[i] for i in mine], tokenizer.pad_token_id)
         return task_loss(model, batch), batch["tokens"]
 
-    before = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) if heldout is not None else None
+    if "heldout_before" not in state:  # a resumed run keeps the loss measured before its first step
+        state["heldout_before"] = _heldout_loss(model, heldout, spec, info.family, objective, tokenizer) \
+            if heldout is not None else None
+    if state["step"]:
+        state.setdefault("resumed_at", []).append(state["step"])
+    before = state["heldout_before"]
     model.train()
     loop_started, loop_tokens = time.time(), state["tokens"]
-    frozen = frozen_linears_in(model, torch.bfloat16) if spec.precision == "bf16" else contextlib.nullcontext()
+    frozen = frozen_linears_in(model, torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
     bar_shown = spec.progress and accelerator.is_main_process
     with frozen, progress(bar_shown, console, "loss {task.fields[loss]:.4f}", "{task.fields[tps]:,.0f} tok/s") as bar:
         task_id = bar.add_task("training", total=total, completed=state["step"], loss=float("nan"), tps=0.0)
         for step in range(state["step"], total):
+            if _deadline_passed(accelerator):
+                state["seconds"] = state.get("seconds", 0.0) + time.time() - started
+                if accelerator.is_main_process:
+                    _save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), method, optimizer, state, init_fp)
+                accelerator.wait_for_everyone()
+                raise timing.DeadlineReached(f"training {out.name} stopped at step {step} of {total} (checkpoint "
+                                             f"{ckpt_dir}); rerun the same command to continue")
             # bf16: autocast around the forward only; weights, gradients and the optimizer stay fp32
-            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=spec.precision == "bf16"):
+            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 loss, n_tokens = loss_at(step)
             accelerator.backward(loss)
             optimizer.step()
@@ -449,6 +491,8 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             tps = (state["tokens"] - loop_tokens) / max(time.time() - loop_started, 1e-9)
             bar.update(task_id, advance=1, loss=value, tps=tps)
             if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0 and state["step"] < total:
+                state["seconds"] = state.get("seconds", 0.0) + time.time() - started
+                started = time.time()
                 if accelerator.is_main_process:
                     _save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), method, optimizer, state, init_fp)
                 accelerator.wait_for_everyone()
@@ -476,25 +520,46 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             "tokens": state["tokens"],
             "batch_size": spec.batch_size,
             "lr": spec.lr,
-            "precision": spec.precision,
+            "precision": precision,
+            "device": devices.describe()["name"],
+            "saved_dtype": spec.save_dtype,
+            "resumed_at_steps": state.get("resumed_at", []),
             "loss_curve": state["losses"],
             "heldout_loss": {"before": before, "after": after,
                              "fell": None if before is None else bool(after < before)},
             "processes": world,
             "final_fingerprints": final,  # one per process: data-parallel replicas must agree
-            "wall_time_s": round(time.time() - started, 2),
+            "wall_time_s": round(state.get("seconds", 0.0) + time.time() - started, 2),  # over every resumed part
             "loop_s": round(loop_s, 3),
             "tokens_per_s": round((state["tokens"] - loop_tokens) / max(loop_s, 1e-9), 1),
             "versions": _versions(),
             **facts,
             **extra,
         }
+        trained = accelerator.unwrap_model(model)
+        if spec.save_dtype == "bf16":
+            with torch.no_grad():
+                for param in method.trainable(trained).values():
+                    param.data = param.data.to(torch.bfloat16)
         with atomic_folder(out) as tmp:
-            method.save(accelerator.unwrap_model(model), tmp)
+            method.save(trained, tmp)
             write_json(tmp / "langarith.json", manifest)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return (out, accelerator.unwrap_model(model)) if return_model else out
+
+
+def _deadline_passed(accelerator: Any) -> bool:
+    """Whether the deadline has passed, agreed by every process (one would otherwise wait for the others)."""
+    remaining = timing.left()
+    if remaining is None:
+        return False
+    if accelerator.num_processes == 1:
+        return remaining <= 0
+    import torch
+
+    flag = torch.tensor(float(remaining <= 0), device=accelerator.device)
+    return bool(accelerator.reduce(flag, "max").item())
 
 
 def _total_steps(spec: TrainSpec, tokens_per_step: int | None) -> int:

@@ -12,7 +12,8 @@ from langarith.cli.app import app
 from langarith.cli.compose import _pairs
 
 _MODEL = typer.Option(None, "--model", help="Base model (HF id or folder); default: the offline Gemma 3 270M.")
-_BATCH = typer.Option(16, "--batch-size", help="Examples per forward pass.")
+_BATCH = typer.Option(None, "--batch-size", help="Examples per forward pass (default: 16 on the CPU, 64 on a GPU; "
+                      "encoders 32 and 256).")
 _ROUGE = typer.Option(None, "--rouge-tokenizer", help="SentencePiece .model for SentencePiece-ROUGE on non-English "
                       "text (default: the evaluated model's own tokenizer).")
 
@@ -26,7 +27,7 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="dev | test"),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N examples."),
     model: str | None = _MODEL,
-    batch_size: int = _BATCH,
+    batch_size: int | None = _BATCH,
     rouge_tokenizer: Path | None = _ROUGE,
     predictions: Path | None = typer.Option(None, "--predictions", help="Write one JSON line per example here."),
     lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X (encoders): the language adapter "
@@ -84,7 +85,7 @@ def search_lambda(
     strategy: str = typer.Option("bracket", "--strategy", help="bracket | grid | coarse-to-fine | halving"),
     related: str | None = typer.Option(None, "--related", help="Comma-separated related sources (…-related)."),
     model: str | None = _MODEL,
-    batch_size: int = _BATCH,
+    batch_size: int | None = _BATCH,
     seed: int = typer.Option(0, "--seed", help="Row order of successive halving."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the module at the chosen λ here."),
     madx_task: Path | None = typer.Option(None, "--madx-task", help="MAD-X (encoders): the task adapter with its "

@@ -17,13 +17,19 @@ def experiment(
     budget: str | None = typer.Option(None, "--budget", help="smoke | cpu | full (overrides the config's)."),
     out: Path | None = _OUT,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    deadline: float | None = typer.Option(None, "--deadline", min=1, help="Seconds this command may take. Work "
+                                          "stops cleanly before then (a training at a checkpoint), the results "
+                                          "written mark what was not run, and the same command run again "
+                                          "continues from there."),
 ) -> None:
     """Train what is missing, compose, tune λ on dev, evaluate on test; write results.{csv,json,md} and plots."""
+    from langarith import timing
     from langarith.experiment import load_config, run
 
     cfg = load_config(config, budget)
     folder = out or Path("runs") / f"{cfg.name}-{cfg.budget}"
-    run(cfg, folder, progress=not quiet)
+    with timing.until(None if deadline is None else deadline - min(30.0, 0.1 * deadline)):  # time to write
+        run(cfg, folder, progress=not quiet)
     typer.echo((folder / "results.md").read_text(encoding="utf-8").split("\n## Plots")[0])
     typer.echo(f"wrote {folder}/results.md, results.csv, results.json and plots")
 

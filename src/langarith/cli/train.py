@@ -28,8 +28,9 @@ _SEED = typer.Option(0, "--seed", help="Data order and dropout; the initial modu
 _CKPT = typer.Option(50, "--checkpoint-every", help="Steps between checkpoints (0: none).")
 _OUT = typer.Option(..., "--out", "-o", help="Output folder (written atomically when training ends).")
 _RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint next to --out.")
-_BF16 = typer.Option(False, "--bf16", help="bf16 mixed precision (autocast; weights and optimizer stay fp32). "
-                     "Faster on GPUs and on CPUs with AVX-512 BF16 / AMX.")
+_BF16 = typer.Option(False, "--bf16", help="Short for --precision bf16: mixed precision (autocast; weights and "
+                     "optimizer stay fp32). Faster on GPUs and on CPUs with AVX-512 BF16 / AMX.")
+_PRECISION = typer.Option("auto", "--precision", help="auto (bf16 on a GPU, fp32 on the CPU) | fp32 | bf16.")
 
 
 def _options(method: str, rank, alpha, targets, factor, adapter, reduction) -> dict:
@@ -64,6 +65,7 @@ def train_language(
     out: Path = _OUT,
     resume: bool = _RESUME,
     bf16: bool = _BF16,
+    precision: str = _PRECISION,
 ) -> None:
     """Train a language module: prefix-LM (decoders, encoder-decoders) or masked LM (encoders)."""
     from langarith.train import TrainSpec, train
@@ -71,7 +73,7 @@ def train_language(
     spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method, text=list(text),
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
-                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else "fp32")
+                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision)
     _done(train(spec))
 
 
@@ -100,6 +102,7 @@ def train_task(
     out: Path = _OUT,
     resume: bool = _RESUME,
     bf16: bool = _BF16,
+    precision: str = _PRECISION,
 ) -> None:
     """Train a task module on labeled data (decoders: loss on the target only)."""
     from langarith.train import TrainSpec, train
@@ -108,7 +111,7 @@ def train_task(
                      split=split, lang_module=lang_module,
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
-                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else "fp32")
+                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision)
     _done(train(spec))
 
 

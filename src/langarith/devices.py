@@ -1,0 +1,69 @@
+"""Where models run and in which precision: the first CUDA GPU when there is one, else the CPU.
+
+Defaults follow the device: on CUDA, training runs under bf16 autocast (trainable weights, gradients and
+the optimizer stay fp32) and evaluation batches are large; on the CPU, fp32 and small batches, as every
+committed CPU result was made. Merged-weights evaluation of decoders stays fp32 everywhere: rounding
+W + ΔW to bf16 would round away much of a small ΔW, which is what λ search compares. torch is imported
+inside functions: the model-free commands never load it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+PRECISIONS = ("auto", "fp32", "bf16")
+# Examples per forward pass at evaluation, by device type and model family; the CPU numbers are the ones
+# the committed CPU results used.
+EVAL_BATCH = {"cpu": {"decoder": 16, "encoder": 32}, "cuda": {"decoder": 64, "encoder": 256}}
+
+
+def device() -> Any:
+    """The torch device models run on: `cuda` when a GPU is visible, else `cpu`."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def training_precision(requested: str = "auto") -> str:
+    """`auto` → bf16 on CUDA, fp32 on the CPU; `fp32` and `bf16` as asked (callers check the name)."""
+    if requested != "auto":
+        return requested
+    return "bf16" if device().type == "cuda" else "fp32"
+
+
+def eval_batch_size(family: str, given: int | None = None) -> int:
+    """`given`, else the device's default for this model family (decoder or encoder)."""
+    if given is not None:
+        return given
+    return EVAL_BATCH[device().type].get(family, EVAL_BATCH[device().type]["decoder"])
+
+
+def to_device(batch: dict[str, Any], where: Any) -> dict[str, Any]:
+    """The batch with its tensors on `where` (other values as they are)."""
+    return {k: v.to(where) if hasattr(v, "to") and hasattr(v, "device") else v for k, v in batch.items()}
+
+
+def describe() -> dict[str, Any]:
+    """What results.json records about the machine: device type and name, count, torch and CUDA versions."""
+    import torch
+
+    where = device()
+    if where.type == "cuda":
+        name, count = torch.cuda.get_device_name(0), torch.cuda.device_count()
+    else:
+        name, count = _cpu_name(), os.cpu_count() or 1
+    return {"type": where.type, "name": name, "count": count, "torch": torch.__version__,
+            "cuda": torch.version.cuda if where.type == "cuda" else None}
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
