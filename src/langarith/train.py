@@ -246,7 +246,7 @@ def shared_mlm_head(model: Any, info: Any, tokenizer: Any, seq_len: int, own_tex
                 optimizer.zero_grad(set_to_none=True)
                 bar.update(job, advance=1, loss=float(loss.detach()))
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        save_file({n: p.detach().contiguous() for n, p in params.items()}, str(tmp))
+        save_file({n: p.detach().cpu().contiguous() for n, p in params.items()}, str(tmp))
         os.replace(tmp, path)
     state = load_file(str(path))
     with torch.no_grad():
@@ -536,7 +536,7 @@ def train(spec: TrainSpec, console: Any = None, return_model: bool = False) -> A
             **facts,
             **extra,
         }
-        trained = accelerator.unwrap_model(model)
+        trained = accelerator.unwrap_model(model).to("cpu")  # PEFT and AdapterHub save from the CPU alike
         if spec.save_dtype == "bf16":
             with torch.no_grad():
                 for param in method.trainable(trained).values():
