@@ -121,7 +121,9 @@ def fetch(wheels: list[Wheel], dest: Path, python_version: str, platforms: Itera
     dest.mkdir(parents=True, exist_ok=True)
     for wheel in wheels:
         wheel.file = _present(dest, wheel)
-        if wheel.file:
+        if wheel.file and wheel.name == canonicalize_name(ROOT):  # the checkout changes under one version
+            (dest / wheel.file).unlink()
+        elif wheel.file:
             continue
         built = True
         if wheel.name == canonicalize_name(ROOT):
