@@ -3,8 +3,9 @@
 Defaults follow the device: on CUDA, training runs under bf16 autocast (trainable weights, gradients and
 the optimizer stay fp32) and evaluation batches are large; on the CPU, fp32 and small batches, as every
 committed CPU result was made. Merged-weights evaluation of decoders stays fp32 everywhere: rounding
-W + ΔW to bf16 would round away much of a small ΔW, which is what λ search compares. torch is imported
-inside functions: the model-free commands never load it.
+W + ΔW to bf16 drowns the small differences λ search compares (for a 60-step language module on Gemma 3 270M,
+‖ΔW‖ = 0.7% of ‖W‖, what bf16 weights apply of 0.05·ΔW — one step of the λ grid — has cosine 0.25 with it).
+torch is imported inside functions: the model-free commands never load it.
 """
 
 from __future__ import annotations
