@@ -89,8 +89,8 @@ def rel_error(deltas: dict[str, np.ndarray], exact: dict[str, np.ndarray]) -> fl
 
 
 def our_deltas(folder: Path) -> dict[str, np.ndarray]:
-    from langarith.algebra import lora_delta
     from langarith.formats import load
+    from langarith.lowrank import lora_delta
 
     m = load(folder)
     return {layer: lora_delta(m, layer) for layer in m.lora}

@@ -151,3 +151,9 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         tok.save_pretrained(folder)
         out[family] = folder
     return out
+
+
+def languaged(seeds_langs_roles: list[tuple[int, str, str]]) -> list[Module]:
+    """Synthetic LoRA modules with a language and a role each (for analysis and plots)."""
+    return [synthetic_lora(seed, label=None).with_tensors(synthetic_lora(seed).tensors, name=None, language=lang,
+                                                        role=role) for seed, lang, role in seeds_langs_roles]

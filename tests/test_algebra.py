@@ -6,8 +6,9 @@ from conftest import synthetic_lora
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langarith.algebra import ModuleVector, lora_delta, mean, truncate_lora, vsum, weighted_sum
+from langarith.algebra import ModuleVector, mean, vsum, weighted_sum
 from langarith.errors import IncompatibleModulesError, NonFiniteError, SemanticsError
+from langarith.lowrank import lora_delta, truncate_lora
 
 seeds = st.integers(min_value=0, max_value=10_000)
 scalars = st.floats(min_value=-4, max_value=4, allow_nan=False, allow_infinity=False)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import langarith
-from langarith import typology
+from langarith import typology, uriel
 from langarith.codes import resolve
 from langarith.errors import TypologyError, UnknownLanguageError
 
@@ -105,10 +105,10 @@ def test_unknown_and_uncovered_languages_are_typed_errors() -> None:
 
 
 def test_missing_location_is_an_error_not_a_zero(monkeypatch: pytest.MonkeyPatch) -> None:
-    table = typology._load_table()
+    table = uriel.load_table()
     located = table.located.copy()
     located[table.index["jpn"]] = False
-    monkeypatch.setattr(typology, "_tables", {typology.data_version(): _replace(table, located=located)})
+    monkeypatch.setattr(uriel, "_tables", {typology.data_version(): _replace(table, located=located)})
     with pytest.raises(typology.NoTypologyError, match="no location for jpn"):
         typology.distance_matrix(["pt", "ja"], kinds=["geographic"])
 
@@ -202,7 +202,7 @@ def test_bad_queries_are_typed_errors() -> None:
 def test_cache_is_reused_and_invalidated_by_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LANGARITH_CACHE", str(tmp_path))
     calls = {"build": 0, "compute": 0}
-    real_build, real_compute = typology._build_table_arrays, typology._compute
+    real_build, real_compute = uriel._build_table_arrays, uriel.compute
     built: dict[str, object] = {}
 
     def build():  # count builds; pay for the real one only once in this test
@@ -215,16 +215,16 @@ def test_cache_is_reused_and_invalidated_by_version(tmp_path: Path, monkeypatch:
         calls["compute"] += 1
         return real_compute(*args, **kwargs)
 
-    monkeypatch.setattr(typology, "_build_table_arrays", build)
-    monkeypatch.setattr(typology, "_compute", compute)
-    monkeypatch.setattr(typology, "_tables", {})
+    monkeypatch.setattr(uriel, "_build_table_arrays", build)
+    monkeypatch.setattr(uriel, "compute", compute)
+    monkeypatch.setattr(uriel, "_tables", {})
     folder = tmp_path / "typology"
 
     first = typology.distance_matrix(["pt", "es", "ja"])
     assert calls == {"build": 1, "compute": 1}
     assert len(list(folder.glob("uriel-*.npz"))) == 1 and len(list(folder.glob("matrix-*.npz"))) == 1
 
-    typology.clear_memory_cache()
+    uriel.clear_memory_cache()
     again = typology.distance_matrix(["pt", "es", "ja"])
     assert calls == {"build": 1, "compute": 1}  # both read back from disk
     for kind in typology.KINDS:
@@ -234,7 +234,7 @@ def test_cache_is_reused_and_invalidated_by_version(tmp_path: Path, monkeypatch:
     assert calls == {"build": 1, "compute": 2}
 
     old_key = typology.data_version()
-    monkeypatch.setattr(typology, "_ALGORITHM_VERSION", typology._ALGORITHM_VERSION + 1)
+    monkeypatch.setattr(uriel, "_ALGORITHM_VERSION", uriel._ALGORITHM_VERSION + 1)
     assert typology.data_version() != old_key
     typology.distance_matrix(["pt", "es", "ja"])
     assert calls == {"build": 2, "compute": 3}  # a code change invalidates table and matrices
@@ -258,11 +258,11 @@ def test_data_version_tracks_the_uriel_data_files() -> None:
 
 
 def test_200_languages_by_6_kinds_is_fast_when_warm() -> None:
-    table = typology._load_table()
+    table = uriel.load_table()
     codes = [c for c in typology.uriel_languages()[::30] if table.located[table.index[c]] and _resolves(c)][:200]
     assert len(codes) == 200
     typology.distance_matrix(codes)  # cold for this pool (table already built)
-    typology.clear_memory_cache()
+    uriel.clear_memory_cache()
     start = time.perf_counter()
     matrix = typology.distance_matrix(codes)
     elapsed = time.perf_counter() - start

@@ -1,4 +1,5 @@
-"""The papers' recipes, each written as its equation (SPEC.md), and a registry the CLI drives.
+"""The papers' recipes, each written as its equation, and the registry `langarith compose --recipe` and the
+experiment settings draw from.
 
 Paper 1 (Chronopoulou et al.): `add` (eq. 1), `add_subtract` (eq. 2), `add_all` / `add_related`
 (eq. 3), `add_subtract_related` (eq. 4). Paper 2 (Klimaszewski et al.): `la`. Baselines: TIES,
@@ -12,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langarith.algebra import ModuleVector, mean
-from langarith.errors import RecipeError
+from langarith.codes import find_in
+from langarith.errors import RecipeError, UnknownLanguageError
+from langarith.merges import merge
 from langarith.module import Module
+from langarith.typology import SelectionError, choose_related
 
 Vec = Module | ModuleVector
 
@@ -154,8 +158,6 @@ def _la(x: RecipeInputs) -> Vec:
 def _merge_recipe(method: str, help: str) -> None:
     @recipe(method, "task", method == "ties", help)
     def _run(x: RecipeInputs) -> Vec:
-        from langarith.merges import merge
-
         modules = [*x.task.values(), *x.lang.values()]
         if len(modules) < 2:
             raise RecipeError(f"{method} merges two or more modules; pass them with --task or --lang")
@@ -209,15 +211,10 @@ def _related(x: RecipeInputs, name: str) -> list[str]:
         return list(x.related)
     if not x.target:
         raise RecipeError(f"{name} needs --target (to find related sources) or an explicit --related L1,L2")
-    from langarith.typology import related
-
-    choice = related(x.target, list(x.task), rule="paper")
-    if not choice.related:
-        raise RecipeError(
-            f"{name}: no task language is related to {x.target} by the paper's rule ({choice.message}). "
-            "Pass --related L1,L2 explicitly, or use add-all"
-        )
-    x.related = choice.codes
+    try:
+        x.related = choose_related(x.target, list(x.task), fallback=False).codes
+    except SelectionError as err:
+        raise RecipeError(f"{name}: {err}. Pass --related L1,L2 explicitly, or use add-all") from err
     return x.related
 
 
@@ -225,9 +222,6 @@ def _pick(mapping: Mapping[str, Vec], language: str, role: str) -> Vec:
     """The module for `language`, matching codes across spellings (pt, por, por_Latn, pt-BR)."""
     if language in mapping:
         return mapping[language]
-    from langarith.codes import find_in
-    from langarith.errors import UnknownLanguageError
-
     try:
         key = find_in(language, list(mapping))
     except UnknownLanguageError:

@@ -13,8 +13,8 @@ from conftest import synthetic_lora
 from typer.testing import CliRunner
 
 import langarith
+from langarith.analysis import as_updates, cosine_matrix
 from langarith.cli import app, main
-from langarith.plots import as_updates, cosine_matrix
 from langarith.typology import distance
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -5,10 +5,10 @@ import pytest
 import torch
 from conftest import tiny_bert
 
-from langarith.algebra import lora_delta
 from langarith.compose import compose
 from langarith.errors import IncompatibleModulesError
 from langarith.formats import load
+from langarith.lowrank import lora_delta
 
 IDS = torch.randint(0, 64, (2, 7), generator=torch.Generator().manual_seed(0))
 

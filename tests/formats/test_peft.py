@@ -8,10 +8,10 @@ import torch
 from conftest import tiny_llama
 from safetensors import safe_open
 
-from langarith.algebra import lora_delta
 from langarith.compose import compose
 from langarith.errors import SemanticsError
 from langarith.formats import load, save
+from langarith.lowrank import lora_delta
 
 IDS = torch.randint(0, 64, (2, 9), generator=torch.Generator().manual_seed(0))
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import synthetic_lora
 
-from langarith.algebra import lora_delta
 from langarith.errors import SemanticsError
+from langarith.lowrank import lora_delta
 from langarith.merges import MERGES, merge
 from langarith.module import Module
 

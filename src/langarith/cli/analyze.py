@@ -15,23 +15,22 @@ from typing import Any
 import typer
 
 from langarith import __version__
+from langarith.analysis import (
+    AnalysisError,
+    DistancePairs,
+    NotEnoughLanguagesError,
+    as_updates,
+    cosine_matrix,
+    density_stats,
+    distance_cosine_pairs,
+    mean_between,
+    mean_pairwise,
+)
 from langarith.cli.app import app
 from langarith.cli.typology import Kind
 from langarith.errors import OutputExistsError
 from langarith.module import Module
-from langarith.plots import (
-    AnalysisError,
-    DistancePairs,
-    NotEnoughLanguagesError,
-    cosine_heatmap,
-    cosine_matrix,
-    density_plot,
-    density_stats,
-    distance_cosine_pairs,
-    distance_vs_cosine,
-    mean_between,
-    mean_pairwise,
-)
+from langarith.plots import cosine_heatmap, density_plot, distance_vs_cosine
 from langarith.typology import DEFAULT_KIND
 
 REPORT = "report.md"
@@ -91,8 +90,6 @@ def analyze(entries: list[tuple[Path, str | None, str | None]], out: Path, kind:
         raise OutputExistsError(f"{out} is a file; --out needs a folder to write the report into. Pick another path")
     loaded = [load(path, language=code, role=role) for path, code, role in entries]
     if updates:
-        from langarith.plots import as_updates
-
         loaded = [as_updates(m) for m in loaded]
     modules = sorted(loaded, key=lambda m: _ROLE_ORDER.get(m.role or "", 2))
     labels, cos = cosine_matrix(modules)

@@ -14,16 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from langarith.algebra import (
-    SEMANTICS,
-    Semantics,
-    as_matrices,
-    check_compatible,
-    check_finite,
-    combine_extras,
-    lora_delta,
-)
+from langarith.algebra import SEMANTICS, Semantics, check_compatible, check_finite, combine_extras
 from langarith.errors import SemanticsError
+from langarith.lowrank import as_matrices, lora_delta
 from langarith.module import LoraPair, Module
 
 MergeFn = Callable[..., np.ndarray]
