@@ -10,7 +10,7 @@ from typing import Any
 
 from langarith import __version__
 from langarith.algebra import ModuleVector, Semantics
-from langarith.errors import ExpressionError, RecipeError
+from langarith.errors import ExpressionError
 from langarith.formats import load, save
 from langarith.module import Module
 
@@ -52,14 +52,12 @@ def compose(
     else:
         from langarith.recipes import RECIPES, RecipeInputs, result_language
 
-        if recipe not in RECIPES:
-            raise RecipeError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+        spec = RECIPES.get_or_raise(recipe)
         task_mods = {code: load(p, name=f"task_{code}", language=code, role="task") for code, p in (task or {}).items()}
         lang_mods = {code: load(p, name=f"lang_{code}", language=code, role="language")
                      for code, p in (lang or {}).items()}
         inputs = RecipeInputs(task=task_mods, lang=lang_mods, source=source, target=target, lam=lam,
                               related=related, params=dict(params or {}), semantics=semantics, rank=rank)
-        spec = RECIPES[recipe]
         value = spec.run(inputs)
         loaded = {m.label: m for m in [*task_mods.values(), *lang_mods.values()]}
         provenance["recipe"] = {"name": recipe, "lambda": lam, "source": source, "target": target,

@@ -17,6 +17,7 @@ from langarith.codes import find_in
 from langarith.errors import RecipeError, UnknownLanguageError
 from langarith.merges import merge
 from langarith.module import Module
+from langarith.registry import Registry
 from langarith.typology import SelectionError, choose_related
 
 Vec = Module | ModuleVector
@@ -93,12 +94,14 @@ class Recipe:
     help: str
 
 
-RECIPES: dict[str, Recipe] = {}
+RECIPES: Registry[Recipe] = Registry("recipe", RecipeError)
 
 
 def recipe(name: str, role: str, uses_lambda: bool, help: str) -> Callable:
+    """Register `fn(inputs) -> composition` as the recipe `name` (`langarith compose --recipe NAME`)."""
+
     def wrap(fn: Callable[[RecipeInputs], Vec]) -> Callable[[RecipeInputs], Vec]:
-        RECIPES[name] = Recipe(name, fn, role, uses_lambda, help)
+        RECIPES.register(Recipe(name, fn, role, uses_lambda, help))
         return fn
 
     return wrap

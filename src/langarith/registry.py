@@ -1,5 +1,6 @@
-"""Name → implementation tables (formats, methods, tasks): adding one means adding one file that
-registers itself. Unknown names are typed errors that list the known ones."""
+"""Name → implementation tables (formats, methods, tasks, recipes, merges, experiment settings): adding one
+means adding one file that registers itself. A name registered twice is an error at import, and an unknown
+name is a typed error that lists the known ones."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ class Registry(dict[str, T], Generic[T]):
         self.what, self.error = what, error
 
     def register(self, item: T) -> T:
+        if item.name in self:
+            raise self.error(f"two {self.what}s are named {item.name!r} ({self[item.name]!r} and {item!r}); "
+                             "rename one")
         self[item.name] = item
         return item
 

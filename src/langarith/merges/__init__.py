@@ -9,7 +9,9 @@ refactored to rank `rank` by SVD (default: the sum of the input ranks, capped by
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,14 +20,37 @@ from langarith.algebra import SEMANTICS, Semantics, check_compatible, check_fini
 from langarith.errors import SemanticsError
 from langarith.lowrank import as_matrices, lora_delta
 from langarith.module import LoraPair, Module
+from langarith.registry import Registry
 
 MergeFn = Callable[..., np.ndarray]
-MERGES: dict[str, MergeFn] = {}
+
+
+@dataclass(frozen=True)
+class MergeMethod:
+    """A merge: `fn(stacked, weights, **params)` maps K stacked parameter vectors to one; `params` are the
+    keyword options its signature declares, checked by name on every call."""
+
+    name: str
+    fn: MergeFn
+    params: tuple[str, ...]
+
+    def __call__(self, stacked: np.ndarray, weights: np.ndarray, **params: Any) -> np.ndarray:
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise SemanticsError(f"{self.name} has no option(s) {', '.join(unknown)}; it takes "
+                                 f"{', '.join(self.params) or 'none'}")
+        return self.fn(stacked, weights, **params)
+
+
+MERGES: Registry[MergeMethod] = Registry("merge method", SemanticsError)
 
 
 def register(name: str) -> Callable[[MergeFn], MergeFn]:
+    """Register a plain function `fn(stacked, weights, **options)` as the merge method `name`."""
+
     def wrap(fn: MergeFn) -> MergeFn:
-        MERGES[name] = fn
+        options = tuple(p for p in inspect.signature(fn).parameters if p not in ("stacked", "weights"))
+        MERGES.register(MergeMethod(name, fn, options))
         return fn
 
     return wrap
@@ -41,8 +66,7 @@ def merge(
     **params: Any,
 ) -> Module:
     """Merge `modules` with a registered method; `params` go to the method (top_k, drop_rate, …)."""
-    if method not in MERGES:
-        raise SemanticsError(f"unknown merge method {method!r}; known: {', '.join(MERGES)}")
+    chosen = MERGES.get_or_raise(method)
     if semantics not in SEMANTICS:
         raise SemanticsError(f"unknown semantics {semantics!r}: use one of {', '.join(SEMANTICS)}")
     modules = list(modules)
@@ -51,13 +75,13 @@ def merge(
         raise SemanticsError(f"{len(weights)} weights for {len(modules)} modules")
     check_compatible(modules, semantics)
     if semantics == "delta":
-        return _merge_deltas(MERGES[method], modules, weights, rank, params)
+        return _merge_deltas(chosen, modules, weights, rank, params)
     if rank is not None:
         raise SemanticsError("--rank needs --semantics delta; factor merges keep the inputs' rank")
     ref = modules[0]
     keys = list(ref.tensors)
     stacked = np.stack([_flatten(m.tensors, keys) for m in modules])
-    merged = MERGES[method](stacked, weights, **params)
+    merged = chosen(stacked, weights, **params)
     out = _unflatten(merged, {k: ref.tensors[k] for k in keys})
     result = ref.with_tensors(out, name=None, language=None, role=None, provenance={})
     result.extras = combine_extras(tuple((1.0, m) for m in modules), "mean")
