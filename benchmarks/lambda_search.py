@@ -46,7 +46,7 @@ def _modules(run: Path) -> dict[str, Path]:
 
 def decoder_curves(run: Path, targets: list[str]):
     """(name, task, language, dev, predict(λ)) for Add and Add & Subtract on the default decoder."""
-    from langarith.evaluate import Evaluator, load_examples
+    from langarith.evaluation import DecoderEvaluator, load_examples
     from langarith.formats import load
     from langarith.paths import data_dir
     from langarith.recipes import add, add_subtract
@@ -55,7 +55,7 @@ def decoder_curves(run: Path, targets: list[str]):
     folders = _modules(run)
     task, sib = get_task("sib200"), data_dir() / "sib200"
     task_en, lang_en = load(folders["task:eng_Latn"]), load(folders["language:eng_Latn"])
-    evaluator = Evaluator(progress=False)
+    evaluator = DecoderEvaluator(progress=False)
     for target in targets:
         dev, labels = load_examples(task, sib, target, "dev"), task.labels(sib, target)
         lang_t = load(folders[f"language:{target}"])
@@ -70,9 +70,9 @@ def decoder_curves(run: Path, targets: list[str]):
 
 def madx_curves(run: Path):
     """LA(en, rel) and λ·en for every target of a MAD-X zero-shot run on the default encoder."""
-    from langarith.evaluate import load_examples
+    from langarith.evaluation import MadxEvaluator, load_examples
+    from langarith.experiments.madx_runner import nearest_partner
     from langarith.formats import load
-    from langarith.madx import MadxEvaluator, nearest_partner
     from langarith.paths import data_dir
     from langarith.recipes import la
     from langarith.tasks import get_task
@@ -96,7 +96,7 @@ def madx_curves(run: Path):
 
 def cached_curves(cached: dict):
     """The curves of a cache file, with their dev examples (SIB-200: every curve here is one) but no model."""
-    from langarith.evaluate import load_examples
+    from langarith.evaluation import load_examples
     from langarith.paths import data_dir
     from langarith.tasks import get_task
 

@@ -27,12 +27,11 @@ from pathlib import Path
 
 
 def run_ours(model: str | None, steps: int, out: Path, bf16: bool) -> dict:
-    from langarith.train import TrainSpec, train
+    from langarith.training import TrainSpec, train
 
-    folder = train(TrainSpec(role="language", language="pt", text=["tatoeba:pt"], model=model, out=out,
-                             steps=steps, batch_size=8, seq_len=64, lr=2e-4, checkpoint_every=0, progress=False,
-                             precision="bf16" if bf16 else "fp32"))
-    m = json.loads((folder / "langarith.json").read_text())
+    m = train(TrainSpec(role="language", language="pt", text=["tatoeba:pt"], model=model, out=out, steps=steps,
+                        batch_size=8, seq_len=64, lr=2e-4, checkpoint_every=0, progress=False,
+                        precision="bf16" if bf16 else "fp32")).manifest
     return {"tokens_per_s": m["tokens_per_s"], "loop_s": m["loop_s"], "tokens": m["tokens"]}
 
 
@@ -50,7 +49,7 @@ def run_hf(model: str | None, steps: int, out: Path, bf16: bool) -> dict:
 
     from langarith import models
     from langarith.corpora import read_texts
-    from langarith.train import pack
+    from langarith.training.data import pack
 
     info = models.resolve(model)
     tokenizer = models.load_tokenizer(info)

@@ -221,12 +221,12 @@ def test_factor_arithmetic_warns_unless_modules_share_their_init(tiny_models, tm
 
     from langarith import load
     from langarith.errors import SharedInitWarning
-    from langarith.train import TrainSpec, train
+    from langarith.training import TrainSpec, train
 
     def trained(name, seed, **options):
         return load(train(TrainSpec(role="language", language="pt", text=["tatoeba:pt"],
                                     model=str(tiny_models["decoder"]), out=tmp_path / name, steps=1, seed=seed,
-                                    batch_size=2, seq_len=16, progress=False, method_options=options)))
+                                    batch_size=2, seq_len=16, progress=False, method_options=options)).path)
 
     a, b = trained("a", 1), trained("b", 2)
     assert a.init_fingerprint == b.init_fingerprint is not None

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from langarith.errors import IncompatibleModulesError, NonFiniteError, SemanticsError, SharedInitWarning
+from langarith.formats import get_format
 from langarith.lowrank import pad_rank, truncate_layers
 from langarith.module import LoraPair, Module
 
@@ -36,7 +37,6 @@ _SHOW = 8  # how many offending tensors an error lists
 
 class ModuleVector:
     """Σ cᵢ·θᵢ over loaded modules; the same module added twice merges into one term."""
-
     __slots__ = ("terms",)
 
     def __init__(self, terms: Iterable[tuple[float, Module]]):
@@ -354,7 +354,6 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
         acc = sum(c * m.tensors[key].astype(np.float64) for c, m in holders)
         tensors[key] = np.asarray(acc).astype(ref.tensors[key].dtype)
 
-    from langarith.formats import get_format
 
     targets = tuple(dict.fromkeys(t for m in mods for t in m.targets))
     config = get_format(ref.format).lora_config(ref.config, rank=out_rank, alpha=float(out_rank), targets=targets)

@@ -11,8 +11,10 @@ from typing import Any
 from langarith import __version__
 from langarith.algebra import ModuleVector, Semantics
 from langarith.errors import ExpressionError
+from langarith.expr import evaluate, names_in
 from langarith.formats import load, save
 from langarith.module import Module
+from langarith.recipes import RECIPES, RecipeInputs, result_language
 
 
 def compose(
@@ -43,15 +45,12 @@ def compose(
                                   "created": started.isoformat(timespec="seconds")}
     if expression is not None:
         loaded = {name: load(path, name=name) for name, path in (modules or {}).items()}
-        from langarith.expr import evaluate
 
         value: Module | ModuleVector = evaluate(expression, loaded)
         _check_names(expression, loaded)
         provenance["expression"] = expression
         language, role = None, None
     else:
-        from langarith.recipes import RECIPES, RecipeInputs, result_language
-
         spec = RECIPES.get_or_raise(recipe)
         task_mods = {code: load(p, name=f"task_{code}", language=code, role="task") for code, p in (task or {}).items()}
         lang_mods = {code: load(p, name=f"lang_{code}", language=code, role="language")
@@ -81,8 +80,6 @@ def compose(
 
 
 def _check_names(expression: str, loaded: Mapping[str, Module]) -> None:
-    from langarith.expr import names_in
-
     unused = sorted(set(loaded) - names_in(expression))
     if unused:
         raise ExpressionError(

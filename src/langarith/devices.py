@@ -1,4 +1,5 @@
-"""Where models run and in which precision: the first CUDA GPU when there is one, else the CPU.
+"""Where models run, in which precision and with which libraries: the first CUDA GPU when there is one,
+else the CPU; `describe()` and `versions()` are what results and manifests record about it.
 
 Defaults follow the device: on CUDA, training runs under bf16 autocast (trainable weights, gradients and
 the optimizer stay fp32) and evaluation batches are large; on the CPU, fp32 and small batches, as every
@@ -10,9 +11,13 @@ torch is imported inside functions: the model-free commands never load it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import sys
 from typing import Any
+
+from langarith import __version__
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # Examples per forward pass at evaluation, by device type and model family; the CPU numbers are the ones
@@ -68,3 +73,16 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries a result depends on, of langarith and of Python."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "transformers", "peft", "adapters", "accelerate", "numpy"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    out["langarith"] = __version__
+    out["python"] = ".".join(map(str, sys.version_info[:3]))
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from langarith.codes import resolve
 from langarith.errors import UnknownLanguageError
 
 
@@ -28,8 +29,6 @@ def languages() -> list[str]:
 
 
 def known(language: str) -> bool:
-    from langarith.codes import resolve
-
     try:
         iso3 = resolve(language).iso639_3
     except UnknownLanguageError:
@@ -42,7 +41,6 @@ def share_in_language(texts: list[str], language: str, sample: int = 200) -> tup
     (None, None) when the identifier does not cover `language`."""
     if not texts or not known(language):
         return None, None
-    from langarith.codes import resolve
 
     target = resolve(language).iso639_3
     step = max(1, len(texts) // sample)
@@ -53,8 +51,6 @@ def share_in_language(texts: list[str], language: str, sample: int = 200) -> tup
 
 
 def _iso3(code: str) -> str | None:
-    from langarith.codes import resolve
-
     try:
         return resolve(code).iso639_3
     except UnknownLanguageError:

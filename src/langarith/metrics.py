@@ -18,6 +18,8 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from langarith import langid
+from langarith.codes import macrolanguage, resolve
 from langarith.errors import LangarithError, UnknownLanguageError
 
 if TYPE_CHECKING:
@@ -168,7 +170,6 @@ def squad_em_f1(golds: Sequence[Sequence[str]], preds: Sequence[str]) -> tuple[f
 
 class _CallableTokenizer:
     """rouge-score takes a tokenizer *object* with a .tokenize method; this adapts a plain function."""
-
     def __init__(self, tokenize: Callable[[str], list[str]]) -> None:
         self._tokenize = tokenize
 
@@ -262,8 +263,6 @@ def _macro_named(lang: Language) -> str | None:
 
 
 def _on_target(identified: str, target: Language) -> bool:
-    from langarith.codes import macrolanguage, resolve
-
     try:
         found = resolve(identified)
     except UnknownLanguageError:  # py3langid's `zxx` (no linguistic content)
@@ -284,9 +283,6 @@ def off_target_rate(texts: Sequence[str], language: str) -> float | None:
     None means "cannot judge": the identifier does not know `language`, or every generation is
     empty (emptiness is a failure of its own, not a wrong language). Identifiers answer with
     macrolanguage codes (`sw`), so a member language (`swh_Latn`) counts as on target."""
-    from langarith import langid
-    from langarith.codes import resolve
-
     if not langid.known(language):
         return None
     target = resolve(language)

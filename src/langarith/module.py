@@ -56,7 +56,7 @@ class Module:
     # --- algebra: a Module is a one-term ModuleVector -------------------------------------------
     @property
     def vector(self) -> ModuleVector:
-        from langarith.algebra import ModuleVector
+        from langarith.algebra import ModuleVector  # algebra builds on Module: the one import that must wait
 
         return ModuleVector(((1.0, self),))
 

@@ -21,3 +21,11 @@ def prompt(kind: str, **fields: str) -> str:
 def target(text: str) -> str:
     """Targets follow the prompt after one space; the tokenizer's EOS ends them."""
     return " " + text.strip()
+
+
+def fit_prompt(ids: list[int], budget: int, tail: int = 16) -> list[int]:
+    """A prompt's token ids cut to `budget` in the middle: its start and its last `tail` tokens (the
+    instruction that precedes the answer, e.g. "\\nHeadline:") survive. Training and evaluation cut alike."""
+    if len(ids) <= budget:
+        return ids
+    return ids[: budget - tail] + ids[-tail:]

@@ -2,8 +2,8 @@
 experiment settings draw from.
 
 Paper 1 (Chronopoulou et al.): `add` (eq. 1), `add_subtract` (eq. 2), `add_all` / `add_related`
-(eq. 3), `add_subtract_related` (eq. 4). Paper 2 (Klimaszewski et al.): `la`. Baselines: TIES,
-DARE and magnitude pruning (`langarith.merges`).
+(eq. 3), `add_subtract_related` (eq. 4). Paper 2 (Klimaszewski et al.): `la`. The controls: `scaled`.
+Baselines: TIES, DARE and magnitude pruning (`langarith.merges`).
 """
 
 from __future__ import annotations
@@ -69,6 +69,13 @@ def la(a: Vec, b: Vec, lam: float) -> ModuleVector:
     """Language arithmetic (paper 2): LA(a, b) = λ·θ_a + (1−λ)·θ_b."""
     lam = check_lambda(lam, "la")
     return lam * a + (1 - lam) * b
+
+
+def scaled(theta: Vec, lam: float) -> ModuleVector:
+    """The controls' λ·θ: a recipe's λ without its language module (task ×λ, en-scaled, related ×λ), which
+    asks whether shrinking θ alone gains what the recipe gains."""
+    lam = check_lambda(lam, "scaled")
+    return lam * theta
 
 
 # --- the registry behind `langarith compose --recipe` ----------------------------------------------

@@ -36,6 +36,8 @@ import numpy as np
 from langarith.errors import LangarithError
 
 STRATEGIES = ("bracket", "grid", "coarse-to-fine", "halving")
+DEFAULT_STRATEGY = "bracket"
+GRID_STEP = 0.05  # the papers' grid: 0, 0.05, …, 1
 
 #: predictions of λ on these validation rows (what the search pays for)
 Predict = Callable[[float, Sequence[int]], Sequence[Any]]
@@ -75,7 +77,7 @@ class SearchResult:
         return out
 
 
-def lambda_grid(step: float = 0.05, low: float = 0.0, high: float = 1.0) -> list[float]:
+def lambda_grid(step: float = GRID_STEP, low: float = 0.0, high: float = 1.0) -> list[float]:
     """low, low+step, …, high — both ends included (λ = 1 is the task module alone: the baseline)."""
     if step <= 0 or high < low:
         raise SearchError(f"a λ grid needs step > 0 and high ≥ low; got step={step}, low={low}, high={high}")

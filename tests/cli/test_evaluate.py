@@ -21,14 +21,14 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def modules(tmp_path, isolated_cache):
-    from langarith.train import TrainSpec, train
+    from langarith.training import TrainSpec, train
 
     out = {}
     for role, lang in (("task", "en"), ("language", "en"), ("language", "pt")):
         spec = TrainSpec(role=role, language=lang, out=tmp_path / f"{role}_{lang}", model="tiny", steps=2,
                          batch_size=4, seq_len=16, progress=False, task="sib200" if role == "task" else None,
                          data=SIB if role == "task" else None, text=[f"tatoeba:{lang}"] if role == "language" else [])
-        out[f"{role}_{lang}"] = train(spec)
+        out[f"{role}_{lang}"] = train(spec).path
     return out
 
 

@@ -59,7 +59,8 @@ def test_a_bundle_refuses_what_it_cannot_carry(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not (data_dir() / "sib200").exists(), reason="needs the shared SIB-200 data")
 def test_a_bundle_runs_on_a_simulated_node_and_gives_the_same_results(tmp_path, isolated_cache):
-    from langarith.experiment import Runner, load_config
+    from langarith.experiments import load_config
+    from langarith.experiments.runner import Runner
     from langarith.offline import node
     from langarith.offline.bundle import build
 

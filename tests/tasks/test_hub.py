@@ -74,7 +74,7 @@ def test_masakhanews_class_ids_become_label_names(tmp_path):
 
 @needs(SIB, NEWS)
 def test_configs_fall_back_to_the_hub_without_shared_data(tmp_path, monkeypatch):
-    from langarith.experiment import load_config
+    from langarith.experiments import load_config
 
     monkeypatch.setenv("LANGARITH_DATA", str(tmp_path / "nothing-here"))
     root = Path(__file__).resolve().parents[2] / "configs"
@@ -183,7 +183,7 @@ def test_ner_picks_a_hub_dataset_per_language(tmp_path):
 
 
 def test_ner_configs_fall_back_to_the_per_language_hub(tmp_path, monkeypatch):
-    from langarith.experiment import load_config
+    from langarith.experiments import load_config
 
     monkeypatch.setenv("LANGARITH_DATA", str(tmp_path / "nothing-here"))
     config = load_config(Path(__file__).resolve().parents[2] / "configs" / "sib200-one-language.yaml")

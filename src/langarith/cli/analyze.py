@@ -29,6 +29,7 @@ from langarith.analysis import (
 from langarith.cli.app import app
 from langarith.cli.typology import Kind
 from langarith.errors import OutputExistsError
+from langarith.formats import load
 from langarith.module import Module
 from langarith.plots import cosine_heatmap, density_plot, distance_vs_cosine
 from langarith.typology import DEFAULT_KIND
@@ -80,8 +81,6 @@ def analyze(entries: list[tuple[Path, str | None, str | None]], out: Path, kind:
     """Load the modules, write the figures and report.md into `out`, and return what was found (the
     JSON the command prints). Modules are grouped language first, then task, so that the heatmap
     shows the two blocks the papers contrast."""
-    from langarith.formats import load
-
     if not entries:
         raise AnalysisError("no modules given: pass module folders (langarith analyze DIR... --out REPORT_DIR) "
                             "or --lang LANG=DIR / --task LANG=DIR")

@@ -11,6 +11,8 @@ import typer
 
 from langarith.cli.app import app
 from langarith.errors import ExpressionError, RecipeError
+from langarith.formats import load
+from langarith.recipes import RECIPES
 
 
 class SemanticsChoice(str, Enum):
@@ -31,8 +33,7 @@ def compose(
     module: list[str] = typer.Option([], "--module", "-m", help="NAME=DIR: a module the expression names."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (written atomically)."),
     recipe: str | None = typer.Option(
-        None, "--recipe", help="add | add-subtract | add-all | add-related | add-subtract-related | la | "
-        "ties | dare | magnitude (instead of EXPR)."),
+        None, "--recipe", help=" | ".join(RECIPES) + " (instead of EXPR)."),
     task: list[str] = typer.Option([], "--task", help="LANG=DIR: a task module trained on LANG."),
     lang: list[str] = typer.Option([], "--lang", help="LANG=DIR: a language module of LANG."),
     source: str | None = typer.Option(None, "--source", help="Source language S (default: the only task)."),
@@ -55,8 +56,7 @@ def compose(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
 ) -> None:
     """Compose modules with arithmetic into a new module in the inputs' format."""
-    from langarith.compose import compose as run
-
+    from langarith.compose import compose as run  # recipes pull in typology (0.1 s): only when composing
     if expression is not None and (task or lang):
         raise ExpressionError("--task/--lang go with --recipe; with an expression, name modules with --module")
     if recipe is not None and module:
@@ -85,8 +85,6 @@ def compose(
         overwrite=overwrite,
         adapter_name=name,
     )
-    from langarith.formats import load
-
     summary = load(path).summary()
     weights = summary["provenance"].get("weights", {}) if summary["provenance"] else {}
     shown = " ".join(f"{w:+.4g}·{n}" for n, w in weights.items())
@@ -102,8 +100,6 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a module's type, base model, targets, rank, size, norm and provenance."""
-    from langarith.formats import load
-
     summary = load(path).summary()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))

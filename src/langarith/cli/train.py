@@ -8,29 +8,34 @@ from pathlib import Path
 import typer
 
 from langarith.cli.app import app
+from langarith.methods import METHODS
+from langarith.tasks import TASKS
+from langarith.training.spec import DEFAULT_STEPS, default
 
 train_app = typer.Typer(help="Train language modules (unlabeled text) and task modules (labeled data).",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 _MODEL = typer.Option(None, "--model", help="HF id or local folder; default: Gemma 3 270M (offline, converted once).")
-_METHOD = typer.Option("lora", "--method", help="lora | lokr | bottleneck")
+_METHOD = typer.Option(default("method"), "--method", help=" | ".join(METHODS))
 _RANK = typer.Option(None, "--rank", help="lora/lokr rank (default 4).")
 _ALPHA = typer.Option(None, "--alpha", help="lora/lokr alpha (default 8).")
 _TARGETS = typer.Option(None, "--targets", help="Comma-separated module names (default: attention q, k, v, o).")
 _FACTOR = typer.Option(None, "--factor", help="lokr: size of the first Kronecker factor (PEFT decompose_factor).")
 _ADAPTER = typer.Option(None, "--adapter-config", help="bottleneck: seq_bn | seq_bn_inv (default seq_bn).")
 _REDUCTION = typer.Option(None, "--reduction-factor", help="bottleneck: hidden size / bottleneck size (16).")
-_STEPS = typer.Option(None, "--steps", help="Training steps (default 100).")
-_BATCH = typer.Option(8, "--batch-size")
-_LR = typer.Option(2e-4, "--lr", help="Learning rate (paper 1: 2e-4).")
-_SEED = typer.Option(0, "--seed", help="Data order and dropout; the initial module is shared across seeds.")
-_CKPT = typer.Option(50, "--checkpoint-every", help="Steps between checkpoints (0: none).")
+_STEPS = typer.Option(None, "--steps", help=f"Training steps (default {DEFAULT_STEPS}).")
+_BATCH = typer.Option(default("batch_size"), "--batch-size")
+_LR = typer.Option(default("lr"), "--lr", help="Learning rate (paper 1: 2e-4).")
+_SEED = typer.Option(default("seed"), "--seed",
+                     help="Data order and dropout; the initial module is shared across seeds.")
+_CKPT = typer.Option(default("checkpoint_every"), "--checkpoint-every", help="Steps between checkpoints (0: none).")
 _OUT = typer.Option(..., "--out", "-o", help="Output folder (written atomically when training ends).")
 _RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint next to --out.")
 _BF16 = typer.Option(False, "--bf16", help="Short for --precision bf16: mixed precision (autocast; weights and "
                      "optimizer stay fp32). Faster on GPUs and on CPUs with AVX-512 BF16 / AMX.")
-_PRECISION = typer.Option("auto", "--precision", help="auto (bf16 on a GPU, fp32 on the CPU) | fp32 | bf16.")
+_PRECISION = typer.Option(default("precision"), "--precision",
+                          help="auto (bf16 on a GPU, fp32 on the CPU) | fp32 | bf16.")
 
 
 def _options(method: str, rank, alpha, targets, factor, adapter, reduction) -> dict:
@@ -51,7 +56,7 @@ def train_language(
     method: str = _METHOD,
     steps: int | None = _STEPS,
     tokens: int | None = typer.Option(None, "--tokens", help="Token budget instead of --steps (10k … 10M)."),
-    seq_len: int = typer.Option(64, "--seq-len", help="Packed sequence length."),
+    seq_len: int = typer.Option(default("seq_len"), "--seq-len", help="Packed sequence length."),
     batch_size: int = _BATCH,
     lr: float = _LR,
     seed: int = _SEED,
@@ -68,28 +73,28 @@ def train_language(
     precision: str = _PRECISION,
 ) -> None:
     """Train a language module: prefix-LM (decoders, encoder-decoders) or masked LM (encoders)."""
-    from langarith.train import TrainSpec, train
+    from langarith.training import TrainSpec, train  # slow to import: lazy
 
     spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method, text=list(text),
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision)
-    _done(train(spec))
+    _done(train(spec).path)
 
 
 @train_app.command("task")
 def train_task(
-    task: str = typer.Option(..., "--task", help="sib200 | news-topic | headline | ner | qa"),
+    task: str = typer.Option(..., "--task", help=" | ".join(TASKS)),
     lang: str = typer.Option(..., "--lang", help="Language of the labeled data."),
     data: Path = typer.Option(..., "--data", help="Dataset folder (e.g. ../shared/data/sib200) or a split file."),
-    split: str = typer.Option("train", "--split", help="Which split to train on."),
+    split: str = typer.Option(default("split"), "--split", help="Which split to train on."),
     lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X: train on top of this frozen "
                                                "language adapter (bottleneck)."),
     model: str | None = _MODEL,
     method: str = _METHOD,
     steps: int | None = _STEPS,
     batch_size: int = _BATCH,
-    max_len: int = typer.Option(256, "--max-len", help="Prompt + target tokens per example."),
+    max_len: int = typer.Option(default("max_len"), "--max-len", help="Prompt + target tokens per example."),
     lr: float = _LR,
     seed: int = _SEED,
     rank: int | None = _RANK,
@@ -105,14 +110,14 @@ def train_task(
     precision: str = _PRECISION,
 ) -> None:
     """Train a task module on labeled data (decoders: loss on the target only)."""
-    from langarith.train import TrainSpec, train
+    from langarith.training import TrainSpec, train  # slow to import: lazy
 
     spec = TrainSpec(role="task", language=lang, out=out, model=model, method=method, task=task, data=data,
                      split=split, lang_module=lang_module,
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision)
-    _done(train(spec))
+    _done(train(spec).path)
 
 
 def _done(out: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from langarith.algebra import SEMANTICS, Semantics, check_compatible, check_finite, combine_extras
 from langarith.errors import SemanticsError
+from langarith.formats import get_format
 from langarith.lowrank import as_matrices, lora_delta
 from langarith.module import LoraPair, Module
 from langarith.registry import Registry
@@ -29,7 +30,6 @@ MergeFn = Callable[..., np.ndarray]
 class MergeMethod:
     """A merge: `fn(stacked, weights, **params)` maps K stacked parameter vectors to one; `params` are the
     keyword options its signature declares, checked by name on every call."""
-
     name: str
     fn: MergeFn
     params: tuple[str, ...]
@@ -47,7 +47,6 @@ MERGES: Registry[MergeMethod] = Registry("merge method", SemanticsError)
 
 def register(name: str) -> Callable[[MergeFn], MergeFn]:
     """Register a plain function `fn(stacked, weights, **options)` as the merge method `name`."""
-
     def wrap(fn: MergeFn) -> MergeFn:
         options = tuple(p for p in inspect.signature(fn).parameters if p not in ("stacked", "weights"))
         MERGES.register(MergeMethod(name, fn, options))
@@ -120,7 +119,6 @@ def _merge_deltas(fn: MergeFn, modules: list[Module], weights: np.ndarray, rank:
         a_new, b_new = restore(new_a, new_b)
         tensors[pair.a], tensors[pair.b] = a_new.astype(a_ref.dtype), b_new.astype(b_ref.dtype)
         lora[layer] = LoraPair(pair.a, pair.b, 1.0)
-    from langarith.formats import get_format
 
     config = get_format(ref.format).lora_config(ref.config, rank=target_rank, alpha=float(target_rank),
                                                 targets=ref.targets)

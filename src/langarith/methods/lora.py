@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from langarith.methods import Method, MethodError, register
+from langarith.models import attention_targets
 
 
 class LoRA(Method):
@@ -21,7 +22,6 @@ class LoRA(Method):
     def attach(self, model: Any, options: dict[str, Any], family: str, lang_module: Path | None = None) -> Any:
         from peft import get_peft_model
 
-        from langarith.models import attention_targets
 
         if lang_module is not None:
             raise MethodError("stacking on a language module (MAD-X) needs --method bottleneck")

@@ -22,6 +22,7 @@ from typing import Any
 
 import langarith
 from langarith import models
+from langarith.experiments import load_config
 from langarith.offline import OfflineError, node, wheels
 from langarith.offline.data import write_archive
 from langarith.paths import cache_dir
@@ -49,8 +50,6 @@ def build(config_paths: Sequence[Path], out: Path, *, budget: str = "full", chun
           transfer_mib: float = 64, python_version: str = "3.12", platforms: Sequence[str] = wheels.PLATFORMS,
           node_packages: Path | None = None, overwrite: bool = False, say: Any = print) -> dict[str, Any]:
     """Write the bundle into `out`; returns its manifest."""
-    from langarith.experiment import load_config
-
     configs = [load_config(p, budget) for p in config_paths]
     _check_configs(configs)
     part_bytes = _part_bytes(chunk_mib, transfer_mib)

@@ -22,7 +22,7 @@ from langarith.errors import LangarithError
 from langarith.offline import OfflineError
 from langarith.paths import data_dir
 from langarith.tasks import get_task
-from langarith.train import mlm_head_text_files
+from langarith.training.mlm_head import mlm_head_text_files
 
 _recordings: list[set[str]] = []
 _hooked = False

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langarith.codes import find_in
 from langarith.errors import LangarithError
 from langarith.registry import Registry
 
@@ -33,7 +34,6 @@ class Example:
 @dataclass
 class Scores:
     """One system's scores on one evaluation set, with what paired significance tests need."""
-
     metrics: dict[str, float]
     primary: str
     per_example: list[float]  # 0/1 correctness (classification) or a per-example score
@@ -59,9 +59,16 @@ class Task(ABC):
               tokenize: Callable[[str], list[str]] | None = None) -> Scores:
         """Metrics of `predictions` against `examples`; `tokenize` gives SentencePiece pieces for ROUGE on
         languages other than English."""
-
     def labels(self, data: Path, language: str) -> list[str] | None:
         return None
+
+    #: the AdapterHub prediction head an encoder learns this task with (`langarith.models.heads`):
+    #: "classification", "tagging", "qa", or None for a task only decoders can learn (generation)
+    head: str | None = None
+
+    def head_labels(self, data: Path, language: str, examples: Sequence[Example]) -> list[str] | None:
+        """The label set of this task's encoder head: the class names for classification, none for spans."""
+        return self.labels(data, language) if self.head == "classification" else None
 
     #: the same dataset on the Hugging Face hub, read where the shared data is absent (None: no fallback)
     hub: str | None = None
@@ -72,8 +79,6 @@ class Task(ABC):
 
     def locate(self, data: Path, language: str, split: str, pattern: str) -> Path:
         """The split file for `language` under `data` (root, language folder, or the file itself)."""
-        from langarith.codes import find_in
-
         data = Path(data).expanduser()
         if data.is_file():
             return data

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from langarith.codes import same_language
 from langarith.corpora import read_file
+from langarith.metrics import chrf, off_target_rate, rouge, rouge_scores
 from langarith.prompts import prompt, target
 from langarith.tasks import Example, Scores, Task, hub_rows, is_hub, register
+from langarith.tasks.news_topic import masakhanews_config
 
 
 class Headline(Task):
@@ -23,8 +26,6 @@ class Headline(Task):
     hub = "masakhane/masakhanews"
 
     def hub_config(self, language: str) -> str:
-        from langarith.tasks.news_topic import masakhanews_config
-
         return masakhanews_config(language)
 
     def load(self, data: Path, language: str, split: str) -> list[Example]:
@@ -39,9 +40,6 @@ class Headline(Task):
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
               tokenize: Callable[[str], list[str]] | None = None) -> Scores:
-        from langarith.codes import same_language
-        from langarith.metrics import chrf, off_target_rate, rouge, rouge_scores
-
         refs = [e.gold if e.gold is not None else e.target.strip() for e in examples]
         pieces = None if same_language(language, "en") else tokenize
         metrics = rouge(refs, predictions, tokenize=pieces)

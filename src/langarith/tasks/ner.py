@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from langarith.codes import find_in, same_language, to_iso1
+from langarith.metrics import entity_f1, parse_entities, tags_from_entities
 from langarith.prompts import prompt, target
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
@@ -23,20 +25,14 @@ WIKIANN_CODES = {"nb": "no"}
 
 
 def masakhaner2_config(language: str) -> str | None:
-    from langarith.codes import find_in
-
     return find_in(language, MASAKHANER2)
 
 
 def conll03_config(language: str) -> str | None:
-    from langarith.codes import same_language
-
     return "conll2003" if same_language(language, "en") else None
 
 
 def wikiann_config(language: str) -> str | None:
-    from langarith.codes import to_iso1
-
     iso1 = to_iso1(language)
     return WIKIANN_CODES.get(iso1, iso1) if iso1 else None
 
@@ -84,6 +80,12 @@ class Ner(Task):
     name = "ner"
     kind = "generation"
     primary = "f1"
+    head = "tagging"
+
+    def head_labels(self, data: Path, language: str, examples: Sequence[Example]) -> list[str]:
+        """The BIO tags of the examples, O first, then sorted."""
+        tags = {t for e in examples for t in e.gold[1]}
+        return ["O", *sorted(tags - {"O"})]
     max_new_tokens = 48
     #: what experiments fall back to without the shared data; `hub_source` turns it into a dataset per language
     hub = MASAKHANER2_HUB
@@ -128,8 +130,6 @@ class Ner(Task):
               tokenize: Callable[[str], list[str]] | None = None) -> Scores:
         """seqeval entity F1. A decoder's generated entities are mapped back onto the sentence's words as BIO
         tags; an encoder's tagging head predicts the tags themselves (a list per sentence)."""
-        from langarith.metrics import entity_f1, parse_entities, tags_from_entities
-
         gold = [list(e.gold[1]) for e in examples]
         pred = [list(p) if isinstance(p, list) else tags_from_entities(list(e.gold[0]), parse_entities(p))
                 for e, p in zip(examples, predictions, strict=True)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from langarith.tasks import register
+from langarith.codes import find_in
+from langarith.tasks import TaskError, register
 from langarith.tasks.sib200 import Sib200
 
 MASAKHANEWS = ("amh", "eng", "fra", "hau", "ibo", "lin", "lug", "orm", "pcm", "run", "sna", "som", "swa", "tir",
@@ -11,9 +12,6 @@ MASAKHANEWS = ("amh", "eng", "fra", "hau", "ibo", "lin", "lug", "orm", "pcm", "r
 
 def masakhanews_config(language: str) -> str:
     """The hub's subset for `language` (`sw`, `swh`, `swa` → `swa`)."""
-    from langarith.codes import find_in
-    from langarith.tasks import TaskError
-
     found = find_in(language, MASAKHANEWS)
     if found is None:
         raise TaskError(f"MasakhaNEWS has no {language!r}; it covers {', '.join(MASAKHANEWS)}")

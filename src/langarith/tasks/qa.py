@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from langarith.codes import find_in, to_iso1
+from langarith.metrics import squad_em_f1, squad_scores
 from langarith.prompts import prompt, target
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
@@ -36,14 +38,13 @@ def articles_from_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class Qa(Task):
     name = "qa"
+    head = "qa"
     kind = "generation"
     primary = "f1"
     max_new_tokens = 24
     hub = "google/xquad"
 
     def hub_config(self, language: str) -> str:
-        from langarith.codes import find_in
-
         found = find_in(language, XQUAD)
         if found is None:
             raise TaskError(f"XQuAD has no {language!r}; it covers {', '.join(XQUAD)}. Pass --data with a local "
@@ -52,8 +53,6 @@ class Qa(Task):
 
     def articles(self, data: Path, language: str) -> list[dict[str, Any]]:
         """Every article; on the hub all of XQuAD is one `validation` split, which the article ranges divide."""
-        from langarith.codes import to_iso1
-
         if is_hub(data):
             return articles_from_rows(hub_rows(data, self.hub_config(language), "validation"))
         data = Path(data).expanduser()
@@ -83,8 +82,6 @@ class Qa(Task):
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
               tokenize: Callable[[str], list[str]] | None = None) -> Scores:
-        from langarith.metrics import squad_em_f1, squad_scores
-
         golds = [e.gold or [e.label or ""] for e in examples]
         em, f1 = squad_em_f1(golds, predictions)
         return Scores({"exact_match": em, "f1": f1}, self.primary, squad_scores(golds, predictions)[1], "bootstrap")

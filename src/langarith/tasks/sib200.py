@@ -5,21 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from langarith.codes import to_flores
 from langarith.corpora import read_file
+from langarith.metrics import accuracy, macro_f1
 from langarith.prompts import prompt, target
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
 
 class Sib200(Task):
     name = "sib200"
+    head = "classification"
     kind = "classification"
     primary = "accuracy"
     column = "category"
     hub = "Davlan/sib200"
 
     def hub_config(self, language: str) -> str:
-        from langarith.codes import to_flores
-
         return to_flores(language)
 
     def columns(self, data: Path, language: str, split: str) -> tuple[str, list[str], list[str]]:
@@ -33,8 +34,6 @@ class Sib200(Task):
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
               tokenize: Callable[[str], list[str]] | None = None) -> Scores:
-        from langarith.metrics import accuracy, macro_f1
-
         gold = [e.label or "" for e in examples]
         correct = [float(g == p) for g, p in zip(gold, predictions, strict=True)]
         return Scores({"accuracy": accuracy(gold, predictions), "macro_f1": macro_f1(gold, predictions)},

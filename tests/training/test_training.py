@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from langarith.train import Batches, TrainError, TrainSpec, train
+from langarith.training import TrainError, TrainSpec, train
+from langarith.training.data import Batches
 
 TEXT = ["tatoeba:pt"]
 
@@ -34,7 +35,7 @@ def test_language_module_loss_falls_and_reloads_identically(tiny_models, tmp_pat
     settings = {"lr": 5e-3, "steps": 25} if family == "encoder" else {}
     if method == "lokr" and family == "decoder":  # one Kronecker factor starts at zero: the first steps barely move
         settings = {"steps": 25}
-    out, model = train(spec(tiny_models, tmp_path, family, method, **settings), return_model=True)
+    out, model = (made := train(spec(tiny_models, tmp_path, family, method, **settings))).path, made.model
     m = manifest(out)
     assert m["objective"] == ("mlm" if family == "encoder" else "prefix-lm")
     assert m["heldout_loss"]["after"] < m["heldout_loss"]["before"], m["heldout_loss"]
@@ -67,8 +68,8 @@ def _reload(base_dir: Path, out: Path, family: str, method: str):
 
 def test_task_module_label_only_loss_and_manifest(tiny_models, tmp_path):
     out = train(TrainSpec(role="task", language="en", task="sib200", data=Path(os.environ.get(
-        "LANGARITH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "sib200",
-        model=str(tiny_models["decoder"]), out=tmp_path / "task", steps=12, lr=2e-2, batch_size=4, progress=False))
+        "LANGARITH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "sib200",
+        model=str(tiny_models["decoder"]), out=tmp_path / "task", steps=12, lr=2e-2, batch_size=4, progress=False)).path
     m = manifest(out)
     curve = m["loss_curve"]
     assert sum(curve[-3:]) / 3 < sum(curve[:3]) / 3
@@ -78,7 +79,7 @@ def test_task_module_label_only_loss_and_manifest(tiny_models, tmp_path):
 
 
 def test_manifest_records_what_reproduces_the_run(tiny_models, tmp_path):
-    out = train(spec(tiny_models, tmp_path, steps=3, seed=5))
+    out = train(spec(tiny_models, tmp_path, steps=3, seed=5)).path
     m = manifest(out)
     assert m["language"] == "pt" and m["role"] == "language" and m["seed"] == 5
     assert m["method"] == {"name": "lora", "options": {"rank": 4, "alpha": 8, "targets":
@@ -90,9 +91,10 @@ def test_manifest_records_what_reproduces_the_run(tiny_models, tmp_path):
 
 
 def test_modules_share_their_initialisation_across_seeds(tiny_models, tmp_path):
-    a = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=1, out=tmp_path / "a")))
-    b = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=2, out=tmp_path / "b")))
-    c = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=1, out=tmp_path / "c", method_options={"rank": 2})))
+    a = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=1, out=tmp_path / "a")).path)
+    b = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=2, out=tmp_path / "b")).path)
+    c = manifest(train(spec(tiny_models, tmp_path, steps=1, seed=1, out=tmp_path / "c",
+                            method_options={"rank": 2})).path)
     assert a["init"] == b["init"] and a["init"]["fingerprint"] != c["init"]["fingerprint"]
     assert a["final_fingerprints"] != b["final_fingerprints"]  # the seed still drives data order
 
@@ -106,18 +108,18 @@ def test_token_budget_and_batches_are_pure():
 
 
 def test_resume_after_kill_matches_an_uninterrupted_run(tiny_models, tmp_path):
-    full = train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=tmp_path / "full"))
+    full = train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=tmp_path / "full")).path
     out = tmp_path / "killed"
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        import langarith.train as T
-        original = T._save_checkpoint
+        import langarith.training.loop as T
+        original = T.save_checkpoint
         def save_then_die(*args, **kwargs):
             original(*args, **kwargs)
             if args[4]["step"] >= 6:
                 os.kill(os.getpid(), signal.SIGKILL)
-        T._save_checkpoint = save_then_die
+        T.save_checkpoint = save_then_die
         T.train(T.TrainSpec(role="language", language="pt", text={TEXT!r}, model={str(tiny_models["decoder"])!r},
                             method="lora", out=Path({str(out)!r}), steps=8, lr=2e-2, batch_size=4, seq_len=32,
                             checkpoint_every=3, progress=False))
@@ -187,11 +189,11 @@ def test_madx_task_adapter_trains_on_a_frozen_language_adapter(tiny_models, tmp_
     from langarith.methods.bottleneck import LANG, NAME
 
     lang = train(spec(tiny_models, tmp_path, method="bottleneck", steps=3, out=tmp_path / "lang_en",
-                      method_options={"config": "seq_bn_inv"}))
-    data = Path(os.environ.get("LANGARITH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "sib200"
-    out, model = train(TrainSpec(role="task", language="en", task="sib200", data=data, method="bottleneck",
+                      method_options={"config": "seq_bn_inv"})).path
+    data = Path(os.environ.get("LANGARITH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "sib200"
+    out, model = (made := train(TrainSpec(role="task", language="en", task="sib200", data=data, method="bottleneck",
                                  lang_module=lang, model=str(tiny_models["decoder"]), out=tmp_path / "task_en",
-                                 steps=4, lr=1e-2, batch_size=4, progress=False), return_model=True)
+                                 steps=4, lr=1e-2, batch_size=4, progress=False))).path, made.model
     assert manifest(out)["lang_module"] == str(lang)
     trained_lang = {k: v for k, v in model.state_dict().items() if f".{LANG}." in k}
     base = AutoModelForCausalLM.from_pretrained(tiny_models["decoder"]).eval()
@@ -211,7 +213,7 @@ def test_madx_task_adapter_trains_on_a_frozen_language_adapter(tiny_models, tmp_
 @pytest.mark.slow
 def test_smoke_two_steps_on_the_real_default_model(tmp_path):
     out = train(TrainSpec(role="language", language="pt", text=TEXT, out=tmp_path / "lang_pt", steps=2,
-                          batch_size=2, seq_len=32, progress=False))
+                          batch_size=2, seq_len=32, progress=False)).path
     m = manifest(out)
     assert m["model"]["name"] == "gemma-3-270m" and m["model"]["family"] == "decoder"
     assert m["method"]["options"]["targets"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -223,7 +225,7 @@ def test_smoke_two_steps_on_the_real_default_model(tmp_path):
 
 
 def test_bf16_mixed_precision_trains_and_keeps_fp32_weights(tiny_models, tmp_path):
-    out = train(spec(tiny_models, tmp_path, precision="bf16"))
+    out = train(spec(tiny_models, tmp_path, precision="bf16")).path
     m = manifest(out)
     assert m["precision"] == "bf16"
     assert m["heldout_loss"]["after"] < m["heldout_loss"]["before"], m["heldout_loss"]
@@ -238,7 +240,7 @@ def test_bf16_copies_of_frozen_weights_give_bitwise_the_autocast_step():
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from langarith.train import frozen_linears_in, prefix_lm_loss
+    from langarith.training.objectives import frozen_linears_in, prefix_lm_loss
 
     torch.manual_seed(0)
     base = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -266,7 +268,7 @@ def test_a_deadline_stops_at_a_checkpoint_and_the_rerun_matches_an_uninterrupted
                                                                                       monkeypatch):
     from langarith import timing
 
-    full = train(spec(tiny_models, tmp_path, steps=6, checkpoint_every=0, out=tmp_path / "full"))
+    full = train(spec(tiny_models, tmp_path, steps=6, checkpoint_every=0, out=tmp_path / "full")).path
     out = tmp_path / "cut"
     asked = []
     real_left = timing.left
@@ -293,11 +295,11 @@ def test_a_deadline_stops_at_a_checkpoint_and_the_rerun_matches_an_uninterrupted
 def test_bf16_saved_modules_load_and_evaluate_as_bf16(tiny_models, tmp_path):
     from langarith.formats import load
 
-    out = train(spec(tiny_models, tmp_path, steps=2, save_dtype="bf16"))
+    out = train(spec(tiny_models, tmp_path, steps=2, save_dtype="bf16")).path
     module = load(out)
     assert manifest(out)["saved_dtype"] == "bf16" and set(module.stored_as.values()) == {"BF16"}
     assert manifest(out)["precision"] == "fp32" and manifest(out)["device"]  # auto is fp32 on the CPU
-    fp32 = load(train(spec(tiny_models, tmp_path, steps=2, out=tmp_path / "fp32")))
+    fp32 = load(train(spec(tiny_models, tmp_path, steps=2, out=tmp_path / "fp32")).path)
     for name, tensor in fp32.tensors.items():  # the same weights, rounded to bf16
         torch.testing.assert_close(torch.from_numpy(module.tensors[name]),
                                    torch.from_numpy(tensor).bfloat16().float(), rtol=0, atol=0)

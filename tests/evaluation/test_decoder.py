@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from langarith.evaluate import EvaluationError, Evaluator
+from langarith.evaluation import DecoderEvaluator as Evaluator
+from langarith.evaluation import EvaluationError
 from langarith.paths import data_dir
 from langarith.tasks import get_task
 

@@ -1,0 +1,75 @@
+"""What every evaluator shares: the `Evaluator` protocol (a base model in memory, modules coming and going),
+one evaluation's result, examples read once, and λ search on validation rows that predicts each (λ, row)
+once. `decoder.DecoderEvaluator` merges modules into a decoder's weights; `madx.MadxEvaluator` swaps the
+language slot of an encoder's MAD-X stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from langarith.errors import LangarithError
+from langarith.search import search
+from langarith.tasks import Example, Scores, Task
+
+
+class EvaluationError(LangarithError):
+    """A module cannot be evaluated on this model or task."""
+
+
+@dataclass
+class EvalResult:
+    task: str
+    language: str
+    split: str
+    module: str | None
+    scores: Scores
+    predictions: list[str] = field(repr=False)
+    n: int = 0
+    seconds: float = 0.0
+
+    @property
+    def value(self) -> float:
+        return self.scores.value
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "language": self.language, "split": self.split, "module": self.module,
+                "n": self.n, "seconds": round(self.seconds, 2), "primary": self.scores.primary,
+                "metrics": self.scores.metrics}
+
+
+class Evaluator(Protocol):
+    """A base model in memory that scores modules on task splits and tunes λ on validation rows."""
+
+    pieces: Callable[[str], list[str]] | None  # SentencePiece-ROUGE's tokenizer, where the task scores ROUGE
+
+    def evaluate(self, module: Any, task: str | Task, data: str | Path, language: str, split: str = "test",
+                 limit: int | None = None, examples: Sequence[Example] | None = None,
+                 labels: Sequence[str] | None = None) -> EvalResult: ...
+
+    def tune(self, build: Callable[[float], Any], task: Task, dev: Sequence[Example], language: str,
+             labels: Sequence[str] | None, grid: Sequence[float], strategy: str, seed: int = 0) -> Any: ...
+
+
+def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Task, dev: Sequence[Example],
+                  language: str, grid: Sequence[float], strategy: str, seed: int = 0,
+                  tokenize: Callable[[str], list[str]] | None = None) -> Any:
+    """λ search over validation examples: the search asks for rows by index and predicts each (λ, row) once.
+    Shared by the decoder and the MAD-X evaluators."""
+    def rows_predicted(lam: float, rows: Sequence[int]) -> list[Any]:
+        return predict(lam, [dev[r] for r in rows])
+
+    def metric(rows: Sequence[int], predictions: Sequence[Any]) -> float:
+        return task.score([dev[r] for r in rows], list(predictions), language, tokenize).value
+
+    return search(rows_predicted, metric, len(dev), grid, strategy, seed=seed)
+
+
+def load_examples(task: Task, data: str | Path, language: str, split: str, limit: int | None = None) -> list[Example]:
+    examples = task.load(Path(data), language, split)
+    if not examples:
+        raise EvaluationError(f"{data}: no {task.name} examples for {language} in the {split} split")
+    return examples[:limit] if limit else examples

@@ -1,0 +1,131 @@
+"""Experiment configs: a YAML file validated by pydantic (unknown keys are errors) naming the setting, task,
+data, sources, targets, method, text sources and budgets. The setting, task and method are names from their
+registries; the rows a table has, and what a setting needs, come from the setting itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from langarith.experiments.setting import SETTINGS, ExperimentError
+from langarith.methods import METHODS
+from langarith.paths import data_dir
+from langarith.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES
+from langarith.tasks import TASKS, get_task
+from langarith.training.spec import DEFAULT_STEPS, default
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Budget(Strict):
+    """How much a config spends: steps, data, the λ grid and search, seeds, precision. Training defaults are
+    the trainer's own (`TrainSpec`)."""
+
+    model: str | None = None  # overrides the config's model (smoke: "tiny")
+    task_steps: int = Field(DEFAULT_STEPS, ge=1)
+    language_steps: int | None = Field(None, ge=1)
+    language_tokens: int | None = Field(None, ge=1)
+    batch_size: int = Field(default("batch_size"), ge=1)
+    seq_len: int = Field(default("seq_len"), ge=8)
+    dev_limit: int | None = Field(None, ge=1)
+    test_limit: int | None = Field(None, ge=1)
+    lambda_step: float = Field(GRID_STEP, gt=0, le=1)
+    lambda_low: float = Field(0.0, ge=0, le=1)
+    search: str = DEFAULT_STRATEGY  # a λ search strategy (langarith.search)
+    random_draws: int = Field(3, ge=1)
+    text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
+    lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
+    token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
+    seeds: list[int] | None = None  # run the whole table once per seed (modules retrained) and report mean ± sd
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # training; auto: bf16 on a GPU, fp32 on the CPU
+    eval_batch_size: int | None = Field(None, ge=1)  # default: the device's (16 on the CPU, 64 on a GPU)
+
+    @model_validator(mode="after")
+    def _check(self) -> Budget:
+        if self.language_steps is not None and self.language_tokens is not None:
+            raise ValueError("give language_steps or language_tokens, not both")
+        if self.search not in STRATEGIES:
+            raise ValueError(f"unknown λ search {self.search!r}; choose one of {', '.join(STRATEGIES)}")
+        return self
+
+
+class Config(Strict):
+    name: str
+    setting: str  # a registered experiment setting (langarith.experiments.settings)
+    task: str
+    data: str  # a folder; relative paths are under the shared data ($LANGARITH_DATA)
+    sources: list[str] = Field(min_length=1)
+    targets: list[str] = Field(min_length=1)
+    methods: list[str] | None = None  # rows; default: every row of the setting
+    model: str | None = None
+    method: str = "lora"  # a registered PEFT method (langarith.methods)
+    pool: list[str] = Field(default_factory=list)  # language-arithmetic partners (their language adapters)
+    method_options: dict[str, Any] = Field(default_factory=dict)
+    text: list[str] = Field(default_factory=lambda: ["tatoeba:{lang}"])
+    train_split: dict[str, str] = Field(default_factory=dict)  # per source; default "train"
+    dev_split: str = "dev"
+    test_split: str = "test"
+    seed: int = 0
+    budget: Literal["smoke", "demo", "cpu", "full"] = "cpu"
+    budgets: dict[Literal["smoke", "demo", "cpu", "full"], Budget]
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        for registry, name in ((SETTINGS, self.setting), (TASKS, self.task), (METHODS, self.method)):
+            if name not in registry:
+                raise ValueError(f"unknown {registry.what} {name!r}; known: {', '.join(registry)}")
+        if self.budget not in self.budgets:
+            raise ValueError(f"budget {self.budget!r} is not defined under budgets ({', '.join(self.budgets)})")
+        rows = self.all_rows()
+        unknown = [m for m in self.methods or () if m not in rows]
+        if unknown:
+            raise ValueError(f"methods {unknown} do not exist for setting {self.setting}; known: {', '.join(rows)}")
+        problem = SETTINGS[self.setting].check(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def all_rows(self) -> list[str]:
+        return SETTINGS[self.setting].rows(self.pool, self.spend.token_budgets or [])
+
+    @property
+    def rows(self) -> list[str]:
+        return list(self.methods or self.all_rows())
+
+    @property
+    def spend(self) -> Budget:
+        return self.budgets[self.budget]
+
+    def data_path(self) -> Path:
+        """`data` as given, else under the shared data; where neither exists (a user's own machine), the same
+        dataset from the Hugging Face hub (`hf:NAME`)."""
+        if self.data.startswith("hf:"):
+            return Path(self.data)
+        path = Path(self.data).expanduser()
+        if not path.exists() and not path.is_absolute():
+            path = data_dir() / path
+        hub = get_task(self.task).hub
+        return path if path.exists() or hub is None else Path(f"hf:{hub}")
+
+
+def load_config(path: str | Path, budget: str | None = None) -> Config:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ExperimentError(f"{path} does not exist; pass an experiment YAML (see configs/)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ExperimentError(f"{path} is not valid YAML: {err}") from err
+    if budget is not None:
+        raw["budget"] = budget
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in err.errors())
+        raise ExperimentError(f"{path}: {problems}") from err

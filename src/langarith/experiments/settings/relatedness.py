@@ -1,0 +1,30 @@
+"""Paper 2, relatedness ablation: for one target, every language of a pool as LA's partner, LA(en, p); each
+note gives p's URIEL distance to the target."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langarith.experiments.cells import Cell
+from langarith.experiments.madx_runner import MadxRunner
+from langarith.experiments.setting import setting
+from langarith.experiments.settings.zero_shot import MADX
+from langarith.recipes import la
+from langarith.typology import distance
+
+
+def rows(pool: Sequence[str], budgets: Sequence[int]) -> list[str]:
+    return ["madx-en", *(f"la-{p}" for p in pool)]
+
+
+@setting("relatedness", rows=rows, baseline="madx-en", needs_pool=True, **MADX)
+def relatedness(run: MadxRunner, target: str) -> dict[str, Cell]:
+    en = run.language(run.source)
+    made = {"madx-en": run.fixed("madx-en", target, en)}
+    for code in run.config.pool:
+        if code == run.source:
+            continue
+        partner = run.language(code)
+        made[f"la-{code}"] = run.tuned(f"la-{code}", target, lambda lam, p=partner: la(en, p, lam),
+                                       note=f"URIEL distance {code}–{target}: {distance(code, target):.3f}")
+    return made

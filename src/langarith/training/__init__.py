@@ -1,0 +1,27 @@
+"""Training language modules (unlabeled text) and task modules (labeled data) on any Hugging Face model.
+
+- `spec`: what a run is asked for (`TrainSpec`, the one home of training defaults) and returns (`Trained`);
+- `data`: text packed into sequences, labeled examples into pairs or head inputs, batches by (seed, step);
+- `objectives`: the loss of a batch (prefix-LM, seq2seq, masked LM, label-only, head loss);
+- `mlm_head`: the one shared, frozen MLM head of an encoder that ships none;
+- `checkpoints`: save and resume, bitwise on the CPU;
+- `loop`: `train(spec)` as named steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langarith.training.spec import Trained, TrainError, TrainSpec
+
+__all__ = ["TrainError", "TrainSpec", "Trained", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    """`train` is loaded on first use: the loop's imports cost about 0.1 s, which the CLI and the
+    experiment configs (which read `spec` only) should not pay at start."""
+    if name == "train":
+        from langarith.training.loop import train
+
+        return train
+    raise AttributeError(f"module 'langarith.training' has no attribute {name!r}")

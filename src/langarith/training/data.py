@@ -1,0 +1,166 @@
+"""What a module trains on, turned into rows that every step indexes.
+
+- Language modules: the text of every source, packed into fixed-length sequences (documents joined with
+  EOS, so no padding is trained on); a few sequences are held out to measure the loss before and after.
+- Task modules on decoders: prompt → target pairs (loss on the target only); prompts are left-padded so all
+  targets end together and one `logits_to_keep` range covers them.
+- Task modules on encoders: examples encoded for the task's AdapterHub head (`langarith.models.heads`).
+
+Every batch is a pure function of (seed, step) (`Batches`): resuming needs no data state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from langarith.corpora import read_texts
+from langarith.langid import share_in_language
+from langarith.models import heads
+from langarith.progress import say
+from langarith.prompts import TEMPLATES, fit_prompt
+from langarith.tasks import Task, get_task
+from langarith.training.spec import TrainError, TrainSpec
+
+
+@dataclass
+class TrainingData:
+    """The rows of one run and what the manifest records about them."""
+
+    objective: str  # "prefix-lm" | "mlm" | "<kind>:<task>" | "<head>-head:<task>"
+    rows: int
+    tokens_per_step: int | None  # language modules: a step's tokens (for --tokens budgets)
+    manifest: dict[str, Any]
+    sequences: np.ndarray | None = None  # language modules: (rows, seq_len) token ids
+    heldout: np.ndarray | None = None
+    texts: list[str] = field(default_factory=list, repr=False)
+    pairs: list[Any] = field(default_factory=list, repr=False)  # task modules: encoded examples
+    task: Task | None = None
+    head: str | None = None  # encoder task modules: the AdapterHub head (classification, tagging, qa)
+    labels: list[str] | None = None  # and its label set
+
+
+class Batches:
+    """Rows of a dataset visited in a fresh seeded permutation per epoch; `rows(step)` is pure."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        if n == 0:
+            raise TrainError("no training examples")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._perm: dict[int, np.ndarray] = {}
+
+    def rows(self, step: int) -> np.ndarray:
+        idx = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        out = np.empty_like(idx)
+        for i, g in enumerate(idx):
+            epoch, pos = divmod(int(g), self.n)
+            if epoch not in self._perm:
+                self._perm = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
+            out[i] = self._perm[epoch][pos]
+        return out
+
+
+def pack(texts: list[str], tokenizer: Any, seq_len: int) -> np.ndarray:
+    """Concatenate documents (EOS between them) and cut fixed-length sequences: no padding is trained on."""
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    stream: list[int] = []
+    for doc in ids:
+        stream.extend(doc)
+        if eos is not None:
+            stream.append(eos)
+    n = len(stream) // seq_len
+    if n == 0:
+        raise TrainError(f"the text has {len(stream)} tokens, fewer than one sequence of {seq_len}; give more text")
+    return np.asarray(stream[: n * seq_len], dtype=np.int64).reshape(n, seq_len)
+
+
+def encode_examples(examples: list[Any], tokenizer: Any, max_len: int) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, target ids + EOS); long prompts lose their middle so the target always fits."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
+    targets = tokenizer([e.target for e in examples], add_special_tokens=False)["input_ids"]
+    out = []
+    for p, t in zip(prompts, targets, strict=True):
+        t = (t + eos)[: max_len // 2]
+        out.append((fit_prompt(bos + p, max_len - len(t)), t))
+    return out
+
+
+def collate_task(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    length = max(len(p) + len(t) for p, t in pairs)
+    longest_target = max(len(t) for _, t in pairs)
+    ids = torch.full((len(pairs), length), pad_id, dtype=torch.long)
+    labels = torch.full_like(ids, -100)
+    mask = torch.zeros_like(ids)
+    for i, (p, t) in enumerate(pairs):
+        seq = p + t
+        ids[i, length - len(seq):] = torch.tensor(seq)
+        labels[i, length - len(t):] = torch.tensor(t)
+        mask[i, length - len(seq):] = 1
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    keep = torch.arange(length - longest_target - 1, length - 1)
+    return {"ids": ids, "labels": labels, "mask": mask, "positions": positions, "keep": keep,
+            "tokens": int(mask.sum())}
+
+
+def language_data(spec: TrainSpec, family: str, tokenizer: Any, console: Any) -> TrainingData:
+    """Packed text of every source, a held-out slice, and (low resource) only the first tokens asked for."""
+    objective = "mlm" if family == "encoder" else "prefix-lm"
+    texts, sources = read_texts(spec.text, spec.language)
+    check_language(texts, spec.language, console)
+    sequences = pack(texts, tokenizer, spec.seq_len)
+    held = min(spec.heldout, len(sequences) // 10)
+    heldout, sequences = sequences[:held], sequences[held:]
+    if spec.max_text_tokens is not None:
+        if spec.max_text_tokens > len(sequences) * spec.seq_len:
+            say(console, f"[yellow]warning:[/] the text has {len(sequences) * spec.seq_len:,} tokens, fewer "
+                         f"than the {spec.max_text_tokens:,} asked for; all of it is used")
+        sequences = sequences[: max(1, spec.max_text_tokens // spec.seq_len)]
+    manifest = {"sources": [asdict(s) for s in sources], "seq_len": spec.seq_len, "text_tokens": int(sequences.size),
+                "max_text_tokens": spec.max_text_tokens}
+    return TrainingData(objective, len(sequences), spec.batch_size * spec.seq_len, manifest, sequences=sequences,
+                        heldout=heldout, texts=texts)
+
+
+def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> TrainingData:
+    """Labeled examples of every training language: prompt → target pairs on decoders, head inputs on
+    encoders (MAD-X task adapters, which are bottleneck adapters)."""
+    if family == "encoder-decoder":
+        raise TrainError(f"task modules on {family} models are not supported; use a decoder (prompted tasks) or an "
+                         "encoder (AdapterHub prediction heads)")
+    if spec.task is None or spec.data is None:
+        raise TrainError("a task module needs --task and --data")
+    task = get_task(spec.task)
+    first = (spec.languages or [spec.language])[0]
+    examples = [e for lang in spec.languages or [spec.language] for e in task.load(spec.data, lang, spec.split)]
+    common = {"task": task.name, "data": str(spec.data), "split": spec.split, "examples": len(examples),
+              "languages": spec.languages}
+    if family == "encoder":
+        if method != "bottleneck":
+            raise TrainError(f"task modules on encoders are AdapterHub adapters with a prediction head (MAD-X); use "
+                             f"--method bottleneck, not {method}")
+        kind = heads.head_kind(task)
+        labels = task.head_labels(spec.data, first, examples)
+        pairs = heads.encode(task, examples, tokenizer, spec.max_len, labels)
+        return TrainingData(f"{kind}-head:{task.name}", len(pairs), None,
+                            {"task": task.name, "labels": labels, "head": kind, **common}, pairs=pairs, task=task,
+                            head=kind, labels=labels)
+    pairs = encode_examples(examples, tokenizer, spec.max_len)
+    scoring = "label scoring (trained as label generation)" if task.kind == "classification" else None
+    manifest = {"task": task.name, "labels": task.labels(spec.data, first), "classification": scoring, **common,
+                "prompt_template": TEMPLATES}
+    return TrainingData(f"{task.kind}:{task.name}", len(pairs), None, manifest, pairs=pairs, task=task)
+
+
+def check_language(texts: list[str], language: str, console: Any) -> None:
+    """Warn when a sample of the text does not look like the declared language."""
+    share, detected = share_in_language(texts, language)
+    if share is not None and share < 0.5:
+        say(console, f"[yellow]warning:[/] only {share:.0%} of a sample of the text looks like {language}; "
+                     f"most looks like {detected}. Check --lang and --text.")

@@ -1,0 +1,293 @@
+"""`train(spec)`: a language module (unlabeled text) or a task module (labeled data) on any Hugging Face model,
+as named steps read top to bottom — set up the run, its data, the module, the optimizer; the loop; save.
+
+What the rest of langarith relies on:
+- Every batch is a pure function of (seed, step), and checkpoints hold the trainable tensors, the optimizer
+  and the RNG state: a run resumed after a kill or a deadline reaches bitwise the same weights on the CPU.
+- Every module trained for one (base model, method, options) starts from the same initial weights, drawn
+  on the CPU from a seed of those (`methods.init_seed`), so factor-wise arithmetic between them means
+  something on every machine; the manifest records a fingerprint of that start.
+- It runs under `accelerate launch` unchanged: each process takes its rows of the global batch.
+- The deadline (`langarith.timing`) is checked before every step: past it, a checkpoint is written and
+  `DeadlineReached` raised, and the same call later continues from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langarith import __version__, devices, models, timing
+from langarith.errors import OutputExistsError
+from langarith.formats.files import atomic_folder, write_json
+from langarith.methods import fingerprint, get_method, init_seed
+from langarith.methods.bottleneck import NAME
+from langarith.models import heads
+from langarith.progress import progress, say
+from langarith.training.checkpoints import CHECKPOINT, checkpoint_dir, load_checkpoint, save_checkpoint
+from langarith.training.data import Batches, TrainingData, language_data, task_data
+from langarith.training.mlm_head import shared_mlm_head
+from langarith.training.objectives import batch_loss, frozen_linears_in, heldout_loss
+from langarith.training.spec import DEFAULT_STEPS, ROLES, SAVE_DTYPES, Trained, TrainError, TrainSpec
+
+
+@dataclass
+class _Run:
+    """What the steps of one training run hand each other."""
+
+    spec: TrainSpec
+    out: Path
+    console: Any
+    started: float
+    precision: str
+    accelerator: Any
+    info: Any  # models.ModelInfo
+    tokenizer: Any
+    method: Any
+    options: dict[str, Any]
+    data: TrainingData | None = None
+    total: int = 0
+    model: Any = None
+    optimizer: Any = None
+    init: dict[str, Any] = field(default_factory=dict)  # seed and fingerprint of the initial module
+    facts: dict[str, Any] = field(default_factory=dict)  # what the base model needed (a shared MLM head)
+    state: dict[str, Any] = field(default_factory=lambda: {"step": 0, "losses": [], "tokens": 0})
+
+    @property
+    def ckpt(self) -> Path:
+        return checkpoint_dir(self.out)
+
+
+def train(spec: TrainSpec, console: Any = None) -> Trained:
+    """Train and write the module folder (the library's standard folder plus `langarith.json`)."""
+    run = _setup_run(spec, console)
+    run.data = _setup_data(run)
+    run.total = total_steps(spec, run.data.tokens_per_step)
+    _setup_module(run)
+    _setup_optimizer(run)
+    before = _heldout_before(run)
+    loop_s, loop_tokens = _loop(run)
+    run.model.eval()
+    after = heldout_loss(run.model, run.data, spec.seq_len, run.info.family, run.tokenizer)
+    return _save(run, before, after, loop_s, loop_tokens)
+
+
+# --- the steps ----------------------------------------------------------------------------------------------
+def _setup_run(spec: TrainSpec, console: Any) -> _Run:
+    """Check what was asked for, then resolve the model, its tokenizer and the method."""
+    import torch
+    from accelerate import Accelerator
+
+    out = Path(spec.out).expanduser()
+    ckpt = checkpoint_dir(out)
+    if out.exists():
+        raise OutputExistsError(f"{out} already exists; choose another --out (or delete it)")
+    if spec.resume and not (ckpt / CHECKPOINT).exists():
+        say(console, f"--resume: no checkpoint at {ckpt}; starting from step 0")
+    if not spec.resume and ckpt.exists():
+        raise TrainError(f"{ckpt} holds a checkpoint of an interrupted run: pass --resume to continue it, "
+                         "or delete it to start over")
+    if spec.precision not in devices.PRECISIONS:
+        raise TrainError(f"precision must be auto, fp32 or bf16, got {spec.precision!r}")
+    if spec.save_dtype not in SAVE_DTYPES:
+        raise TrainError(f"save_dtype must be fp32 or bf16, got {spec.save_dtype!r}")
+    timing.check(f"the start of training {out.name}")
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    info = models.resolve(spec.model)
+    method = get_method(spec.method)
+    options = method.options(dict(spec.method_options))
+    if spec.role not in ROLES:
+        raise TrainError(f"role must be language or task, got {spec.role!r}")
+    return _Run(spec, out, console, time.time(), devices.training_precision(spec.precision), accelerator, info,
+                models.load_tokenizer(info), method, options)
+
+
+def _setup_data(run: _Run) -> TrainingData:
+    if run.spec.role == "language":
+        return language_data(run.spec, run.info.family, run.tokenizer, run.console)
+    return task_data(run.spec, run.info.family, run.method.name, run.tokenizer)
+
+
+def total_steps(spec: TrainSpec, tokens_per_step: int | None) -> int:
+    """The run's length: `steps`, or `tokens` over a step's tokens (language modules), else DEFAULT_STEPS."""
+    if spec.steps is not None and spec.tokens is not None:
+        raise TrainError("give --steps or --tokens, not both")
+    if spec.tokens is not None:
+        if tokens_per_step is None:
+            raise TrainError("--tokens budgets language modules; task modules take --steps")
+        if spec.tokens < tokens_per_step:
+            raise TrainError(f"--tokens {spec.tokens} is less than one step ({tokens_per_step} tokens)")
+        return math.ceil(spec.tokens / tokens_per_step)
+    steps = spec.steps if spec.steps is not None else DEFAULT_STEPS
+    if steps < 1:
+        raise TrainError(f"--steps must be positive, got {steps}")
+    return steps
+
+
+def _setup_module(run: _Run) -> None:
+    """The base model (with a shared MLM head where it has none) and the module attached to it. The module
+    is attached on the CPU, so that its initial weights come from the CPU generator on every machine;
+    accelerate moves the model to the device."""
+    import torch
+
+    spec, info, data = run.spec, run.info, run.data
+    encoder_task = data.head is not None
+    model, facts = (heads.load_model(info.path), {}) if encoder_task else models.load(info)
+    if facts.get("fresh_mlm_head") and spec.role == "language":
+        model.to(run.accelerator.device)
+        facts.update(shared_mlm_head(model, info, run.tokenizer, spec.seq_len, data.texts, run.console,
+                                     spec.progress))
+        model.to("cpu")
+    seed = init_seed(info.name, run.method.name, run.options)
+    torch.manual_seed(seed)
+    model = run.method.attach(model, run.options, info.family, spec.lang_module)
+    if encoder_task:
+        heads.add_head(model, NAME, data.task, data.labels or [])
+    run.model, run.facts = model, facts
+    run.init = {"seed": seed, "fingerprint": fingerprint(run.method.trainable(model))}
+
+
+def _setup_optimizer(run: _Run) -> None:
+    """AdamW over the trainable tensors, the state of an interrupted run when resuming, and accelerate."""
+    import torch
+
+    params = run.method.trainable(run.model)
+    torch.manual_seed(run.spec.seed)
+    optimizer = torch.optim.AdamW(list(params.values()), lr=run.spec.lr)
+    if run.spec.resume and (run.ckpt / CHECKPOINT).exists():
+        run.state = load_checkpoint(run.ckpt / CHECKPOINT, params, optimizer, run.init["fingerprint"])
+    run.model, run.optimizer = run.accelerator.prepare(run.model, optimizer)
+
+
+def _heldout_before(run: _Run) -> float | None:
+    """The held-out loss before the first step; a resumed run keeps the one measured when it first started."""
+    state = run.state
+    if "heldout_before" not in state:
+        state["heldout_before"] = heldout_loss(run.model, run.data, run.spec.seq_len, run.info.family, run.tokenizer)
+    if state["step"]:
+        state.setdefault("resumed_at", []).append(state["step"])
+    return state["heldout_before"]
+
+
+def _loop(run: _Run) -> tuple[float, int]:
+    """The steps from the state's to the total; returns the loop's seconds and the tokens it started from."""
+    import torch
+
+    spec, accelerator, state = run.spec, run.accelerator, run.state
+    batches = Batches(run.data.rows, spec.batch_size, spec.seed)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    generator = torch.Generator()
+    run.model.train()
+    started, tokens_at_start = time.time(), state["tokens"]
+    frozen = frozen_linears_in(run.model, torch.bfloat16) if run.precision == "bf16" else contextlib.nullcontext()
+    shown = spec.progress and accelerator.is_main_process
+    with frozen, progress(shown, run.console, "loss {task.fields[loss]:.4f}", "{task.fields[tps]:,.0f} tok/s") as bar:
+        job = bar.add_task("training", total=run.total, completed=state["step"], loss=float("nan"), tps=0.0)
+        for step in range(state["step"], run.total):
+            if _deadline_passed(accelerator):
+                _checkpoint(run)
+                raise timing.DeadlineReached(f"training {run.out.name} stopped at step {step} of {run.total} "
+                                             f"(checkpoint {run.ckpt}); rerun the same command to continue")
+            # bf16: autocast around the forward only; weights, gradients and the optimizer stay fp32
+            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=run.precision == "bf16"):
+                loss, n_tokens = batch_loss(run.data, run.model, batches.rows(step)[rank::world], step, spec.seed,
+                                            spec.seq_len, run.info.family, run.tokenizer, generator)
+            accelerator.backward(loss)
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+            value = float(accelerator.reduce(loss.detach(), "mean"))
+            state["losses"].append(value)
+            state["tokens"] += n_tokens * world
+            state["step"] = step + 1
+            tps = (state["tokens"] - tokens_at_start) / max(time.time() - started, 1e-9)
+            bar.update(job, advance=1, loss=value, tps=tps)
+            if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0 and state["step"] < run.total:
+                _checkpoint(run)
+    return time.time() - started, tokens_at_start
+
+
+def _checkpoint(run: _Run) -> None:
+    """Save the state (the wall time so far included) from the main process; the others wait."""
+    run.state["seconds"] = run.state.get("seconds", 0.0) + time.time() - run.started
+    run.started = time.time()
+    if run.accelerator.is_main_process:
+        save_checkpoint(run.ckpt, run.accelerator.unwrap_model(run.model), run.method, run.optimizer, run.state,
+                        run.init["fingerprint"])
+    run.accelerator.wait_for_everyone()
+
+
+def _deadline_passed(accelerator: Any) -> bool:
+    """Whether the deadline has passed, agreed by every process (one would otherwise wait for the others)."""
+    remaining = timing.left()
+    if remaining is None:
+        return False
+    if accelerator.num_processes == 1:
+        return remaining <= 0
+    import torch
+
+    flag = torch.tensor(float(remaining <= 0), device=accelerator.device)
+    return bool(accelerator.reduce(flag, "max").item())
+
+
+def _save(run: _Run, before: float | None, after: float | None, loop_s: float, loop_tokens: int) -> Trained:
+    """Write the module (in `save_dtype`) and its manifest atomically; drop the checkpoint."""
+    import torch
+    from accelerate.utils import gather_object
+
+    accelerator = run.accelerator
+    final = gather_object([fingerprint(run.method.trainable(accelerator.unwrap_model(run.model)))])
+    trained = accelerator.unwrap_model(run.model)
+    manifest: dict[str, Any] = {}
+    if accelerator.is_main_process:
+        manifest = _manifest(run, before, after, final, loop_s, loop_tokens)
+        trained = trained.to("cpu")  # PEFT and AdapterHub save from the CPU alike
+        if run.spec.save_dtype == "bf16":
+            with torch.no_grad():
+                for param in run.method.trainable(trained).values():
+                    param.data = param.data.to(torch.bfloat16)
+        with atomic_folder(run.out) as tmp:
+            run.method.save(trained, tmp)
+            write_json(tmp / "langarith.json", manifest)
+        shutil.rmtree(run.ckpt, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return Trained(run.out, trained, manifest)
+
+
+def _manifest(run: _Run, before: float | None, after: float | None, final: list[str], loop_s: float,
+              loop_tokens: int) -> dict[str, Any]:
+    """What reproduces the run: language, role, objective, model, method, data, budget, losses, machine."""
+    spec, info, state = run.spec, run.info, run.state
+    return {
+        "langarith_version": __version__,
+        "language": spec.language,
+        "role": spec.role,
+        "objective": run.data.objective,
+        "model": {"name": info.name, "path": info.path, "family": info.family, "type": info.model_type},
+        "method": {"name": run.method.name, "options": run.options},
+        "init": run.init,
+        "seed": spec.seed,
+        "lang_module": str(spec.lang_module) if spec.lang_module else None,
+        "steps": state["step"],
+        "tokens": state["tokens"],
+        "batch_size": spec.batch_size,
+        "lr": spec.lr,
+        "precision": run.precision,
+        "device": devices.describe()["name"],
+        "saved_dtype": spec.save_dtype,
+        "resumed_at_steps": state.get("resumed_at", []),
+        "loss_curve": state["losses"],
+        "heldout_loss": {"before": before, "after": after, "fell": None if before is None else bool(after < before)},
+        "processes": run.accelerator.num_processes,
+        "final_fingerprints": final,  # one per process: data-parallel replicas must agree
+        "wall_time_s": round(state.get("seconds", 0.0) + time.time() - run.started, 2),  # over every resumed part
+        "loop_s": round(loop_s, 3),
+        "tokens_per_s": round((state["tokens"] - loop_tokens) / max(loop_s, 1e-9), 1),
+        "versions": devices.versions(),
+        **run.facts,
+        **run.data.manifest,
+    }
