@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,14 @@ class Cell:
                 "lambda_on_edge": self.on_edge, "dev_evaluations": self.evaluations, "p_vs_baseline": self.p_baseline,
                 "p_vs_control": self.p_control, "note": self.note,
                 **{f"metric_{k}": v for k, v in self.metrics.items()}}
+
+
+def better_on_dev(name: str, made: dict[str, Cell], dev: dict[str, float | None]) -> Cell:
+    """The row of `dev` with the better dev score, reported under `name` (its test scores are that row's;
+    it is tested against nothing, being one of the rows it stands for)."""
+    choice = max(dev, key=lambda m: (dev[m] if dev[m] is not None else float("-inf"), m))
+    return replace(made[choice], method=name, note=f"{choice} (better on dev: {dev[choice]:.1f})", p_baseline=None,
+                   p_control=None)
 
 
 STORED = ("score", "metrics", "lam", "on_edge", "evaluations", "curve", "note", "dev", "predictions")

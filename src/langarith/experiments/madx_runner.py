@@ -107,11 +107,3 @@ class MadxRunner(Runner):
                     method.save(model, Path(tmp))
                     cache[module.init_fingerprint] = load(tmp)
         return cache[module.init_fingerprint]
-
-    @staticmethod
-    def best(name: str, made: dict[str, Any], dev: dict[str, float | None]) -> Any:
-        """The row better on dev, reported under `name` (its test scores are that row's)."""
-        choice = max(dev, key=lambda m: (dev[m] if dev[m] is not None else float("-inf"), m))
-        cell = made[choice]
-        return replace(cell, method=name, note=f"{choice} (better on dev: {dev[choice]:.1f})", p_baseline=None,
-                       p_control=None)

@@ -102,8 +102,7 @@ def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
         plots.improvement_heatmap(improved, out / "improvement.png", title=f"relative improvement over {baseline} (%)",
                                   row_label="method", col_label="target language")
         lines.append("![relative improvement](improvement.png)")
-    vectors = (runner.analysis_vector(runner._modules[p]) for p in sorted(runner._modules))
-    modules = [v for v in vectors if v is not None]
+    modules = runner.analysis_vectors()
     if len(modules) >= 2:
         with contextlib.suppress(LangarithError):
             plots.cosine_heatmap(modules, out / "cosine.png",

@@ -194,6 +194,11 @@ class Runner:
         """What the cosine and density plots compare (None: left out): ΔW for LoRA (see `analysis.as_updates`)."""
         return as_updates(module)
 
+    def analysis_vectors(self) -> list[Any]:
+        """What the plots compare, for every module the run loaded (in folder order)."""
+        vectors = (self.analysis_vector(self._modules[path]) for path in sorted(self._modules))
+        return [v for v in vectors if v is not None]
+
     # --- cells -------------------------------------------------------------------------------------------
     def finish(self, method: str, target: str, make: Callable[[], Cell]) -> Cell:
         """The cell from the record of an earlier, stopped run of this config, else `make()`, recorded."""

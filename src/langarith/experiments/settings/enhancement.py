@@ -3,7 +3,7 @@ LA(rel, T), with rel the pool language nearest to the target, and `la-best`, the
 
 from __future__ import annotations
 
-from langarith.experiments.cells import Cell
+from langarith.experiments.cells import Cell, better_on_dev
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import fixed_rows, setting
 from langarith.experiments.settings.zero_shot import MADX
@@ -20,5 +20,5 @@ def enhancement(run: MadxRunner, target: str) -> dict[str, Cell]:
     run.dev_lines[target] = {f"{target} alone (dev)": run.dev_score(own, target)}
     made["la-en"] = run.tuned("la-en", target, lambda lam: la(en, own, lam))
     made["la-rel"] = run.tuned("la-rel", target, lambda lam: la(rel, own, lam), note)
-    made["la-best"] = run.best("la-best", made, {m: made[m].dev for m in ("la-en", "la-rel")})
+    made["la-best"] = better_on_dev("la-best", made, {m: made[m].dev for m in ("la-en", "la-rel")})
     return made

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from langarith.experiments.cells import Cell
+from langarith.experiments.cells import Cell, better_on_dev
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import fixed_rows, setting
 from langarith.recipes import la, scaled
@@ -24,7 +24,7 @@ def la_against_proxies(run: MadxRunner, target: str) -> tuple[dict[str, Cell], A
     made = {"madx-en": run.fixed("madx-en", target, en), "madx-rel": run.fixed("madx-rel", target, rel, note)}
     dev = {"madx-en": run.dev_score(en, target), "madx-rel": run.dev_score(rel, target)}
     run.dev_lines[target] = {f"{run.source} alone (dev)": dev["madx-en"], f"{rel_code} alone (dev)": dev["madx-rel"]}
-    made["best-proxy"] = run.best("best-proxy", made, dev)
+    made["best-proxy"] = better_on_dev("best-proxy", made, dev)
     if "en-scaled" in run.config.rows:
         made["en-scaled"] = run.tuned("en-scaled", target, lambda lam: scaled(en, lam))
     made["la"] = run.tuned("la", target, lambda lam: la(en, rel, lam), note)
