@@ -76,7 +76,8 @@ def compose(
          "language": m.language, "role": m.role}
         for name, m in loaded.items()
     ]
-    return save(result, out, provenance=provenance, overwrite=overwrite, adapter_name=adapter_name)
+    inputs = [m.source for m in loaded.values() if m.source is not None]
+    return save(result, out, provenance=provenance, overwrite=overwrite, adapter_name=adapter_name, protect=inputs)
 
 
 def _check_names(expression: str, loaded: Mapping[str, Module]) -> None:

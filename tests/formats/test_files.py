@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import synthetic_lora
 
+from langarith.atomic import atomic_folder
 from langarith.errors import ModuleFileError, OutputExistsError
 from langarith.formats import load, save
-from langarith.formats.files import atomic_folder
 
 
 def _leftovers(parent: Path, name: str) -> list[Path]:
@@ -34,7 +34,7 @@ def test_a_kill_mid_write_leaves_no_partial_module(tmp_path):
     script = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from langarith.formats.files import atomic_folder
+        from langarith.atomic import atomic_folder
         with atomic_folder(Path({str(out)!r})) as tmp:
             (tmp / "adapter_config.json").write_text("{{}}")
             print("writing", flush=True)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from langarith import __version__
+from langarith.atomic import atomic_folder
 from langarith.errors import ModuleFileError, SemanticsError
-from langarith.formats.files import atomic_folder, read_json, write_json
+from langarith.formats.files import read_json, write_json
 from langarith.module import Module
 from langarith.registry import Registry
 
@@ -94,8 +96,10 @@ def save(
     adapter_name: str | None = None,
     overwrite: bool = False,
     manifest: dict[str, Any] | None = None,
+    protect: Iterable[Path] = (),
 ) -> Path:
-    """Write `module` to `out` in its own format, plus manifest and model card, atomically."""
+    """Write `module` to `out` in its own format, plus manifest and model card, atomically; `protect` are the
+    inputs it was made from, which `out` may not replace or touch."""
     out = Path(out).expanduser()
     provenance = provenance if provenance is not None else module.provenance
     name = adapter_name or _adapter_name(out)
@@ -111,7 +115,7 @@ def save(
         **(manifest or {}),
     }
     metadata = {"langarith": json.dumps({"language": module.language, "role": module.role, **provenance})}
-    with atomic_folder(out, overwrite=overwrite) as tmp:
+    with atomic_folder(out, overwrite=overwrite, protect=protect) as tmp:
         get_format(module.format).write(module, tmp, name, metadata)
         write_json(tmp / MANIFEST, record)
         (tmp / "README.md").write_text(model_card(module, provenance, name), encoding="utf-8")

@@ -1,22 +1,17 @@
 """File-level I/O shared by the formats: safetensors as numpy (bf16 included, without torch),
-`.bin` pickles through `torch.load(weights_only=True)` only, content hashes, and atomic folders."""
+`.bin` pickles through `torch.load(weights_only=True)` only, and content hashes (atomic folders: `langarith.atomic`)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import shutil
 import struct
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from langarith.errors import ModuleFileError, OutputExistsError
+from langarith.errors import ModuleFileError
 
 # safetensors dtype tag -> numpy dtype; BF16 is held as float32 and converted at the edges.
 _NP = {
@@ -161,39 +156,3 @@ def sha256_of(paths: list[Path]) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it is fsynced and renamed to `out`, so a crash or
-    kill at any point leaves either no module or the complete one, never a partial folder."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} already exists; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-        for child in tmp.iterdir():
-            with child.open("rb") as fh:
-                os.fsync(fh.fileno())
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / out.name)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-        _fsync_dir(out.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from langarith.formats.files import atomic_folder
+from langarith.atomic import atomic_folder
 from langarith.training.spec import TrainError
 
 CHECKPOINT = "checkpoint.pt"
@@ -25,7 +25,7 @@ def save_checkpoint(folder: Path, model: Any, method: Any, optimizer: Any, state
     trainable = {n: p.detach().clone() for n, p in method.trainable(model).items()}
     payload = {"trainable": trainable, "optimizer": optimizer.state_dict(), "state": state,
                "torch_rng": torch.get_rng_state(), "init_fingerprint": init_fp}
-    with atomic_folder(folder, overwrite=True) as tmp:
+    with atomic_folder(folder, overwrite=True, markers=(CHECKPOINT,)) as tmp:
         torch.save(payload, tmp / CHECKPOINT)
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from langarith import __version__, devices, models, timing
+from langarith.atomic import atomic_folder
 from langarith.errors import OutputExistsError
-from langarith.formats.files import atomic_folder, write_json
+from langarith.formats.files import write_json
 from langarith.methods import fingerprint, get_method, init_seed
 from langarith.methods.bottleneck import NAME
 from langarith.models import heads
