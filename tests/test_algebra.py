@@ -243,3 +243,20 @@ def test_factor_arithmetic_warns_unless_modules_share_their_init(tiny_models, tm
     with warnings.catch_warnings():
         warnings.simplefilter("error", SharedInitWarning)
         (third_party[0] - third_party[1]).materialize("delta")
+
+
+def test_mixed_dtypes_give_one_result_dtype_whatever_the_order_and_integers_are_refused():
+    from langarith.errors import IncompatibleModulesError
+
+    a, b = synthetic_lora(1), synthetic_lora(2)
+    half = a.with_tensors({k: v.astype(np.float16) for k, v in a.tensors.items()}, stored_as={})
+    bf16 = b.with_tensors(dict(b.tensors), stored_as=dict.fromkeys(b.tensors, "BF16"))
+    for semantics in ("factor", "delta"):
+        one, other = (half + b).materialize(semantics), (b + half).materialize(semantics)
+        dtypes = [{t.dtype for t in result.tensors.values()} for result in (one, other)]
+        assert dtypes[0] == dtypes[1] == {np.dtype(np.float32)}
+    assert (bf16 + a).materialize().stored_as == (a + bf16).materialize().stored_as == {}
+    assert set((bf16 + bf16).materialize().stored_as.values()) == {"BF16"}
+    counts = a.with_tensors({k: np.ones(v.shape, dtype=np.int64) for k, v in a.tensors.items()})
+    with pytest.raises(IncompatibleModulesError, match="is int64, not a floating-point parameter"):
+        (counts + b).materialize()

@@ -35,3 +35,13 @@ def test_the_ignore_rules_keep_full_budget_modules_and_drop_checkpoints_and_bund
     assert ignored("results/sib200-one-language-full/modules/lang_por_Latn_0123456789.ckpt/checkpoint.pt")
     assert ignored("results/sib200-one-language-full/modules/.lang_por_Latn_0123456789.tmp-ab12/x")
     assert ignored("bundle/h200/payload.part01")
+
+
+def test_an_unusable_cache_folder_is_a_clean_error(tmp_path, monkeypatch):
+    from langarith.errors import LangarithError
+    from langarith.paths import cache_dir
+
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("LANGARITH_CACHE", str(tmp_path / "a-file"))
+    with pytest.raises(LangarithError, match="set LANGARITH_CACHE to a writable folder"):
+        cache_dir("models")

@@ -141,3 +141,9 @@ def test_bracket_reports_only_scores_that_real_predictions_back():
 
     found = search(wavy, lambda rows, p: 100.0 * sum(x == "b" for x in p) / len(p), n, strategy="bracket")
     assert found.best == 1.0 and found.score == 0.0  # never a score the real predictions do not back
+
+
+@pytest.mark.parametrize("step", [float("nan"), float("inf"), 0.0, -0.1])
+def test_a_grid_of_nothing_is_an_error(step):
+    with pytest.raises(SearchError, match="a λ grid needs step > 0"):
+        lambda_grid(step)

@@ -170,19 +170,36 @@ def _factor(terms: tuple[tuple[float, Module], ...]) -> Module:
     ref = mods[0]
     live = [(c, m) for c, m in terms if c != 0.0] or [(0.0, ref)]
     out: dict[str, np.ndarray] = {}
-    for key, t0 in ref.tensors.items():
-        # Accumulate in place, in the inputs' precision but never below float32 (fp16/bf16 inputs).
-        work = np.promote_types(t0.dtype, np.float32)
+    for key in ref.tensors:
+        # The widest input dtype, whatever the order; accumulated in place, never below float32.
+        dtype = result_dtype(mods, key)
+        work = np.promote_types(dtype, np.float32)
         acc = np.multiply(live[0][1].tensors[key], live[0][0], dtype=work)
         scratch = np.empty_like(acc)
         for c, m in live[1:]:
             np.multiply(m.tensors[key], c, out=scratch, dtype=work)
             acc += scratch
         with np.errstate(over="ignore"):  # overflow becomes Inf, which check_finite reports by name
-            out[key] = acc.astype(t0.dtype, copy=False)
+            out[key] = acc.astype(dtype, copy=False)
     shared = {m.init_fingerprint for m in mods}
-    return ref.with_tensors(out, name=None, language=None, role=None, provenance={},
+    return ref.with_tensors(out, name=None, language=None, role=None, provenance={}, stored_as=stored_as(mods, out),
                             init_fingerprint=ref.init_fingerprint if len(shared) == 1 else None)
+
+
+def result_dtype(mods: Sequence[Module], key: str) -> np.dtype:
+    """The dtype of a combined tensor: the widest of the inputs' (fp16 + fp32 is fp32 in either order).
+    Integer tensors (counters, indices) are not parameters arithmetic may touch."""
+    dtypes = [m.tensors[key].dtype for m in mods if key in m.tensors]
+    if any(d.kind not in "f" for d in dtypes):
+        holder = next(m for m in mods if key in m.tensors and m.tensors[key].dtype.kind not in "f")
+        raise IncompatibleModulesError(f"tensor {key} of {holder.label} is {holder.tensors[key].dtype}, not a "
+                                       "floating-point parameter; module arithmetic combines parameters only")
+    return np.result_type(*dtypes)
+
+
+def stored_as(mods: Sequence[Module], tensors: dict[str, np.ndarray]) -> dict[str, str]:
+    """A combined tensor is written as bf16 only where every input stored it so (else in its numpy dtype)."""
+    return {key: "BF16" for key in tensors if all(m.stored_as.get(key) == "BF16" for m in mods if key in m.tensors)}
 
 
 def _warn_unshared_init(mods: Sequence[Module]) -> None:
@@ -339,8 +356,8 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
     for layer, (a_cat, b_cat) in factors.items():
         a_cat, b_cat = pad_rank(a_cat, b_cat, out_rank)
         pair = layers[layer]
-        dtype = _first_factors(mods, layer)[0].dtype
-        tensors[pair.a], tensors[pair.b] = a_cat.astype(dtype), b_cat.astype(dtype)
+        tensors[pair.a] = a_cat.astype(result_dtype(mods, pair.a))
+        tensors[pair.b] = b_cat.astype(result_dtype(mods, pair.b))
         lora[layer] = LoraPair(pair.a, pair.b, 1.0)
     # Tensors outside the LoRA pairs (e.g. trainable-token deltas) add element-wise.
     others = sorted({k for m in mods for k in m.tensors} - pair_keys)
@@ -352,9 +369,7 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
                 "lack it); it is not a LoRA factor, so it can only be added when all modules have it"
             )
         acc = sum(c * m.tensors[key].astype(np.float64) for c, m in holders)
-        tensors[key] = np.asarray(acc).astype(ref.tensors[key].dtype)
-
-
+        tensors[key] = np.asarray(acc).astype(result_dtype(mods, key))
     targets = tuple(dict.fromkeys(t for m in mods for t in m.targets))
     config = get_format(ref.format).lora_config(ref.config, rank=out_rank, alpha=float(out_rank), targets=targets)
     return ref.with_tensors(
@@ -365,6 +380,7 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
         targets=targets,
         config=config,
         signature={**ref.signature, "use_rslora": False},
+        stored_as=stored_as(mods, tensors),
         name=None,
         language=None,
         role=None,

@@ -66,8 +66,9 @@ def compose(
     if isinstance(value, ModuleVector):
         weights = value.weights()
         result = value.materialize(semantics, rank=rank, extras=extras)  # type: ignore[arg-type]
-    else:  # merges return a finished module
-        weights = {name: 1.0 for name in loaded}
+    else:  # merges return a finished module, and say what weight each input had
+        applied = inputs.applied if recipe is not None and inputs.applied else [1.0] * len(loaded)
+        weights = dict(zip(loaded, applied, strict=True))
         result = value
     result.language, result.role = language, role
     provenance["weights"] = weights
@@ -76,8 +77,8 @@ def compose(
          "language": m.language, "role": m.role}
         for name, m in loaded.items()
     ]
-    inputs = [m.source for m in loaded.values() if m.source is not None]
-    return save(result, out, provenance=provenance, overwrite=overwrite, adapter_name=adapter_name, protect=inputs)
+    sources = [m.source for m in loaded.values() if m.source is not None]
+    return save(result, out, provenance=provenance, overwrite=overwrite, adapter_name=adapter_name, protect=sources)
 
 
 def _check_names(expression: str, loaded: Mapping[str, Module]) -> None:

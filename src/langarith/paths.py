@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from langarith.errors import LangarithError
+
 
 def cache_dir(*parts: str) -> Path:
     """`$LANGARITH_CACHE`, else `$XDG_CACHE_HOME/langarith`, else `~/.cache/langarith`; created on use."""
     root = os.environ.get("LANGARITH_CACHE")
-    base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langarith"
-    path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langarith"
+        path = base.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError) as err:  # read-only, a file in the way, no home folder
+        raise LangarithError(f"cannot use the cache folder ({err}); set LANGARITH_CACHE to a writable folder") from err
+    if not os.access(path, os.W_OK):
+        raise LangarithError(f"the cache folder {path} is not writable; set LANGARITH_CACHE to a writable folder")
     return path
 
 

@@ -90,6 +90,7 @@ class RecipeInputs:
     params: dict[str, Any] = field(default_factory=dict)
     semantics: str = "factor"
     rank: int | None = None
+    applied: list[float] | None = None  # a merge's weight on each input, in order (linear recipes: their terms')
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def _merge_recipe(method: str, help: str) -> None:
             params["lam"] = 1.0 if x.lam is None else float(x.lam)
         else:  # DARE and pruning then average, so merging same-role modules keeps their scale
             params["weights"] = [1.0 / len(modules)] * len(modules)
+        x.applied = list(params.get("weights", [1.0] * len(modules)))  # what provenance records
         return merge(method, modules, semantics=x.semantics, rank=x.rank, **params)
 
 

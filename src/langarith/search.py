@@ -79,7 +79,7 @@ class SearchResult:
 
 def lambda_grid(step: float = GRID_STEP, low: float = 0.0, high: float = 1.0) -> list[float]:
     """low, low+step, …, high — both ends included (λ = 1 is the task module alone: the baseline)."""
-    if step <= 0 or high < low:
+    if not all(math.isfinite(v) for v in (step, low, high)) or step <= 0 or high < low:
         raise SearchError(f"a λ grid needs step > 0 and high ≥ low; got step={step}, low={low}, high={high}")
     n = math.floor((high - low) / step + 1e-9)
     values = [round(low + i * step, 10) for i in range(n + 1)]

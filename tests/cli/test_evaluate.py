@@ -55,6 +55,15 @@ def test_evaluate_and_search_lambda(modules, tmp_path):
     assert refused.returncode == 2 and "validation data" in refused.stderr
 
 
+@pytest.mark.parametrize("spelled", [["--split", "Test"], ["--split", " TEST"],
+                                     ["--dev", str(SIB / "por_Latn" / "test.tsv")]])
+def test_search_lambda_never_tunes_on_test_however_spelled(spelled):
+    args = ["search-lambda", "--recipe", "la", "--lang", "en=a", "--lang", "pt=b", "--target", "pt", "--eval-task",
+            "sib200", "--dev", str(SIB)]
+    refused = cli(*args, *spelled)
+    assert refused.returncode == 2 and "would tune it on the test set" in refused.stderr
+
+
 def test_experiment_cli_reports_config_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsetting: one-language\ntask: sib200\n", encoding="utf-8")

@@ -4,6 +4,7 @@ PEFT's unmerged forward, and the base weights come back bit for bit."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -101,4 +102,41 @@ def test_evaluate_reports_metrics_and_generation_runs(evaluator, module_dir):
 
 def test_module_for_another_model_is_refused_with_the_reason(evaluator, make_peft):
     with pytest.raises(EvaluationError, match="does not fit tiny"), evaluator.merged(make_peft("other")):
+        pass
+
+
+def test_a_module_with_nan_is_refused_and_limits_must_be_positive(evaluator, module_dir, tmp_path):
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from langarith.evaluation import load_examples
+
+    folder = Path(shutil.copytree(module_dir, tmp_path / "nan"))
+    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    first = sorted(tensors)[0]
+    tensors[first] = tensors[first] * float("nan")
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    with pytest.raises(EvaluationError, match=r"holds NaN or Inf in 1 tensor\(s\).*Retrain it"), \
+            evaluator.merged(folder):
+        pass
+    for bad in (0, -3):
+        with pytest.raises(EvaluationError, match=f"--limit {bad} would evaluate nothing"):
+            load_examples(get_task("sib200"), SIB, "pt", "test", bad)
+
+
+def test_a_module_of_another_base_model_is_refused_even_when_shapes_match(evaluator, module_dir, tmp_path):
+    import json
+    import shutil
+
+    folder = Path(shutil.copytree(module_dir, tmp_path / "qwen"))
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "Qwen/Qwen2-0.5B"
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(EvaluationError, match=r"was trained on Qwen/Qwen2-0.5B, but this evaluation runs tiny.*"
+                                              r"pass --model Qwen/Qwen2-0.5B"), evaluator.merged(folder):
+        pass
+    config["base_model_name_or_path"] = f"/another/machine/cache/{Path(evaluator.info.path).name}"
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    with evaluator.merged(folder):  # the same model in another machine's cache fits
         pass

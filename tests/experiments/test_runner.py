@@ -117,6 +117,11 @@ def test_many_languages_rows_and_random_control(tmp_path, isolated_cache):
     ({"task": "nli"}, "unknown task 'nli'"),
     ({"sources": ["en", "fr"]}, "exactly one source"),
     ({"budgets": {"smoke": {**SMOKE, "language_tokens": 5}}}, "language_steps or language_tokens"),
+    ({"dev_split": "Test"}, "is the test split: λ would be tuned on the rows it is scored on"),
+    ({"dev_split": "test", "test_split": "test"}, "is the test split"),
+    ({"train_split": {"pt": "test"}}, "trains on the test split of a target"),
+    ({"targets": ["por_Latn", "pt"]}, "targets names one language twice: por_Latn and pt"),
+    ({"targets": ["pt", "zz"]}, "zz"),
 ])
 def test_config_errors_name_the_problem(tmp_path, change, message):
     with pytest.raises(ExperimentError, match=message):
@@ -186,3 +191,36 @@ def test_a_deadline_leaves_complete_results_and_the_rerun_continues(tmp_path, is
     Runner(load_config(path), out, progress=False).run()
     assert tested == ["add", "add-subtract"]  # the finished cells are read back, not evaluated again
     assert (out / "results.csv").read_text() == (tmp_path / "straight" / "results.csv").read_text()
+
+
+def test_dev_rows_that_are_test_rows_stop_the_run(tmp_path):
+    import shutil
+
+    data = tmp_path / "sib"
+    for lang in ("eng_Latn", "por_Latn"):
+        shutil.copytree(data_dir() / "sib200" / lang, data / lang)
+    shutil.copy(data / "por_Latn" / "test.tsv", data / "por_Latn" / "dev.tsv")
+    runner = Runner(load_config(write(tmp_path, data=str(data))), tmp_path / "out", progress=False)
+    runner.examples("pt", "dev")
+    with pytest.raises(ExperimentError, match="6 of the 6 dev rows of pt are test rows"):
+        runner.examples("pt", "test")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- a\n- list\n", "holds a list, not a mapping"),
+    ("just a string\n", "holds a str, not a mapping"),
+    ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 12)}]\n"
+                                                           for p, c in zip("abcdefghij", "bcdefghijk", strict=True)),
+     "more than 100 aliases"),  # 12 levels of 12: ten billion values from a 700-byte file
+])
+def test_config_files_that_are_not_configs_are_clean_errors(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ExperimentError, match=message):
+        load_config(path)
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(ExperimentError, match="is not a file"):
+        load_config(tmp_path / "folder.yaml")
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00\x81 binary")
+    with pytest.raises(ExperimentError, match="is not valid YAML"):
+        load_config(tmp_path / "binary.yaml")

@@ -72,3 +72,16 @@ def test_merge_errors():
         merge("dare", [_bottleneck(1), _bottleneck(2)], drop_rate=1.0)
     with pytest.raises(SemanticsError, match="merges LoRA"):
         merge("ties", [_bottleneck(1)], semantics="delta")
+
+
+def test_merges_record_the_weights_they_apply(make_peft, tmp_path):
+    import json
+
+    from langarith.compose import compose
+
+    a, b = make_peft("a", seed=1), make_peft("b", seed=2)
+    for method, params, weights in (("dare", {"drop_rate": 0.0, "seed": 0}, [0.5, 0.5]),
+                                    ("magnitude", {"density": 0.5}, [0.5, 0.5]), ("ties", {"top_k": 0.5}, [1.0, 1.0])):
+        out = compose(tmp_path / method, recipe=method, task={"en": str(a), "pt": str(b)}, params=params, lam=1.0)
+        provenance = json.loads((out / "langarith.json").read_text())["provenance"]
+        assert list(provenance["weights"].values()) == weights, method

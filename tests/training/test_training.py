@@ -303,3 +303,40 @@ def test_bf16_saved_modules_load_and_evaluate_as_bf16(tiny_models, tmp_path):
     for name, tensor in fp32.tensors.items():  # the same weights, rounded to bf16
         torch.testing.assert_close(torch.from_numpy(module.tensors[name]),
                                    torch.from_numpy(tensor).bfloat16().float(), rtol=0, atol=0)
+
+
+def test_a_loss_that_becomes_nan_fails_and_writes_nothing(tiny_models, tmp_path):
+    with pytest.raises(TrainError, match=r"became nan at step \d+ \(lr 1e\+30\); no module was written"):
+        train(spec(tiny_models, tmp_path, steps=6, lr=1e30, out=tmp_path / "blown"))
+    assert not (tmp_path / "blown").exists()
+
+
+def test_resuming_another_run_is_refused_with_what_differs(tiny_models, tmp_path, monkeypatch):
+    from langarith import timing
+
+    asked = []
+    monkeypatch.setattr(timing, "left", lambda: asked.append(None) or (-1.0 if len(asked) > 3 else 60.0))
+    with pytest.raises(timing.DeadlineReached):
+        train(spec(tiny_models, tmp_path, steps=6, checkpoint_every=0, out=tmp_path / "r"))
+    monkeypatch.setattr(timing, "left", lambda: None)
+    with pytest.raises(TrainError, match=r"made by another run \(lr 0.02 → 0.001; seed 0 → 3\)"):
+        train(spec(tiny_models, tmp_path, steps=6, checkpoint_every=0, out=tmp_path / "r", resume=True, lr=1e-3,
+                   seed=3))
+    assert train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=0, out=tmp_path / "r",
+                      resume=True)).manifest["resumed_at_steps"] == [2]  # a longer run of the same definition
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"lr": float("nan")}, "--lr must be a positive number"), ({"lr": -1.0}, "--lr must be a positive number"),
+    ({"batch_size": 0}, "--batch-size must be at least 1"), ({"seq_len": 0}, "--seq-len must be at least 8"),
+    ({"method_options": {"rank": 0}}, "rank must be a whole number of at least 1, got 0"),
+    ({"method_options": {"rank": "four"}}, "rank must be a whole number of at least 1, got 'four'"),
+    ({"method_options": {"alpha": float("inf")}}, "alpha must be a positive number"),
+    ({"language": "zz"}, "zz"),
+])
+def test_what_cannot_train_is_a_clean_error(tiny_models, tmp_path, change, message):
+    from langarith.errors import LangarithError
+
+    with pytest.raises(LangarithError, match=message):
+        train(spec(tiny_models, tmp_path, steps=1, **change))
+    assert not (tmp_path / "decoder-lora").exists()

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import typer
 
+from langarith.algebra import ModuleVector
 from langarith.cli.app import app
 from langarith.cli.compose import _pairs
 from langarith.errors import RecipeError
 from langarith.formats import load, save
 from langarith.models import resolve
+from langarith.module import Module
 from langarith.recipes import RECIPES, RecipeInputs
 from langarith.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES, lambda_grid
 from langarith.tasks import TASKS, get_task
@@ -33,7 +35,7 @@ def evaluate(
     lang: str = typer.Option(..., "--lang", help="Language of the evaluation data (any code: pt, por_Latn)."),
     data: Path = typer.Option(..., "--data", help="The dataset folder (e.g. ../shared/data/sib200) or a file."),
     split: str = typer.Option("test", "--split", help="dev | test"),
-    limit: int | None = typer.Option(None, "--limit", help="Only the first N examples."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
     model: str | None = _MODEL,
     batch_size: int | None = _BATCH,
     rouge_tokenizer: Path | None = _ROUGE,
@@ -46,6 +48,9 @@ def evaluate(
     its head stacked on a language adapter (MAD-X)."""
     from langarith.evaluation import DecoderEvaluator, EvaluationError, MadxEvaluator, load_examples  # slow: lazy
 
+    if predictions is not None and predictions.is_dir():
+        raise EvaluationError(f"--predictions {predictions} is a folder; give a file to write one JSON line per "
+                              "example into")
     chosen = get_task(task)
     examples = load_examples(chosen, data, lang, split, limit)
     if lang_module is not None or _is_encoder(model):
@@ -84,7 +89,7 @@ def search_lambda(
     eval_task: str = typer.Option(..., "--eval-task", help=" | ".join(TASKS)),
     dev: Path = typer.Option(..., "--dev", help="Dataset folder (or file) whose dev split tunes λ."),
     split: str = typer.Option("dev", "--split", help="The validation split; never the test split."),
-    limit: int | None = typer.Option(None, "--limit", help="Only the first N validation examples."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N validation examples."),
     step: float = typer.Option(GRID_STEP, "--step", help="Grid step (the papers: 0.05)."),
     low: float = typer.Option(0.0, "--low", help="Smallest λ of the grid."),
     strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", help=" | ".join(STRATEGIES)),
@@ -101,8 +106,9 @@ def search_lambda(
     """Choose λ for a recipe on validation data: every λ tried, its score, and the evaluations spent."""
     from langarith.evaluation import DecoderEvaluator, MadxEvaluator, load_examples  # slow to import: lazy
 
-    if split == "test":
-        raise RecipeError("λ is chosen on validation data; --split test would tune on the test set")
+    if split.strip().lower() == "test" or (dev.is_file() and dev.stem.lower().startswith("test")):
+        raise RecipeError(f"λ is chosen on validation data; --split {split} --dev {dev} would tune it on the test set. "
+                          "Pass the dev split (--split dev) of the dataset folder")
     if recipe not in RECIPES or not RECIPES[recipe].uses_lambda:
         tuned = [n for n, r in RECIPES.items() if r.uses_lambda]
         raise RecipeError(f"{recipe!r} has no λ to search; recipes with λ: {', '.join(tuned)}")
@@ -112,8 +118,9 @@ def search_lambda(
               for c, p in _pairs(lang_module, "--lang").items()},
         source=source, target=target, related=[c.strip() for c in related.split(",")] if related else None)
 
-    def build(lam: float):
-        return RECIPES[recipe].run(replace(inputs, lam=lam)).materialize("factor")
+    def build(lam: float) -> Module:
+        composed = RECIPES[recipe].run(replace(inputs, lam=lam))  # a merge gives a module, a recipe a vector
+        return composed.materialize("factor") if isinstance(composed, ModuleVector) else composed
 
     chosen = get_task(eval_task)
     examples = load_examples(chosen, dev, target, split, limit)

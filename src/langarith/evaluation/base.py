@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from langarith.errors import LangarithError
+from langarith.formats import load
+from langarith.module import Module
 from langarith.search import search
 from langarith.tasks import Example, Scores, Task
 
@@ -69,7 +73,31 @@ def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Ta
 
 
 def load_examples(task: Task, data: str | Path, language: str, split: str, limit: int | None = None) -> list[Example]:
+    if limit is not None and limit < 1:
+        raise EvaluationError(f"--limit {limit} would evaluate nothing; give a positive number of examples, or "
+                              "leave it out for all of them")
     examples = task.load(Path(data), language, split)
     if not examples:
         raise EvaluationError(f"{data}: no {task.name} examples for {language} in the {split} split")
     return examples[:limit] if limit else examples
+
+
+def same_base(module: Module, info: Any) -> None:
+    """Refuse a module trained on another base model than the evaluator's (`info`): one whose shapes happen
+    to match would otherwise run and score nonsense. Models are compared by name or folder name, so a module
+    trained on another machine (another cache path) still fits."""
+    base = module.base_model
+    if base and base != info.name and Path(base).name != Path(info.path).name:
+        raise EvaluationError(f"{module.label} was trained on {base}, but this evaluation runs {info.name} "
+                              f"({info.path}); pass --model {base}")
+
+
+def finite(module: Module | str | Path) -> Module:
+    """`module` (or the one in a folder), refused if any tensor holds NaN or Inf: such a module predicts one
+    label everywhere, and its score would look like a result."""
+    loaded = module if isinstance(module, Module) else load(Path(module).expanduser())
+    bad = [k for k, t in {**loaded.tensors, **loaded.extras}.items() if not np.all(np.isfinite(t))]
+    if bad:
+        raise EvaluationError(f"{loaded.label} holds NaN or Inf in {len(bad)} tensor(s) ({', '.join(bad[:3])}); it "
+                              "cannot be evaluated. Retrain it (a lower --lr) or compose it again")
+    return loaded

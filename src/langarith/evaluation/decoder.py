@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from langarith import devices, models, timing
-from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, load_examples
+from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, finite, load_examples, same_base
 from langarith.formats import detect, save
 from langarith.metrics import sentencepiece_tokenizer
 from langarith.module import Module
@@ -56,6 +56,7 @@ class DecoderEvaluator:
         if module is None:
             yield self.model
             return
+        same_base(finite(module), self.info)
         with tempfile.TemporaryDirectory(prefix="langarith-eval-") as tmp:
             folder = _as_folder(module, Path(tmp))
             fmt = module.format if isinstance(module, Module) else detect(folder).name

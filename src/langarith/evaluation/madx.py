@@ -18,7 +18,7 @@ from typing import Any
 
 from langarith import devices, models, timing
 from langarith.algebra import ModuleVector
-from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, load_examples
+from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, finite, load_examples, same_base
 from langarith.formats import save
 from langarith.methods.bottleneck import quiet
 from langarith.models import heads
@@ -50,6 +50,7 @@ class MadxEvaluator:
         if not (folder / "head_config.json").exists():
             raise EvaluationError(f"{folder} has no prediction head (head_config.json); train the task module on an "
                             "encoder with `langarith train task --method bottleneck`")
+        same_base(finite(folder), self.info)
         with quiet():
             self.task_name = self.model.load_adapter(str(folder), set_active=False)
         head = json.loads((folder / "head_config.json").read_text(encoding="utf-8"))
@@ -78,6 +79,7 @@ class MadxEvaluator:
         else:
             if isinstance(module, ModuleVector):
                 module = module.materialize("factor")
+            same_base(finite(module), self.info)
             if isinstance(module, Module):
                 with tempfile.TemporaryDirectory() as tmp:
                     self.model.load_adapter(str(save(module, Path(tmp) / LANG, adapter_name=LANG)), load_as=LANG,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from langarith.codes import resolve, same_language
 from langarith.experiments.setting import SETTINGS, ExperimentError
 from langarith.methods import METHODS
 from langarith.paths import data_dir
@@ -86,6 +87,21 @@ class Config(Strict):
         unknown = [m for m in self.methods or () if m not in rows]
         if unknown:
             raise ValueError(f"methods {unknown} do not exist for setting {self.setting}; known: {', '.join(rows)}")
+        for field_name in ("sources", "targets", "pool"):
+            seen: dict[str, str] = {}
+            for code in getattr(self, field_name):
+                iso3 = resolve(code).iso639_3  # an unknown code is an error that suggests close matches
+                if iso3 in seen:
+                    raise ValueError(f"{field_name} names one language twice: {seen[iso3]} and {code}")
+                seen[iso3] = code
+        test = self.test_split.strip().lower()
+        if self.dev_split.strip().lower() in ("test", test):
+            raise ValueError(f"dev_split {self.dev_split!r} is the test split: λ would be tuned on the rows it is "
+                             "scored on. Use the dev split")
+        for lang, split in self.train_split.items():
+            if split.strip().lower() == test and any(same_language(lang, t) for t in self.targets):
+                raise ValueError(f"train_split {lang}: {split} trains on the test split of a target; a source with no "
+                                 "train split may use its test split only when it is not evaluated")
         problem = SETTINGS[self.setting].check(self)
         if problem:
             raise ValueError(problem)
@@ -114,14 +130,35 @@ class Config(Strict):
         return path if path.exists() or hub is None else Path(f"hf:{hub}")
 
 
+MAX_ALIASES = 100  # YAML aliases a config may use: enough for shared budgets, far from an alias bomb
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader, with a cap on aliases: a few hundred bytes of nested aliases otherwise expand into
+    gigabytes when validated."""
+
+    aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases (&anchor / *alias); write the values out")
+        return super().compose_node(parent, index)
+
+
 def load_config(path: str | Path, budget: str | None = None) -> Config:
     path = Path(path).expanduser()
-    if not path.exists():
-        raise ExperimentError(f"{path} does not exist; pass an experiment YAML (see configs/)")
+    if not path.is_file():
+        raise ExperimentError(f"{path} {'is not a file' if path.exists() else 'does not exist'}; pass an experiment "
+                              "YAML (see configs/)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ExperimentError(f"{path} is not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{path} holds a {type(raw).__name__}, not a mapping of settings (name:, setting:, "
+                              "task: …); see configs/")
     if budget is not None:
         raw["budget"] = budget
     try:

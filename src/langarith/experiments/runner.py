@@ -156,7 +156,24 @@ class Runner:
             spend = self.config.spend
             limit = spend.dev_limit if split == self.config.dev_split else spend.test_limit
             self._examples[language, split] = load_examples(self.task, self.data, language, split, limit)
+            self._check_disjoint(language)
         return self._examples[language, split]
+
+    def _check_disjoint(self, language: str) -> None:
+        """λ is tuned on dev rows and scored on test rows: they may not be the same rows. A few shared rows
+        (a short sentence in both splits) are flagged; mostly shared ones stop the run."""
+        dev = self._examples.get((language, self.config.dev_split))
+        test = self._examples.get((language, self.config.test_split))
+        if dev is None or test is None:
+            return
+        shared = len({(e.prompt, e.target) for e in dev} & {(e.prompt, e.target) for e in test})
+        if shared * 2 >= len(dev):
+            raise ExperimentError(f"{shared} of the {len(dev)} {self.config.dev_split} rows of {language} are "
+                                  f"{self.config.test_split} rows: λ would be tuned on the test set. Check the data's "
+                                  "splits")
+        if shared:
+            self.flags.append(f"{language}: {shared} {self.config.dev_split} row(s) also stand in "
+                              f"{self.config.test_split}")
 
     def labels(self, language: str) -> list[str] | None:
         if language not in self._labels:

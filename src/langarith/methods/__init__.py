@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,7 +35,17 @@ class Method(ABC):
         unknown = sorted(set(given) - set(self.defaults))
         if unknown:
             raise MethodError(f"{self.name} has no option(s) {', '.join(unknown)}; known: {', '.join(self.defaults)}")
-        return {**self.defaults, **{k: v for k, v in given.items() if v is not None}}
+        options = {**self.defaults, **{k: v for k, v in given.items() if v is not None}}
+        for key in ("rank", "reduction_factor"):  # sizes: whole numbers of at least 1
+            if key in options and (isinstance(options[key], bool) or not isinstance(options[key], int)
+                                   or options[key] < 1):
+                raise MethodError(f"{self.name} {key} must be a whole number of at least 1, got {options[key]!r}")
+        alpha = options.get("alpha")
+        if alpha is not None and (not isinstance(alpha, int | float) or not math.isfinite(alpha) or alpha <= 0):
+            raise MethodError(f"{self.name} alpha must be a positive number, got {alpha!r}")
+        if not 0.0 <= float(options.get("dropout", 0.0)) < 1.0:
+            raise MethodError(f"{self.name} dropout must be in [0, 1), got {options['dropout']!r}")
+        return options
 
     @abstractmethod
     def attach(self, model: Any, options: dict[str, Any], family: str, lang_module: Path | None = None) -> Any:

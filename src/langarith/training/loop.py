@@ -24,6 +24,7 @@ from typing import Any
 
 from langarith import __version__, devices, models, timing
 from langarith.atomic import atomic_folder
+from langarith.codes import resolve
 from langarith.errors import OutputExistsError
 from langarith.formats.files import write_json
 from langarith.methods import fingerprint, get_method, init_seed
@@ -97,6 +98,9 @@ def _setup_run(spec: TrainSpec, console: Any) -> _Run:
         raise TrainError(f"precision must be auto, fp32 or bf16, got {spec.precision!r}")
     if spec.save_dtype not in SAVE_DTYPES:
         raise TrainError(f"save_dtype must be fp32 or bf16, got {spec.save_dtype!r}")
+    _check_numbers(spec)
+    for code in spec.languages or [spec.language]:  # a multilingual module's label ("mul") is not a language
+        resolve(code)  # an unknown language is an error that suggests close codes
     timing.check(f"the start of training {out.name}")
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     info = models.resolve(spec.model)
@@ -106,6 +110,18 @@ def _setup_run(spec: TrainSpec, console: Any) -> _Run:
         raise TrainError(f"role must be language or task, got {spec.role!r}")
     return _Run(spec, out, console, time.time(), devices.training_precision(spec.precision), accelerator, info,
                 models.load_tokenizer(info), method, options)
+
+
+def _check_numbers(spec: TrainSpec) -> None:
+    """Budgets and rates that cannot train anything are errors here, not tracebacks (or NaN) later."""
+    if not (math.isfinite(spec.lr) and spec.lr > 0):
+        raise TrainError(f"--lr must be a positive number, got {spec.lr}; paper 1 uses 2e-4")
+    least = {"batch_size": 1, "seq_len": 8, "max_len": 8, "checkpoint_every": 0, "heldout": 0}
+    for name, low in least.items():
+        if getattr(spec, name) < low:
+            raise TrainError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(spec, name)}")
+    if spec.max_text_tokens is not None and spec.max_text_tokens < 1:
+        raise TrainError(f"max_text_tokens must be positive, got {spec.max_text_tokens}")
 
 
 def _setup_data(run: _Run) -> TrainingData:
@@ -154,15 +170,35 @@ def _setup_module(run: _Run) -> None:
 
 
 def _setup_optimizer(run: _Run) -> None:
-    """AdamW over the trainable tensors, the state of an interrupted run when resuming, and accelerate."""
+    """AdamW over the trainable tensors, the state of an interrupted run when resuming (refused if the run
+    was defined otherwise), and accelerate."""
     import torch
 
     params = run.method.trainable(run.model)
     torch.manual_seed(run.spec.seed)
     optimizer = torch.optim.AdamW(list(params.values()), lr=run.spec.lr)
+    defined = _definition(run)
     if run.spec.resume and (run.ckpt / CHECKPOINT).exists():
         run.state = load_checkpoint(run.ckpt / CHECKPOINT, params, optimizer, run.init["fingerprint"])
+        before = run.state.get("definition", defined)
+        changed = [f"{k} {before.get(k)!r} → {v!r}" for k, v in defined.items() if before.get(k) != v]
+        if changed:
+            raise TrainError(f"--resume: {run.ckpt} was made by another run ({'; '.join(changed)}); resume with the "
+                             "arguments it was started with, or delete it to start over")
+    run.state["definition"] = defined
     run.model, run.optimizer = run.accelerator.prepare(run.model, optimizer)
+
+
+def _definition(run: _Run) -> dict[str, Any]:
+    """What makes a run this run (a resume may change its length, not these); folders by name, so a run
+    stopped on one machine continues on another."""
+    spec = run.spec
+    return {"model": run.info.name, "method": run.method.name, "options": run.options, "role": spec.role,
+            "language": spec.language, "text": list(spec.text), "task": spec.task,
+            "data": Path(spec.data).name if spec.data else None, "languages": spec.languages, "split": spec.split,
+            "lang_module": Path(spec.lang_module).name if spec.lang_module else None, "batch_size": spec.batch_size,
+            "seq_len": spec.seq_len, "max_len": spec.max_len, "lr": spec.lr, "seed": spec.seed,
+            "heldout": spec.heldout, "max_text_tokens": spec.max_text_tokens, "precision": run.precision}
 
 
 def _heldout_before(run: _Run) -> float | None:
@@ -202,6 +238,9 @@ def _loop(run: _Run) -> tuple[float, int]:
             run.optimizer.step()
             run.optimizer.zero_grad(set_to_none=True)
             value = float(accelerator.reduce(loss.detach(), "mean"))
+            if not math.isfinite(value):
+                raise TrainError(f"the loss of {run.out.name} became {value} at step {step + 1} (lr {spec.lr:g}); no "
+                                 "module was written. Lower --lr (paper 1: 2e-4) or check the text or data")
             state["losses"].append(value)
             state["tokens"] += n_tokens * world
             state["step"] = step + 1
@@ -241,7 +280,12 @@ def _save(run: _Run, before: float | None, after: float | None, loop_s: float, l
     from accelerate.utils import gather_object
 
     accelerator = run.accelerator
-    final = gather_object([fingerprint(run.method.trainable(accelerator.unwrap_model(run.model)))])
+    trainable = run.method.trainable(accelerator.unwrap_model(run.model))
+    broken = [name for name, p in trainable.items() if not bool(torch.isfinite(p.detach()).all())]
+    if broken:
+        raise TrainError(f"{run.out.name}: {len(broken)} trained tensor(s) hold NaN or Inf ({', '.join(broken[:3])}); "
+                         "no module was written. Lower --lr or check the data")
+    final = gather_object([fingerprint(trainable)])
     trained = accelerator.unwrap_model(run.model)
     manifest: dict[str, Any] = {}
     if accelerator.is_main_process:
