@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 from conftest import synthetic_lora
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from langarith.algebra import ModuleVector
 from langarith.errors import ExpressionError
 from langarith.expr import evaluate, names_in
 
@@ -47,3 +52,19 @@ def test_unknown_names_suggest_close_matches(mods):
 def test_non_linear_or_unsafe_expressions_are_refused(mods, expr, message):
     with pytest.raises(ExpressionError, match=message):
         evaluate(expr, mods)
+
+
+FUZZ_MODULES = {n: synthetic_lora(i, label=n) for i, n in enumerate(["a", "b", "task_en"])}
+TOKENS = ["a", "b", "task_en", "c", "mean", "sum", "(", ")", ",", "+", "-", "*", "/", "**", "0.5", "2", "1e400",
+          "0", ".", "'", " ", "__import__", "1e", "x.y"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40).map("".join) | st.text(max_size=40))
+def test_any_text_is_a_module_or_a_clean_error(text):
+    """Fuzz: an expression evaluates to a module vector or raises ExpressionError, never another exception."""
+    try:
+        result = evaluate(text, FUZZ_MODULES)
+    except ExpressionError:
+        return
+    assert isinstance(result, ModuleVector) and all(math.isfinite(w) for w in result.weights().values())

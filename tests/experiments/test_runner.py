@@ -3,12 +3,15 @@ baseline, λ search blind to test data; config validation errors."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from langarith.experiments import SETTINGS, Cell, ExperimentError, load_config
 from langarith.experiments.runner import Runner
@@ -224,3 +227,21 @@ def test_config_files_that_are_not_configs_are_clean_errors(tmp_path, text, mess
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00\x81 binary")
     with pytest.raises(ExperimentError, match="is not valid YAML"):
         load_config(tmp_path / "binary.yaml")
+
+
+SCALARS = st.none() | st.booleans() | st.integers(-3, 10) | st.floats(allow_nan=True) | st.text(max_size=8)
+KEYS = st.sampled_from(["name", "setting", "task", "data", "sources", "targets", "budget", "budgets", "smoke",
+                        "methods", "model", "method", "pool", "text", "dev_split", "test_split", "train_split",
+                        "task_steps", "lambda_step", "search", "seeds", "colour"])
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
+                      max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(KEYS, VALUES, max_size=10) | VALUES)
+def test_any_yaml_is_a_config_or_a_clean_error(tmp_path, raw):
+    """Fuzz: a YAML file loads as a Config or raises ExperimentError, never another exception."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with contextlib.suppress(ExperimentError):
+        assert load_config(path).name

@@ -83,6 +83,15 @@ def test_corrupt_files_are_named(make_peft, tmp_path):
         load(no_weights)
 
 
+@pytest.mark.parametrize("name", ["adapter_model.safetensors", "adapter_config.json"])
+def test_a_pipe_or_folder_under_a_module_file_name_is_refused_not_waited_on(make_peft, name):
+    for kind, src in (("fifo", make_peft("a")), ("folder", make_peft("b"))):
+        (src / name).unlink()
+        os.mkfifo(src / name) if kind == "fifo" else (src / name).mkdir()
+        with pytest.raises(ModuleFileError, match=rf"{name} is not a regular file"):
+            load(src)
+
+
 class _Exploit:
     def __reduce__(self):
         return (os.system, ("touch /tmp/langarith-pwned",))

@@ -21,10 +21,18 @@ _NP = {
 _TAG = {np.dtype(v): k for k, v in _NP.items()}
 
 
+def require_regular(path: Path) -> Path:
+    """A FIFO, device or folder under a weights or config name would block or fail deep inside a reader."""
+    if path.exists() and not path.is_file():
+        raise ModuleFileError(f"{path} is not a regular file; replace it with the module's saved file")
+    return path
+
+
 def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
     """Tensors, the dtypes numpy lacks (key -> 'BF16'), and the file's metadata."""
     from safetensors import SafetensorError, deserialize
 
+    require_regular(path)
     try:
         raw = path.read_bytes()
         items = deserialize(raw)
@@ -81,6 +89,7 @@ def read_torch_bin(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """A pickled state dict, loaded with weights_only=True so no code in the file runs."""
     import torch
 
+    require_regular(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError…
@@ -115,6 +124,7 @@ def read_weights(folder: Path, safe_name: str, pickle_name: str
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    require_regular(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
@@ -151,6 +161,7 @@ def sha256_of(paths: list[Path]) -> str:
     """One digest over the given files (names and bytes), so a module folder has one fingerprint."""
     digest = hashlib.sha256()
     for path in sorted(paths, key=lambda p: p.name):
+        require_regular(path)
         digest.update(path.name.encode())
         with path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
