@@ -3,6 +3,7 @@ place do not race, a replaced folder is swapped whole, and leftovers of killed w
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from conftest import synthetic_lora
 from langarith import atomic
 from langarith.atomic import atomic_folder
 from langarith.compose import compose
-from langarith.errors import OutputExistsError
+from langarith.errors import OutputExistsError, OutputWriteError
 from langarith.formats import save
 
 
@@ -158,3 +159,16 @@ def test_leftovers_of_killed_writes_go_with_the_next_write(tmp_path):
     assert not out.exists() and len(hidden(tmp_path, "m")) == 1
     module_folder(out)
     assert hidden(tmp_path, "m") == []
+
+
+def test_an_unwritable_place_or_a_full_disk_is_one_clean_error_and_leaves_nothing(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OutputWriteError, match=r"cannot write .*file/out: .*choose a writable --out"):
+        module_folder(tmp_path / "file" / "out")
+    with (pytest.raises(OutputWriteError, match=r"cannot write .*full: No space left on device"),
+          atomic_folder(tmp_path / "full")):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert not (tmp_path / "full").exists() and not hidden(tmp_path, "full")
+    with (pytest.raises(OSError, match="bad file descriptor"),  # not a place error: raised as it is
+          atomic_folder(tmp_path / "other")):
+        raise OSError(errno.EBADF, "bad file descriptor")

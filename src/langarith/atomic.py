@@ -27,12 +27,16 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from langarith.errors import OutputExistsError
+from langarith.errors import OutputExistsError, OutputWriteError
 
 try:  # POSIX; elsewhere writes are atomic but not locked
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
+
+# Errors of the output place or the disk, not of the code: reported as one line naming --out.
+_PLACE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.ENOTDIR,
+                 errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG}
 
 # What marks a folder langarith (or PEFT, or AdapterHub) wrote as a module: `overwrite` replaces only these.
 MODULE_MARKERS = ("langarith.json", "adapter_config.json", "head_config.json")
@@ -46,8 +50,8 @@ def atomic_folder(out: Path, overwrite: bool = False, protect: Iterable[Path] = 
     hold for `overwrite` to replace it."""
     out = Path(out).expanduser()
     _refuse_unsafe(out, overwrite, [Path(p) for p in protect], markers)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as live:
+    with _place_errors(out), contextlib.ExitStack() as live:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with _locked(out.parent):
             _remove_leftovers(out)
             _refuse_existing(out, overwrite)
@@ -64,6 +68,19 @@ def atomic_folder(out: Path, overwrite: bool = False, protect: Iterable[Path] = 
                 _fsync_dir(out.parent)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # the new folder on failure; after an exchange, the old one
+
+
+@contextlib.contextmanager
+def _place_errors(out: Path) -> Iterator[None]:
+    """A read-only, full or impossible output place becomes one line naming `out`, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _PLACE_ERRNOS:
+            raise
+        where = f" ({err.filename})" if err.filename and str(err.filename) != str(out) else ""
+        raise OutputWriteError(f"cannot write {out}: {err.strerror}{where}; choose a writable --out with free space"
+                               ) from err
 
 
 def _refuse_existing(out: Path, overwrite: bool) -> None:

@@ -35,6 +35,10 @@ class OutputExistsError(LangarithError):
     """The output folder exists and overwriting was not requested."""
 
 
+class OutputWriteError(LangarithError):
+    """The output place cannot be written: read-only, no permission, not a folder, or the disk is full."""
+
+
 class UnknownLanguageError(LangarithError, ValueError):
     """A language code that cannot be resolved; the message suggests close matches."""
 

@@ -1,5 +1,6 @@
-"""Figures for analysing modules and composition results, written as PNG files: relative-improvement and
-cosine heatmaps, λ curves, weight density, URIEL distance against cosine. The numbers they draw come from
+"""Figures for analysing modules and composition results, written as PNG files (or any format matplotlib
+writes, chosen by the file's extension): relative-improvement, cosine and URIEL distance heatmaps, λ curves,
+weight density, URIEL distance against cosine. The numbers they draw come from
 `langarith.analysis`; this module only draws.
 
 matplotlib is imported inside the drawing functions, with the Agg backend, so that importing langarith (and
@@ -28,7 +29,7 @@ from langarith.analysis import (
     module_labels,
 )
 from langarith.module import Module
-from langarith.typology import DEFAULT_KIND
+from langarith.typology import DEFAULT_KIND, DistanceMatrix
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -49,13 +50,29 @@ def _pyplot() -> Any:
     return plt
 
 
+def image_format(path: str | Path) -> str:
+    """The format the file's extension asks for (png without one); checked before any work is spent."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if not suffix:
+        return "png"
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in supported:
+        raise AnalysisError(f"{path}: matplotlib cannot write .{suffix} images; use one of "
+                            f"{', '.join('.' + s for s in sorted(supported))} (.png if unsure)")
+    return suffix
+
+
 def _save(fig: Figure, path: str | Path) -> Path:
     plt = _pyplot()
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        fmt = image_format(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         fig.tight_layout()
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", format="png")
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", format=fmt)
     finally:
         plt.close(fig)
     return path
@@ -367,6 +384,22 @@ def distance_vs_cosine(
     return _save(fig, path)
 
 
+def distance_heatmap(matrix: DistanceMatrix, kind: str, path: str | Path) -> Path:
+    """One URIEL distance kind between the matrix's languages, labelled by code, 0 = same, 1 = farthest."""
+    values = matrix[kind]
+    n = len(matrix.codes)
+    plt = _pyplot()
+    size = max(4.0, 0.45 * n + 2.0)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis_r")
+    _ticks(ax, matrix.codes, matrix.codes)
+    if n <= ANNOTATE_MAX:
+        _annotate(ax, values, ".2f", 1.0)
+    ax.set_title(f"URIEL {kind} distance")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=f"{kind} distance")
+    return _save(fig, path)
+
+
 __all__ = [
     "AnalysisError",
     "DistancePairs",
@@ -377,7 +410,9 @@ __all__ = [
     "density_plot",
     "density_stats",
     "distance_cosine_pairs",
+    "distance_heatmap",
     "distance_vs_cosine",
+    "image_format",
     "improvement_heatmap",
     "lambda_curves",
     "mean_between",

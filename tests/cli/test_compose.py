@@ -69,6 +69,13 @@ def test_errors_exit_2_with_one_clear_line(make_peft, tmp_path, args, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_unwritable_out_is_one_clear_line(make_peft, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    r = cli_process("compose", "a", "--module", f"a={make_peft('t')}", "--out", tmp_path / "file" / "o")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "OutputWriteError: cannot write" in r.stderr, r.stderr
+
+
 def test_compose_never_imports_torch(make_peft, tmp_path):
     a, b = make_peft("a", seed=1), make_peft("b", seed=2)
     code = (

@@ -106,6 +106,15 @@ def test_distances_plot_is_written(tmp_path: Path) -> None:
     assert "wrote" in result.stderr
 
 
+def test_distances_plot_format_follows_the_extension_and_an_unknown_one_is_refused_first(tmp_path: Path) -> None:
+    pdf = tmp_path / "d.pdf"
+    assert run("distances", "pt", "es", "--plot", str(pdf)).exit_code == 0
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    bad = run("distances", "pt", "es", "--plot", str(tmp_path / "d.xyz"))
+    assert bad.exit_code != 0 and "cannot write .xyz images" in str(bad.exception)
+    assert not (tmp_path / "d.xyz").exists()
+
+
 def test_distances_needs_two_languages() -> None:
     result = run("distances", "pt")
     assert result.exit_code == 2

@@ -23,7 +23,7 @@ from langarith.errors import LangarithError
 
 
 def main() -> None:
-    """Entry point: typed errors become one red line and exit code 2, not a traceback; warnings one line."""
+    """Entry point: typed and OS errors become one red line and exit code 2, not a traceback; warnings one line."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
@@ -34,6 +34,11 @@ def main() -> None:
         app()
     except LangarithError as err:
         console.print(f"[bold red]error:[/] {type(err).__name__}: {err}", markup=True)
+        sys.exit(2)
+    except OSError as err:  # the machine's fault (permissions, a full disk, a missing path), not the code's
+        where = f": {err.filename}" if err.filename else ""
+        console.print(f"[bold red]error:[/] {type(err).__name__}: {err.strerror or err}{where}; check the path, "
+                      "its permissions and the free space", markup=True)
         sys.exit(2)
 
 

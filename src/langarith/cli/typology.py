@@ -1,6 +1,6 @@
 """`langarith related` and `langarith distances`: pick source languages for a target by URIEL
 typology, and inspect the distances behind the choice. Model-free: numpy and langcodes only;
-matplotlib is imported only when a heatmap is asked for."""
+matplotlib is imported (by `langarith.plots`) only when a heatmap is asked for."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from langarith.cli.app import app
+from langarith.plots import distance_heatmap, image_format
 from langarith.typology import (
     DEFAULT_KIND,
     KINDS,
@@ -114,18 +115,21 @@ def distances_command(
     languages: list[str] = typer.Argument(..., help="Two or more languages, in any code format."),
     kind: Kind = typer.Option(Kind(DEFAULT_KIND), "--kind", help="Which URIEL distance."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    plot: Path | None = typer.Option(None, "--plot", help="Also write a labelled heatmap to this PNG file."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write a labelled heatmap to this image file "
+                                     "(.png, .pdf, .svg…)."),
 ) -> None:
     """Print the matrix of URIEL distances between languages."""
     if len(languages) < 2:
         raise typer.BadParameter("give at least two languages", param_hint="LANGUAGES")
+    if plot is not None:
+        image_format(plot)
     matrix = distance_matrix(languages, kinds=[kind.value])
     if as_json:
         typer.echo(json.dumps(matrix.to_json(kind.value), ensure_ascii=False))
     else:
         _print_matrix(matrix, kind.value)
     if plot is not None:
-        written = write_heatmap(matrix, kind.value, plot)
+        written = distance_heatmap(matrix, kind.value, plot)
         Console(stderr=as_json, highlight=False).print(f"wrote {written}")
 
 
@@ -138,32 +142,3 @@ def _print_matrix(matrix: DistanceMatrix, kind: str) -> None:
     for i, lang in enumerate(matrix.languages):
         table.add_row(f"{lang.code} ({lang.name})", *(f"{x:.3f}" for x in values[i]))
     Console(highlight=False).print(table)
-
-
-def write_heatmap(matrix: DistanceMatrix, kind: str, path: Path) -> Path:
-    """A labelled heatmap of one distance kind, saved as PNG (matplotlib with the Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    values = matrix[kind]
-    n = len(matrix.codes)
-    size = max(4.0, 0.45 * n + 2.0)
-    fig, ax = plt.subplots(figsize=(size + 1.0, size))
-    image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis_r")
-    ax.set_xticks(range(n), labels=matrix.codes, rotation=90 if n > 8 else 0)
-    ax.set_yticks(range(n), labels=matrix.codes)
-    if n <= 20:
-        for i in range(n):
-            for j in range(n):
-                colour = "white" if values[i, j] > 0.6 else "black"
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8, color=colour)
-    ax.set_title(f"URIEL {kind} distance")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=f"{kind} distance")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
