@@ -326,6 +326,25 @@ def test_resuming_another_run_is_refused_with_what_differs(tiny_models, tmp_path
                       resume=True)).manifest["resumed_at_steps"] == [2]  # a longer run of the same definition
 
 
+
+@pytest.mark.parametrize("damage", ["truncate", "foreign", "shapes"])
+def test_a_corrupt_or_foreign_checkpoint_is_a_clean_error_on_resume(tiny_models, tmp_path, damage):
+    from langarith.training.checkpoints import CHECKPOINT, checkpoint_dir
+
+    out = tmp_path / "r"
+    ckpt = checkpoint_dir(out) / CHECKPOINT
+    ckpt.parent.mkdir()
+    if damage == "truncate":
+        ckpt.write_bytes(b"PK\x03\x04 cut short")
+    elif damage == "foreign":
+        torch.save({"model": torch.zeros(2)}, ckpt)
+    else:
+        torch.save({"trainable": {"x": torch.zeros(2)}, "optimizer": {}, "state": {},
+                    "torch_rng": torch.get_rng_state(), "init_fingerprint": "other"}, ckpt)
+    with pytest.raises(TrainError, match=r"checkpoint.pt (is not a|was written by a different).*delete .*r.ckpt"):
+        train(spec(tiny_models, tmp_path, steps=4, checkpoint_every=0, out=out, resume=True))
+    assert not out.exists()
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"lr": float("nan")}, "--lr must be a positive number"), ({"lr": -1.0}, "--lr must be a positive number"),
     ({"batch_size": 0}, "--batch-size must be at least 1"), ({"seq_len": 0}, "--seq-len must be at least 8"),

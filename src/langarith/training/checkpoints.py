@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from langarith.atomic import atomic_folder
+from langarith.formats.files import require_regular
 from langarith.training.spec import TrainError
 
 CHECKPOINT = "checkpoint.pt"
+_KEYS = {"trainable", "optimizer", "state", "torch_rng", "init_fingerprint"}
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -32,12 +34,25 @@ def save_checkpoint(folder: Path, model: Any, method: Any, optimizer: Any, state
 def load_checkpoint(path: Path, params: dict[str, Any], optimizer: Any, init_fp: str) -> dict:
     import torch
 
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("init_fingerprint") != init_fp or set(payload["trainable"]) != set(params):
-        raise TrainError(f"{path} was written by a different model, method or configuration; delete it to start over")
+    foreign = f"{path} was written by a different model, method or configuration; delete {path.parent} to start over"
+    try:
+        payload = torch.load(require_regular(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError… on a truncated or foreign file
+        raise TrainError(f"{path} is not a readable langarith checkpoint ({type(err).__name__}: {err}); "
+                         f"delete {path.parent} to start over") from err
+    if not isinstance(payload, dict) or set(payload) != _KEYS:
+        raise TrainError(f"{path} is not a langarith checkpoint; delete {path.parent} to start over")
+    trainable = payload["trainable"]
+    if payload["init_fingerprint"] != init_fp or not isinstance(trainable, dict) or set(trainable) != set(params):
+        raise TrainError(foreign)
+    if any(not isinstance(v, torch.Tensor) or v.shape != params[k].shape for k, v in trainable.items()):
+        raise TrainError(foreign)
+    try:
+        optimizer.load_state_dict(payload["optimizer"])
+        torch.set_rng_state(payload["torch_rng"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise TrainError(f"{foreign} ({err})") from err
     with torch.no_grad():
-        for name, value in payload["trainable"].items():
+        for name, value in trainable.items():
             params[name].copy_(value)
-    optimizer.load_state_dict(payload["optimizer"])
-    torch.set_rng_state(payload["torch_rng"])
     return dict(payload["state"])
