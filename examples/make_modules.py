@@ -1,9 +1,9 @@
-"""Make three small PEFT LoRA modules to try `langarith compose` on, in a few seconds on a CPU.
+"""Make small PEFT LoRA modules to try `langarith compose` and the Python API on, in seconds on a CPU.
 
 They sit on a tiny randomly initialised Llama-style model (not a real language model), so the numbers
-mean nothing, but the folders are real PEFT modules: `task_en` (an "English task" module), `lang_en` and
-`lang_pt` ("language" modules), rank 4 on q, k, v, o. `langarith train` (coming with issue C) makes real
-ones on Gemma 3 270M.
+mean nothing, but the folders are real PEFT modules: `task_en`, `task_ar`, `task_ru` ("task" modules in
+three languages), `lang_en` and `lang_pt` ("language" modules), rank 4 on q, k, v, o. `langarith train`
+makes real ones on Gemma 3 270M.
 
     python examples/make_modules.py OUT_DIR
 """
@@ -23,7 +23,8 @@ def main(out: Path) -> None:
     config = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2)
     for seed, (name, language, role) in enumerate(
-        [("task_en", "en", "task"), ("lang_en", "en", "language"), ("lang_pt", "pt", "language")]
+        [("task_en", "en", "task"), ("lang_en", "en", "language"), ("lang_pt", "pt", "language"),
+         ("task_ar", "ar", "task"), ("task_ru", "ru", "task")]
     ):
         torch.manual_seed(0)
         base = LlamaForCausalLM(config)
