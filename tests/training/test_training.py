@@ -359,3 +359,23 @@ def test_what_cannot_train_is_a_clean_error(tiny_models, tmp_path, change, messa
     with pytest.raises(LangarithError, match=message):
         train(spec(tiny_models, tmp_path, steps=1, **change))
     assert not (tmp_path / "decoder-lora").exists()
+
+
+def test_gpt2_conv1d_layers_train_with_lora_and_lokr_is_a_clean_error(tiny_models, tmp_path):
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from langarith import load
+    from langarith.methods import MethodError
+
+    tok = AutoTokenizer.from_pretrained(tiny_models["decoder"])
+    gpt2 = tmp_path / "gpt2"
+    GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=len(tok), n_positions=128,
+                               bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)).save_pretrained(gpt2)
+    tok.save_pretrained(gpt2)
+    models = {**tiny_models, "decoder": gpt2}
+    trained = train(spec(models, tmp_path, steps=2))
+    assert load(trained.path).config["fan_in_fan_out"] is True
+    with pytest.raises(MethodError, match=r"lokr cannot adapt the Conv1D layers \(c_attn\) of this gpt2 model.*lora"):
+        train(spec(models, tmp_path, method="lokr", steps=2))
+    with pytest.raises(MethodError, match=r"targets q_proj: Target modules \{'q_proj'\} not found"):
+        train(spec(models, tmp_path, steps=2, out=tmp_path / "x", method_options={"targets": ["q_proj"]}))

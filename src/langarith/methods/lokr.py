@@ -16,7 +16,9 @@ class LoKr(LoRA):
         "rank": 4, "alpha": 8, "targets": None, "factor": -1, "decompose_both": False, "dropout": 0.0,
     }
 
-    def peft_config(self, options: dict[str, Any], targets: list[str]) -> Any:
+    adapts_conv1d: ClassVar[bool] = False
+
+    def peft_config(self, options: dict[str, Any], targets: list[str], fan_in_fan_out: bool = False) -> Any:
         from peft import LoKrConfig
 
         return LoKrConfig(r=int(options["rank"]), alpha=options["alpha"], target_modules=targets,
