@@ -47,3 +47,4 @@ quickstart: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/compose.py
 	$(PY) benchmarks/typology_speed.py
+	$(PY) benchmarks/pack_memory.py

@@ -379,3 +379,27 @@ def test_gpt2_conv1d_layers_train_with_lora_and_lokr_is_a_clean_error(tiny_model
         train(spec(models, tmp_path, method="lokr", steps=2))
     with pytest.raises(MethodError, match=r"targets q_proj: Target modules \{'q_proj'\} not found"):
         train(spec(models, tmp_path, steps=2, out=tmp_path / "x", method_options={"targets": ["q_proj"]}))
+
+
+def test_packing_bounds_what_one_tokenizer_call_sees_and_stops_at_the_budget(tiny_models):
+    from transformers import AutoTokenizer
+
+    from langarith.training import data
+
+    tok = AutoTokenizer.from_pretrained(tiny_models["decoder"])
+    seen: list[int] = []
+
+    def counting(texts, **kw):
+        seen.extend(len(t) for t in texts)
+        return tok(texts, **kw)
+
+    counting.eos_token_id = tok.eos_token_id
+    one_line = " ".join(["palavra"] * 60_000)  # 480,000 characters without a newline
+    rows = data.pack([one_line], counting, 16)
+    assert max(seen) <= data.PIECE_CHARS and len(seen) == 5
+    assert rows.shape[1] == 16 and (rows == tok.eos_token_id).sum() <= 1  # pieces of a document get no EOS
+    short = ["uma frase curta."] * 5000
+    assert (data.pack(short, tok, 16, max_sequences=3) == data.pack(short, tok, 16)[:3]).all()
+    seen.clear()
+    data.pack(short, counting, 16, max_sequences=3)
+    assert len(seen) == data.PIECES_PER_CALL  # one call was enough for three sequences

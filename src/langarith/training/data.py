@@ -11,6 +11,7 @@ Every batch is a pure function of (seed, step) (`Batches`): resuming needs no da
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,19 +63,57 @@ class Batches:
         return out
 
 
-def pack(texts: list[str], tokenizer: Any, seq_len: int) -> np.ndarray:
-    """Concatenate documents (EOS between them) and cut fixed-length sequences: no padding is trained on."""
+# A document is tokenized in pieces of at most PIECE_CHARS characters, cut at whitespace where there is some,
+# and a tokenizer call sees at most PIECES_PER_CALL pieces or CALL_CHARS characters: a corpus of one huge line
+# needs bounded memory.
+PIECE_CHARS = 100_000
+PIECES_PER_CALL = 256
+CALL_CHARS = 1_000_000
+
+
+def _pieces(texts: list[str]) -> Iterator[tuple[str, bool]]:
+    """(piece, whether it ends its document), in order."""
+    for doc in texts:
+        start = 0
+        while len(doc) - start > PIECE_CHARS:
+            cut = doc.rfind(" ", start + 1, start + PIECE_CHARS)
+            cut = cut if cut > start else start + PIECE_CHARS
+            yield doc[start:cut], False
+            start = cut
+        yield doc[start:], True
+
+
+def _calls(pieces: Iterator[tuple[str, bool]]) -> Iterator[list[tuple[str, bool]]]:
+    batch: list[tuple[str, bool]] = []
+    chars = 0
+    for piece in pieces:
+        batch.append(piece)
+        chars += len(piece[0])
+        if len(batch) == PIECES_PER_CALL or chars >= CALL_CHARS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
+def pack(texts: list[str], tokenizer: Any, seq_len: int, max_sequences: int | None = None) -> np.ndarray:
+    """Concatenate documents (EOS between them) and cut fixed-length sequences: no padding is trained on.
+    Tokenizing stops once `max_sequences` sequences are there, so a small budget never tokenizes a big corpus."""
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    stream: list[int] = []
-    for doc in ids:
-        stream.extend(doc)
-        if eos is not None:
-            stream.append(eos)
-    n = len(stream) // seq_len
+    chunks: list[np.ndarray] = []
+    tokens = 0
+    for batch in _calls(_pieces(texts)):
+        if max_sequences is not None and tokens >= max_sequences * seq_len:
+            break
+        for ids, (_, ends) in zip(tokenizer([p for p, _ in batch], add_special_tokens=False)["input_ids"], batch,
+                                  strict=True):
+            chunk = np.asarray([*ids, eos] if ends and eos is not None else ids, dtype=np.int64)
+            chunks.append(chunk)
+            tokens += chunk.size
+    n = tokens // seq_len if max_sequences is None else min(tokens // seq_len, max_sequences)
     if n == 0:
-        raise TrainError(f"the text has {len(stream)} tokens, fewer than one sequence of {seq_len}; give more text")
-    return np.asarray(stream[: n * seq_len], dtype=np.int64).reshape(n, seq_len)
+        raise TrainError(f"the text has {tokens} tokens, fewer than one sequence of {seq_len}; give more text")
+    return np.concatenate(chunks)[: n * seq_len].reshape(n, seq_len)
 
 
 def encode_examples(examples: list[Any], tokenizer: Any, max_len: int) -> list[tuple[list[int], list[int]]]:
@@ -114,7 +153,7 @@ def language_data(spec: TrainSpec, family: str, tokenizer: Any, console: Any) ->
     objective = "mlm" if family == "encoder" else "prefix-lm"
     texts, sources = read_texts(spec.text, spec.language)
     check_language(texts, spec.language, console)
-    sequences = pack(texts, tokenizer, spec.seq_len)
+    sequences = pack(texts, tokenizer, spec.seq_len, _sequences_needed(spec))
     held = min(spec.heldout, len(sequences) // 10)
     heldout, sequences = sequences[:held], sequences[held:]
     if spec.max_text_tokens is not None:
@@ -126,6 +165,14 @@ def language_data(spec: TrainSpec, family: str, tokenizer: Any, console: Any) ->
                 "max_text_tokens": spec.max_text_tokens}
     return TrainingData(objective, len(sequences), spec.batch_size * spec.seq_len, manifest, sequences=sequences,
                         heldout=heldout, texts=texts)
+
+
+def _sequences_needed(spec: TrainSpec) -> int | None:
+    """Enough sequences that the held-out slice and the budget come out as from the whole text (None: all)."""
+    if spec.max_text_tokens is None:
+        return None
+    budget = max(1, spec.max_text_tokens // spec.seq_len)
+    return max(10 * spec.heldout, spec.heldout + budget)
 
 
 def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> TrainingData:
