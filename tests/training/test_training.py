@@ -160,6 +160,18 @@ def test_errors_say_what_to_do(tiny_models, tmp_path):
     with pytest.raises(TrainError, match="not supported; use a decoder"):
         train(TrainSpec(role="task", language="en", task="sib200", data=tmp_path,
                         model=str(tiny_models["encoder-decoder"]), out=tmp_path / "t", steps=1, progress=False))
+    from langarith.models import ModelError
+
+    (tmp_path / "empty").mkdir()  # transformers would guess MPT from the name
+    with pytest.raises(ModelError, match=r"empty is not a Hugging Face model folder .*no config.json"):
+        train(spec(tiny_models, tmp_path, model=str(tmp_path / "empty")))
+    header_only = tmp_path / "sib" / "por_Latn"
+    header_only.mkdir(parents=True)
+    (header_only / "labels.txt").write_text("sports\nhealth\n")
+    (header_only / "train.tsv").write_text("index_id\tcategory\ttext\n")
+    with pytest.raises(TrainError, match="no sib200 examples for pt in the train split"):
+        train(TrainSpec(role="task", language="pt", task="sib200", data=tmp_path / "sib",
+                        model=str(tiny_models["decoder"]), out=tmp_path / "t", steps=1, progress=False))
 
 
 def test_label_set_mismatch_is_an_error(tmp_path):

@@ -63,7 +63,12 @@ def resolve(model: str | None) -> ModelInfo:
     elif model == TINY_ENCODER:
         name, path = TINY_ENCODER, str(tiny_encoder_dir())
     else:
-        name, path = model, str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+        local = Path(model).expanduser()
+        name, path = model, str(local) if local.exists() else model
+        if local.exists() and not (local / "config.json").is_file():
+            # transformers would guess a config from the folder's name ("empty" → MPT) and fail much later
+            raise ModelError(f"{local} is not a Hugging Face model folder (it has no config.json); pass the folder "
+                             "that from_pretrained loads, a Hugging Face id, or omit --model for the offline default")
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as err:

@@ -185,7 +185,13 @@ def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> Trai
         raise TrainError("a task module needs --task and --data")
     task = get_task(spec.task)
     first = (spec.languages or [spec.language])[0]
-    examples = [e for lang in spec.languages or [spec.language] for e in task.load(spec.data, lang, spec.split)]
+    examples = []
+    for lang in spec.languages or [spec.language]:
+        loaded = task.load(spec.data, lang, spec.split)
+        if not loaded:
+            raise TrainError(f"{spec.data}: no {task.name} examples for {lang} in the {spec.split} split (an empty "
+                             "file, or a header only); give labeled rows to train on")
+        examples.extend(loaded)
     common = {"task": task.name, "data": str(spec.data), "split": spec.split, "examples": len(examples),
               "languages": spec.languages}
     if family == "encoder":
