@@ -20,12 +20,24 @@ def run(name, **kw):
 
 def test_equations(langs):
     task, lang = langs
-    assert add(task["en"], lang["pt"], 0.7).weights() == pytest.approx({"task_en": 0.7, "lang_pt": 0.3})
-    assert add_subtract(task["en"], lang["pt"], lang["en"], 0.7).weights() == pytest.approx(
+    assert add(task=task["en"], target=lang["pt"], lam=0.7).weights() == pytest.approx({"task_en": 0.7, "lang_pt": 0.3})
+    assert add_subtract(task=task["en"], target=lang["pt"], source=lang["en"], lam=0.7).weights() == pytest.approx(
         {"task_en": 0.7, "lang_pt": 0.3, "lang_en": -0.3})
-    eq4 = add_subtract_related(task, lang, "pt", ["ar", "sw"], 0.6).weights()
+    eq4 = add_subtract_related(task=task, lang=lang, target="pt", related=["ar", "sw"], lam=0.6).weights()
     assert eq4 == pytest.approx({"task_ar": 0.3, "task_sw": 0.3, "lang_pt": 0.4, "lang_ar": -0.2, "lang_sw": -0.2})
-    assert la(lang["en"], lang["pt"], 0.25).weights() == pytest.approx({"lang_en": 0.25, "lang_pt": 0.75})
+    assert la(lang["en"], lang["pt"], lam=0.25).weights() == pytest.approx({"lang_en": 0.25, "lang_pt": 0.75})
+
+
+def test_arguments_cannot_be_swapped_silently(langs):
+    task, lang = langs
+    t, en, pt = task["en"], lang["en"], lang["pt"]
+    t.role, en.role, pt.role = "task", "language", "language"
+    with pytest.raises(TypeError):
+        add_subtract(t, pt, en, 0.7)  # keyword-only: no positional order to get wrong
+    with pytest.raises(RecipeError, match=r"add-subtract: task= should be a task module, but lang_pt is a language"):
+        add_subtract(task=pt, target=t, source=en, lam=0.7)
+    with pytest.raises(RecipeError, match=r"the module given as language for pt should be a language module"):
+        run("add", task={"en": t}, lang={"en": en, "pt": t}, lam=0.5, target="pt")
 
 
 def test_registry_resolves_source_and_target(langs):

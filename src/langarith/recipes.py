@@ -33,21 +33,25 @@ def check_lambda(lam: float, recipe: str) -> float:
 
 
 # --- the equations ------------------------------------------------------------------------------
-def add(task_source: Vec, lang_target: Vec, lam: float) -> ModuleVector:
-    """Eq. 1: θ_task;T = λ·θ_task;S + (1−λ)·θ_LM;T."""
+# Arguments are keyword-only, so that a task module and a language module (or two languages) cannot be
+# swapped silently; a module whose recorded role contradicts its argument is refused.
+def add(*, task: Vec, target: Vec, lam: float) -> ModuleVector:
+    """Eq. 1: θ_task;T = λ·θ_task;S + (1−λ)·θ_LM;T. `task`: the source's task module; `target`: the
+    target's language module."""
     lam = check_lambda(lam, "add")
-    return lam * task_source + (1 - lam) * lang_target
+    return lam * _role(task, "task", "add: task=") + (1 - lam) * _role(target, "language", "add: target=")
 
 
-def add_subtract(task_source: Vec, lang_target: Vec, lang_source: Vec, lam: float) -> ModuleVector:
-    """Eq. 2: θ_task;T = λ·θ_task;S + (1−λ)·(θ_LM;T − θ_LM;S)."""
+def add_subtract(*, task: Vec, target: Vec, source: Vec, lam: float) -> ModuleVector:
+    """Eq. 2: θ_task;T = λ·θ_task;S + (1−λ)·(θ_LM;T − θ_LM;S). `target`, `source`: language modules."""
     lam = check_lambda(lam, "add-subtract")
-    return lam * task_source + (1 - lam) * (lang_target - lang_source)
+    task, target = _role(task, "task", "add-subtract: task="), _role(target, "language", "add-subtract: target=")
+    return lam * task + (1 - lam) * (target - _role(source, "language", "add-subtract: source="))
 
 
 def add_all(tasks: Iterable[Vec]) -> ModuleVector:
     """Eq. 3 with L = N: the mean of every source's task module."""
-    return mean(tasks)
+    return mean(_role(t, "task", "add-all: tasks=") for t in tasks)
 
 
 def add_related(task: Mapping[str, Vec], related: Sequence[str]) -> ModuleVector:
@@ -56,22 +60,23 @@ def add_related(task: Mapping[str, Vec], related: Sequence[str]) -> ModuleVector
 
 
 def add_subtract_related(
-    task: Mapping[str, Vec], lang: Mapping[str, Vec], target: str, related: Sequence[str], lam: float
+    *, task: Mapping[str, Vec], lang: Mapping[str, Vec], target: str, related: Sequence[str], lam: float
 ) -> ModuleVector:
-    """Eq. 4: θ_task;T = λ·θ'_task;S + (1−λ)·(θ_LM;T − θ'_LM;S), θ' = means over related sources."""
+    """Eq. 4: θ_task;T = λ·θ'_task;S + (1−λ)·(θ_LM;T − θ'_LM;S), θ' = means over related sources.
+    `task`, `lang`: modules by language; `target`, `related`: language codes."""
     lam = check_lambda(lam, "add-subtract-related")
     task_rel = mean(_pick_all(task, related, "task"))
     lang_rel = mean(_pick_all(lang, related, "language"))
     return lam * task_rel + (1 - lam) * (_pick(lang, target, "language") - lang_rel)
 
 
-def la(a: Vec, b: Vec, lam: float) -> ModuleVector:
+def la(a: Vec, b: Vec, *, lam: float) -> ModuleVector:
     """Language arithmetic (paper 2): LA(a, b) = λ·θ_a + (1−λ)·θ_b."""
     lam = check_lambda(lam, "la")
     return lam * a + (1 - lam) * b
 
 
-def scaled(theta: Vec, lam: float) -> ModuleVector:
+def scaled(theta: Vec, *, lam: float) -> ModuleVector:
     """The controls' λ·θ: a recipe's λ without its language module (task ×λ, en-scaled, related ×λ), which
     asks whether shrinking θ alone gains what the recipe gains."""
     lam = check_lambda(lam, "scaled")
@@ -124,16 +129,15 @@ def result_language(name: str, inputs: RecipeInputs) -> str | None:
 
 @recipe("add", "task", True, "λ·task[S] + (1−λ)·lang[T]  (paper 1, eq. 1)")
 def _add(x: RecipeInputs) -> Vec:
-    return add(_pick(x.task, source_of(x), "task"), _pick(x.lang, target_of(x), "language"), _lam(x, "add"))
+    return add(task=_pick(x.task, source_of(x), "task"), target=_pick(x.lang, target_of(x), "language"),
+               lam=_lam(x, "add"))
 
 
 @recipe("add-subtract", "task", True, "λ·task[S] + (1−λ)·(lang[T] − lang[S])  (paper 1, eq. 2)")
 def _add_subtract(x: RecipeInputs) -> Vec:
     source = source_of(x)
-    return add_subtract(
-        _pick(x.task, source, "task"), _pick(x.lang, target_of(x), "language"),
-        _pick(x.lang, source, "language"), _lam(x, "add-subtract"),
-    )
+    return add_subtract(task=_pick(x.task, source, "task"), target=_pick(x.lang, target_of(x), "language"),
+                        source=_pick(x.lang, source, "language"), lam=_lam(x, "add-subtract"))
 
 
 @recipe("add-all", "task", False, "mean of all task modules  (paper 1, eq. 3, L = N)")
@@ -152,7 +156,8 @@ def _add_related(x: RecipeInputs) -> Vec:
         "λ·mean(task[rel]) + (1−λ)·(lang[T] − mean(lang[rel]))  (paper 1, eq. 4)")
 def _add_subtract_related(x: RecipeInputs) -> Vec:
     related = _related(x, "add-subtract-related")
-    return add_subtract_related(x.task, x.lang, target_of(x), related, _lam(x, "add-subtract-related"))
+    return add_subtract_related(task=x.task, lang=x.lang, target=target_of(x), related=related,
+                                lam=_lam(x, "add-subtract-related"))
 
 
 @recipe("la", "language", True, "λ·a + (1−λ)·b over the two given modules, in order  (paper 2)")
@@ -163,7 +168,7 @@ def _la(x: RecipeInputs) -> Vec:
             f"la combines exactly two modules (a weighted by λ, then b), got {len(given)}; "
             "pass two --lang (or two --task) modules"
         )
-    return la(given[0], given[1], _lam(x, "la"))
+    return la(given[0], given[1], lam=_lam(x, "la"))
 
 
 def _merge_recipe(method: str, help: str) -> None:
@@ -230,16 +235,26 @@ def _related(x: RecipeInputs, name: str) -> list[str]:
     return x.related
 
 
+def _role(v: Vec, role: str, where: str) -> Vec:
+    """`v` itself, unless one of its modules records another role than `where` takes (e.g. swapped)."""
+    modules = [m for _, m in v.terms] if isinstance(v, ModuleVector) else [v]
+    wrong = [m for m in modules if m.role not in (None, role)]
+    if wrong:
+        raise RecipeError(f"{where} should be a {role} module, but {wrong[0].label} is a {wrong[0].role} module; "
+                          "check that the modules are not swapped")
+    return v
+
+
 def _pick(mapping: Mapping[str, Vec], language: str, role: str) -> Vec:
     """The module for `language`, matching codes across spellings (pt, por, por_Latn, pt-BR)."""
     if language in mapping:
-        return mapping[language]
+        return _role(mapping[language], role, f"the module given as {role} for {language}")
     try:
         key = find_in(language, list(mapping))
     except UnknownLanguageError:
         key = None
     if key is not None:
-        return mapping[key]
+        return _role(mapping[key], role, f"the module given as {role} for {language}")
     flag = "--task" if role == "task" else "--lang"
     raise RecipeError(
         f"no {role} module for language {language!r}; given: {', '.join(mapping) or 'none'}. "

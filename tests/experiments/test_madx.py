@@ -148,11 +148,11 @@ def test_la_at_lambda_one_and_zero_reproduces_each_adapter(madx_setup, tiny_mode
     ev.use_language(madx_setup["pt"])
     only_pt = _logits(ev, texts)
     assert not torch.equal(only_en, only_pt)
-    ev.use_language(la(en, pt, 1.0))
+    ev.use_language(la(en, pt, lam=1.0))
     assert torch.equal(_logits(ev, texts), only_en)
-    ev.use_language(la(en, pt, 0.0))
+    ev.use_language(la(en, pt, lam=0.0))
     assert torch.equal(_logits(ev, texts), only_pt)
-    ev.use_language(la(en, pt, 0.5))
+    ev.use_language(la(en, pt, lam=0.5))
     middle = _logits(ev, texts)
     assert not torch.equal(middle, only_en) and not torch.equal(middle, only_pt)
 
@@ -171,7 +171,7 @@ def test_evaluate_and_tune_on_dev(madx_setup, tiny_models):
     from langarith.tasks import get_task
 
     dev = load_examples(get_task("sib200"), madx_setup["sib"], "eng_Latn", "dev")
-    found = ev.tune(lambda lam: la(en, pt, lam), get_task("sib200"), dev, "eng_Latn", None, [0.0, 0.5, 1.0], "grid")
+    found = ev.tune(lambda lam: la(en, pt, lam=lam), get_task("sib200"), dev, "eng_Latn", None, [0.0, 0.5, 1.0], "grid")
     assert found.best in (0.0, 0.5, 1.0) and len(found.curve) == 3
 
 

@@ -97,7 +97,7 @@ def test_lambda_one_reproduces_the_baseline_exactly(tmp_path, isolated_cache):
     task = runner.load(runner.task_module("en"))
     lang_t, lang_s = runner.load(runner.language_module("pt")), runner.load(runner.language_module("en"))
     base = runner.test(task, "pt")
-    composed = runner.test(add_subtract(task, lang_t, lang_s, 1.0).materialize("factor"), "pt")
+    composed = runner.test(add_subtract(task=task, target=lang_t, source=lang_s, lam=1.0).materialize("factor"), "pt")
     scaled = runner.test((1.0 * task).materialize("factor"), "pt")
     assert composed.per_example == base.per_example == scaled.per_example
     assert composed.value == base.value

@@ -18,7 +18,7 @@ def enhancement(run: MadxRunner, target: str) -> dict[str, Cell]:
     own, rel = run.language(target), run.language(rel_code)
     made = {"madx": run.fixed("madx", target, own)}
     run.dev_lines[target] = {f"{target} alone (dev)": run.dev_score(own, target)}
-    made["la-en"] = run.tuned("la-en", target, lambda lam: la(en, own, lam))
-    made["la-rel"] = run.tuned("la-rel", target, lambda lam: la(rel, own, lam), note)
+    made["la-en"] = run.tuned("la-en", target, lambda lam: la(en, own, lam=lam))
+    made["la-rel"] = run.tuned("la-rel", target, lambda lam: la(rel, own, lam=lam), note)
     made["la-best"] = better_on_dev("la-best", made, {m: made[m].dev for m in ("la-en", "la-rel")})
     return made

@@ -38,5 +38,5 @@ def low_resource(run: MadxRunner, target: str) -> dict[str, Cell]:
         own, label = run.language(target, budget), budget_label(budget)
         made[f"direct-{label}"] = run.fixed(f"direct-{label}", target, own,
                                             note=f"{target} adapter on its first {budget:,} tokens")
-        made[f"la-en-{label}"] = run.tuned(f"la-en-{label}", target, lambda lam, own=own: la(own, en, lam))
+        made[f"la-en-{label}"] = run.tuned(f"la-en-{label}", target, lambda lam, own=own: la(own, en, lam=lam))
     return made

@@ -41,11 +41,12 @@ def many_languages(run: Runner, target: str) -> dict[str, Cell]:
         made["add-random"] = random_sources(run, target, tasks, len(related))
     if "related-scaled" in rows:
         made["related-scaled"] = run.tuned("related-scaled", target,
-                                           lambda lam: scaled(add_related(tasks, related), lam), note)
+                                           lambda lam: scaled(add_related(tasks, related), lam=lam), note)
     if "add-subtract-related" in rows:
         langs = {code: run.load(run.language_module(code)) for code in [target, *related]}
         made["add-subtract-related"] = run.tuned(
-            "add-subtract-related", target, lambda lam: add_subtract_related(tasks, langs, target, related, lam), note)
+            "add-subtract-related", target,
+            lambda lam: add_subtract_related(task=tasks, lang=langs, target=target, related=related, lam=lam), note)
     return made
 
 

@@ -22,9 +22,10 @@ def one_language(run: Runner, target: str) -> dict[str, Cell]:
     if "baseline" in rows:
         made["baseline"] = run.fixed("baseline", target, task)
     if "task-scaled" in rows:
-        made["task-scaled"] = run.tuned("task-scaled", target, lambda lam: scaled(task, lam))
+        made["task-scaled"] = run.tuned("task-scaled", target, lambda lam: scaled(task, lam=lam))
     if "add" in rows:
-        made["add"] = run.tuned("add", target, lambda lam: add(task, lang_t, lam))
+        made["add"] = run.tuned("add", target, lambda lam: add(task=task, target=lang_t, lam=lam))
     if "add-subtract" in rows:
-        made["add-subtract"] = run.tuned("add-subtract", target, lambda lam: add_subtract(task, lang_t, lang_s, lam))
+        made["add-subtract"] = run.tuned("add-subtract", target,
+                                         lambda lam: add_subtract(task=task, target=lang_t, source=lang_s, lam=lam))
     return made

@@ -25,6 +25,6 @@ def relatedness(run: MadxRunner, target: str) -> dict[str, Cell]:
         if code == run.source:
             continue
         partner = run.language(code)
-        made[f"la-{code}"] = run.tuned(f"la-{code}", target, lambda lam, p=partner: la(en, p, lam),
+        made[f"la-{code}"] = run.tuned(f"la-{code}", target, lambda lam, p=partner: la(en, p, lam=lam),
                                        note=f"URIEL distance {code}–{target}: {distance(code, target):.3f}")
     return made

@@ -26,8 +26,8 @@ def la_against_proxies(run: MadxRunner, target: str) -> tuple[dict[str, Cell], A
     run.dev_lines[target] = {f"{run.source} alone (dev)": dev["madx-en"], f"{rel_code} alone (dev)": dev["madx-rel"]}
     made["best-proxy"] = better_on_dev("best-proxy", made, dev)
     if "en-scaled" in run.config.rows:
-        made["en-scaled"] = run.tuned("en-scaled", target, lambda lam: scaled(en, lam))
-    made["la"] = run.tuned("la", target, lambda lam: la(en, rel, lam), note)
+        made["en-scaled"] = run.tuned("en-scaled", target, lambda lam: scaled(en, lam=lam))
+    made["la"] = run.tuned("la", target, lambda lam: la(en, rel, lam=lam), note)
     return made, en, rel, note
 
 
