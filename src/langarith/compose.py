@@ -10,7 +10,7 @@ from typing import Any
 
 from langarith import __version__
 from langarith.algebra import ModuleVector, Semantics
-from langarith.errors import ExpressionError
+from langarith.errors import ExpressionError, RecipeError
 from langarith.expr import evaluate, names_in
 from langarith.formats import load, save
 from langarith.module import Module
@@ -52,14 +52,13 @@ def compose(
         language, role = None, None
     else:
         spec = RECIPES.get_or_raise(recipe)
-        task_mods = {code: load(p, name=f"task_{code}", language=code, role="task") for code, p in (task or {}).items()}
-        lang_mods = {code: load(p, name=f"lang_{code}", language=code, role="language")
-                     for code, p in (lang or {}).items()}
+        task_mods = {code: load_as(p, code, "task") for code, p in (task or {}).items()}
+        lang_mods = {code: load_as(p, code, "language") for code, p in (lang or {}).items()}
         inputs = RecipeInputs(task=task_mods, lang=lang_mods, source=source, target=target, lam=lam,
                               related=related, params=dict(params or {}), semantics=semantics, rank=rank)
         value = spec.run(inputs)
         loaded = {m.label: m for m in [*task_mods.values(), *lang_mods.values()]}
-        provenance["recipe"] = {"name": recipe, "lambda": lam, "source": source, "target": target,
+        provenance["recipe"] = {"name": recipe, "lambda": inputs.lam, "source": source, "target": target,
                                 "related": inputs.related, **(params or {})}
         language, role = result_language(recipe, inputs), spec.role
 
@@ -88,3 +87,14 @@ def _check_names(expression: str, loaded: Mapping[str, Module]) -> None:
             f"module(s) {', '.join(unused)} were passed with --module but are not used in the expression "
             f"{expression!r}; remove them or use them"
         )
+
+
+def load_as(path: str | Path, code: str, role: str) -> Module:
+    """A module given with --task or --lang, refused if its manifest records the other role."""
+    module = load(path, name=f"{'task' if role == 'task' else 'lang'}_{code}", language=code)
+    if module.role not in (None, role):
+        flag = "--lang" if module.role == "language" else "--task"
+        raise RecipeError(f"{path} is a {module.role} module (its langarith.json says so), given as a {role} module; "
+                          f"pass it with {flag}")
+    module.role = role
+    return module

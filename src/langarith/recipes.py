@@ -179,7 +179,7 @@ def _merge_recipe(method: str, help: str) -> None:
             raise RecipeError(f"{method} merges two or more modules; pass them with --task or --lang")
         params = dict(x.params)
         if method == "ties":
-            params["lam"] = 1.0 if x.lam is None else float(x.lam)
+            x.lam = params["lam"] = 1.0 if x.lam is None else float(x.lam)  # provenance records the λ applied
         else:  # DARE and pruning then average, so merging same-role modules keeps their scale
             params["weights"] = [1.0 / len(modules)] * len(modules)
         x.applied = list(params.get("weights", [1.0] * len(modules)))  # what provenance records

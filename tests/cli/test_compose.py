@@ -69,6 +69,15 @@ def test_errors_exit_2_with_one_clear_line(make_peft, tmp_path, args, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_module_given_in_the_wrong_role_is_refused(make_peft, tmp_path):
+    t, p = make_peft("t", seed=1), make_peft("p", seed=2)
+    (p / "langarith.json").write_text(json.dumps({"language": "pt", "role": "language"}))
+    r = cli_process("compose", "--recipe", "add", "--task", f"en={p}", "--lang", f"pt={t}", "--lambda", "0.5",
+                    "--out", tmp_path / "o")
+    assert r.returncode == 2 and "is a language module (its langarith.json says so), given as a task module; " \
+        "pass it with --lang" in r.stderr, r.stderr
+
+
 def test_an_unwritable_out_is_one_clear_line(make_peft, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     r = cli_process("compose", "a", "--module", f"a={make_peft('t')}", "--out", tmp_path / "file" / "o")

@@ -27,6 +27,28 @@ def test_magnitude_by_hand():
     np.testing.assert_allclose(MERGES["magnitude"](x, np.array([0.5, 0.5]), density=0.5), [-0.75, -1.0, 2.5, 0.0])
 
 
+def test_trim_over_the_module_or_within_each_tensor():
+    # two tensors of 2 entries each; the second is 100× smaller, so a module-wide top-50% keeps none of it
+    x = vec([1.0, -2.0, 0.01, -0.02], [3.0, 1.0, 0.03, 0.01])
+    whole = MERGES["magnitude"](x, np.ones(2), density=0.5)
+    per_tensor = MERGES["magnitude"](x, np.ones(2), [2, 2], density=0.5, trim="tensor")
+    np.testing.assert_allclose(whole, [1.0 + 3.0, -2.0 + 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(per_tensor, [3.0, -2.0, 0.03, -0.02])
+    np.testing.assert_allclose(MERGES["ties"](x, np.ones(2), [2, 2], top_k=0.5, trim="tensor"),
+                               [3.0, -2.0, 0.03, -0.02])
+    with pytest.raises(SemanticsError, match="unknown trim 'layer': use one of module, tensor"):
+        MERGES["ties"](x, np.ones(2), [2, 2], trim="layer")
+
+
+def test_merge_trims_each_tensor_of_real_modules(make_peft, tmp_path):
+    from langarith import load
+
+    mods = [load(make_peft("a", seed=1)), load(make_peft("b", seed=2))]
+    out = merge("magnitude", mods, density=0.25, trim="tensor")
+    for key, t in out.tensors.items():
+        assert np.count_nonzero(t) >= 0.2 * t.size, key  # every tensor keeps about its quarter
+
+
 def test_dare_is_seeded_unbiased_and_exact_without_drops():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 20_000))

@@ -20,6 +20,11 @@ class SemanticsChoice(str, Enum):
     delta = "delta"
 
 
+class TrimChoice(str, Enum):
+    module = "module"
+    tensor = "tensor"
+
+
 class ExtrasChoice(str, Enum):
     require_equal = "require-equal"
     mean = "mean"
@@ -43,6 +48,8 @@ def compose(
         None, "--related", help="Comma-separated related sources (add-related, add-subtract-related); "
         "default: computed from typology with the paper's rule."),
     top_k: float = typer.Option(20.0, "--top-k", help="ties, magnitude: percent of parameters kept per module."),
+    trim: TrimChoice = typer.Option(TrimChoice.module, "--trim", help="ties, magnitude: keep the top-k over the "
+                                    "whole module (the TIES paper's code) or within each tensor (mergekit, PEFT)."),
     drop_rate: float = typer.Option(0.5, "--drop-rate", help="dare: probability of dropping a parameter."),
     seed: int = typer.Option(0, "--seed", help="dare: random seed."),
     semantics: SemanticsChoice = typer.Option(
@@ -65,6 +72,7 @@ def compose(
     if recipe in ("ties", "magnitude"):
         key = "top_k" if recipe == "ties" else "density"
         params[key] = top_k / 100.0
+        params["trim"] = trim.value
     elif recipe == "dare":
         params.update(drop_rate=drop_rate, seed=seed)
     path = run(

@@ -13,8 +13,9 @@ import typer
 from langarith.algebra import ModuleVector
 from langarith.cli.app import app
 from langarith.cli.compose import _pairs
+from langarith.compose import load_as
 from langarith.errors import RecipeError
-from langarith.formats import load, save
+from langarith.formats import save
 from langarith.models import resolve
 from langarith.module import Module
 from langarith.recipes import RECIPES, RecipeInputs
@@ -113,9 +114,8 @@ def search_lambda(
         tuned = [n for n, r in RECIPES.items() if r.uses_lambda]
         raise RecipeError(f"{recipe!r} has no λ to search; recipes with λ: {', '.join(tuned)}")
     inputs = RecipeInputs(
-        task={c: load(p, name=f"task_{c}", language=c, role="task") for c, p in _pairs(task_module, "--task").items()},
-        lang={c: load(p, name=f"lang_{c}", language=c, role="language")
-              for c, p in _pairs(lang_module, "--lang").items()},
+        task={c: load_as(p, c, "task") for c, p in _pairs(task_module, "--task").items()},
+        lang={c: load_as(p, c, "language") for c, p in _pairs(lang_module, "--lang").items()},
         source=source, target=target, related=[c.strip() for c in related.split(",")] if related else None)
 
     def build(lam: float) -> Module:

@@ -10,6 +10,7 @@ refactored to rank `rank` by SVD (default: the sum of the input ranks, capped by
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,16 +30,21 @@ MergeFn = Callable[..., np.ndarray]
 @dataclass(frozen=True)
 class MergeMethod:
     """A merge: `fn(stacked, weights, **params)` maps K stacked parameter vectors to one; `params` are the
-    keyword options its signature declares, checked by name on every call."""
+    keyword options its signature declares, checked by name on every call. A method that declares
+    `segments` also receives the sizes of the tensors the vectors concatenate (to trim per tensor)."""
     name: str
     fn: MergeFn
     params: tuple[str, ...]
+    wants_segments: bool = False
 
-    def __call__(self, stacked: np.ndarray, weights: np.ndarray, **params: Any) -> np.ndarray:
+    def __call__(self, stacked: np.ndarray, weights: np.ndarray, segments: Sequence[int] = (),
+                 **params: Any) -> np.ndarray:
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             raise SemanticsError(f"{self.name} has no option(s) {', '.join(unknown)}; it takes "
                                  f"{', '.join(self.params) or 'none'}")
+        if self.wants_segments:
+            params["segments"] = list(segments) or [stacked.shape[1]]
         return self.fn(stacked, weights, **params)
 
 
@@ -48,8 +54,9 @@ MERGES: Registry[MergeMethod] = Registry("merge method", SemanticsError)
 def register(name: str) -> Callable[[MergeFn], MergeFn]:
     """Register a plain function `fn(stacked, weights, **options)` as the merge method `name`."""
     def wrap(fn: MergeFn) -> MergeFn:
-        options = tuple(p for p in inspect.signature(fn).parameters if p not in ("stacked", "weights"))
-        MERGES.register(MergeMethod(name, fn, options))
+        declared = inspect.signature(fn).parameters
+        options = tuple(p for p in declared if p not in ("stacked", "weights", "segments"))
+        MERGES.register(MergeMethod(name, fn, options, wants_segments="segments" in declared))
         return fn
 
     return wrap
@@ -80,7 +87,7 @@ def merge(
     ref = modules[0]
     keys = list(ref.tensors)
     stacked = np.stack([_flatten(m.tensors, keys) for m in modules])
-    merged = chosen(stacked, weights, **params)
+    merged = chosen(stacked, weights, [ref.tensors[k].size for k in keys], **params)
     out = _unflatten(merged, {k: ref.tensors[k] for k in keys})
     result = ref.with_tensors(out, name=None, language=None, role=None, provenance={})
     result.extras = combine_extras(tuple((1.0, m) for m in modules), "mean")
@@ -88,7 +95,7 @@ def merge(
     return result
 
 
-def _merge_deltas(fn: MergeFn, modules: list[Module], weights: np.ndarray, rank: int | None,
+def _merge_deltas(fn: MergeMethod, modules: list[Module], weights: np.ndarray, rank: int | None,
                   params: dict[str, Any]) -> Module:
     for m in modules:
         if m.kind != "lora":
@@ -102,7 +109,7 @@ def _merge_deltas(fn: MergeFn, modules: list[Module], weights: np.ndarray, rank:
     template = dense[0]
     stacked = np.stack([_flatten(d, layers) for d in dense])
     del dense
-    merged = _unflatten(fn(stacked, weights, **params), template)
+    merged = _unflatten(fn(stacked, weights, [d.size for d in template.values()], **params), template)
     target_rank = rank or sum(m.tensors[m.lora[layers[0]].a].shape[0] for m in modules)
     tensors: dict[str, np.ndarray] = {}
     lora: dict[str, LoraPair] = {}
@@ -141,8 +148,18 @@ def _unflatten(flat: np.ndarray, template: dict[str, np.ndarray]) -> dict[str, n
     return out
 
 
-def keep_top(x: np.ndarray, fraction: float) -> np.ndarray:
-    """Zero all but the `fraction` largest-magnitude entries of each row (ties at the threshold kept)."""
+TRIMS = ("module", "tensor")
+
+
+def keep_top(x: np.ndarray, fraction: float, trim: str = "module", segments: Sequence[int] = ()) -> np.ndarray:
+    """Zero all but the `fraction` largest-magnitude entries of each row (ties at the threshold kept): over the
+    whole module (`trim="module"`, as the TIES paper's code does) or within each tensor (`"tensor"`, as
+    mergekit and PEFT do), the tensors being the consecutive `segments` of a row."""
+    if trim not in TRIMS:
+        raise SemanticsError(f"unknown trim {trim!r}: use one of {', '.join(TRIMS)}")
+    if trim == "tensor" and len(segments) > 1:
+        bounds = np.cumsum([0, *segments])
+        return np.concatenate([keep_top(x[:, a:b], fraction) for a, b in itertools.pairwise(bounds)], axis=1)
     if not 0.0 < fraction <= 1.0:
         raise SemanticsError(f"the kept fraction must be in (0, 1], got {fraction}")
     k = max(1, round(fraction * x.shape[1]))

@@ -1,7 +1,10 @@
 """TIES-merging (Yadav et al., 2023): trim each vector to its top-k % magnitudes, elect a sign per
-parameter by total mass, average only the values that agree with it (disjoint mean), scale by λ."""
+parameter by total mass, average only the values that agree with it (disjoint mean), scale by λ. `trim`:
+the top-k over the whole module (the paper's code) or within each tensor (mergekit, PEFT)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -9,8 +12,9 @@ from langarith.merges import keep_top, register
 
 
 @register("ties")
-def ties(stacked: np.ndarray, weights: np.ndarray, top_k: float = 0.2, lam: float = 1.0) -> np.ndarray:
-    trimmed = keep_top(stacked, top_k) * weights[:, None]
+def ties(stacked: np.ndarray, weights: np.ndarray, top_k: float = 0.2, lam: float = 1.0, trim: str = "module",
+         segments: Sequence[int] = ()) -> np.ndarray:
+    trimmed = keep_top(stacked, top_k, trim, segments) * weights[:, None]
     elected = np.sign(trimmed.sum(axis=0))
     agree = (np.sign(trimmed) == elected) & (trimmed != 0.0)
     count = agree.sum(axis=0)
