@@ -50,6 +50,7 @@ class Module:
     name: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     init_fingerprint: str | None = None  # of the initial factors, when langarith trained it
+    training: dict[str, Any] | None = None  # what `langarith train` recorded (the manifest's main facts)
     source: Path | None = None
     sha256: str | None = None
 
@@ -100,8 +101,8 @@ class Module:
         return float(np.sqrt(sum(float(np.sum(np.square(t, dtype=np.float64))) for t in self.tensors.values())))
 
     def with_tensors(self, tensors: dict[str, np.ndarray], **changes: Any) -> Module:
-        """A copy with new tensors (same layout), for results of arithmetic."""
-        return replace(self, tensors=tensors, source=None, sha256=None, **changes)
+        """A copy with new tensors (same layout), for results of arithmetic: no longer the trained module."""
+        return replace(self, tensors=tensors, source=None, sha256=None, **{"training": None, **changes})
 
     def summary(self) -> dict[str, Any]:
         """What `langarith inspect` shows."""
@@ -123,4 +124,5 @@ class Module:
             "sha256": self.sha256,
             "init_fingerprint": self.init_fingerprint,
             "provenance": self.provenance or None,
+            "training": self.training,
         }

@@ -1,9 +1,8 @@
-"""`langarith compose` and `langarith inspect`: model-free, so they never import torch for
-safetensors modules and start in well under a second."""
+"""`langarith compose`: model-free, so it never imports torch for safetensors modules and starts in well
+under a second."""
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 
@@ -100,42 +99,6 @@ def compose(
                f"{summary['num_params']:,} parameters, norm {summary['norm']:.4g}")
     if shown:
         typer.echo(f"  = {shown}")
-
-
-@app.command()
-def inspect(
-    path: Path = typer.Argument(..., help="A module folder or safetensors file."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Show a module's type, base model, targets, rank, size, norm and provenance."""
-    summary = load(path).summary()
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(show_header=False, box=None, pad_edge=False)
-    for key in ("path", "format", "kind", "base_model", "language", "role", "rank", "alpha", "num_tensors",
-                "num_params", "norm", "dtypes", "targets", "extras", "sha256"):
-        value = summary[key]
-        if isinstance(value, list):
-            value = ", ".join(map(str, value)) or "—"
-        elif isinstance(value, float):
-            value = f"{value:.6g}"
-        elif isinstance(value, int):
-            value = f"{value:,}"
-        table.add_row(f"[bold]{key}[/]", "—" if value is None else str(value))
-    provenance = summary["provenance"]
-    if provenance:
-        made = provenance.get("expression") or json.dumps(provenance.get("recipe"), ensure_ascii=False)
-        table.add_row("[bold]made by[/]", str(made))
-        table.add_row("[bold]semantics[/]", f"{provenance.get('semantics')} (rank {provenance.get('rank')})")
-        for item in provenance.get("inputs", []):
-            weight = provenance.get("weights", {}).get(item["name"])
-            table.add_row("[bold]input[/]", f"{item['name']} ({weight:+.4g}): {item['path']} "
-                          f"sha256 {str(item['sha256'])[:16]}…" if weight is not None else str(item))
-    Console(highlight=False).print(table)
 
 
 def _pairs(values: list[str], flag: str, identifier: bool = False) -> dict[str, str]:

@@ -82,10 +82,35 @@ def load(
         module.role = info.get("role")
         module.provenance = info.get("provenance") or {}
         module.init_fingerprint = (info.get("init") or {}).get("fingerprint")
+        module.training = training_record(info)
     module.name = name or module.name
     module.language = language or module.language
     module.role = role or module.role
     return module
+
+
+# What `inspect` shows of a training manifest; the manifest itself keeps everything (curves, versions…).
+_TRAINING_KEYS = ("objective", "task", "data", "split", "examples", "sources", "steps", "tokens", "text_tokens",
+                  "batch_size", "lr", "seed", "precision", "device", "resumed_at_steps", "wall_time_s")
+
+
+def training_record(info: dict[str, Any]) -> dict[str, Any] | None:
+    """The main facts of a langarith training manifest (None for a module langarith did not train)."""
+    if "objective" not in info or "steps" not in info:
+        return None
+    record = {k: info[k] for k in _TRAINING_KEYS if info.get(k) not in (None, [], {})}
+    model, method = info.get("model") or {}, info.get("method") or {}
+    record["model"] = model.get("name")
+    record["method"] = {"name": method.get("name"), **(method.get("options") or {})}
+    if isinstance(record.get("sources"), list):
+        record["sources"] = [s.get("spec") for s in record["sources"] if isinstance(s, dict)]
+    heldout = info.get("heldout_loss") or {}
+    if heldout.get("before") is not None:
+        record["heldout_loss"] = {"before": heldout["before"], "after": heldout.get("after")}
+    curve = info.get("loss_curve") or []
+    if curve:
+        record["loss_first_last"] = [curve[0], curve[-1]]
+    return record
 
 
 def save(
