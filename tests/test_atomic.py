@@ -172,3 +172,11 @@ def test_an_unwritable_place_or_a_full_disk_is_one_clean_error_and_leaves_nothin
     with (pytest.raises(OSError, match="bad file descriptor"),  # not a place error: raised as it is
           atomic_folder(tmp_path / "other")):
         raise OSError(errno.EBADF, "bad file descriptor")
+
+
+def test_a_written_folder_has_the_permissions_of_any_new_folder(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert (module_folder(tmp_path / "m").stat().st_mode & 0o777) == 0o755
+    finally:
+        os.umask(old)

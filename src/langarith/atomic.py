@@ -56,6 +56,7 @@ def atomic_folder(out: Path, overwrite: bool = False, protect: Iterable[Path] = 
             _remove_leftovers(out)
             _refuse_existing(out, overwrite)
             tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the result from the rest of a shared node
             live.enter_context(_locked(tmp))  # marks the folder as a live write, not a leftover
         try:
             yield tmp
@@ -68,6 +69,12 @@ def atomic_folder(out: Path, overwrite: bool = False, protect: Iterable[Path] = 
                 _fsync_dir(out.parent)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # the new folder on failure; after an exchange, the old one
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from langarith.cli import analyze as _analyze  # noqa: F401
 from langarith.cli import compose as _compose  # noqa: F401  (registers commands)
 from langarith.cli import evaluate as _evaluate  # noqa: F401
 from langarith.cli import experiment as _experiment  # noqa: F401
+from langarith.cli import export as _export  # noqa: F401
 from langarith.cli import inspect as _inspect  # noqa: F401
 from langarith.cli import offline as _offline  # noqa: F401
 from langarith.cli import train as _train  # noqa: F401

