@@ -415,3 +415,13 @@ def test_packing_bounds_what_one_tokenizer_call_sees_and_stops_at_the_budget(tin
     seen.clear()
     data.pack(short, counting, 16, max_sequences=3)
     assert len(seen) == data.PIECES_PER_CALL  # one call was enough for three sequences
+
+
+def test_trained_folders_hold_one_weights_file_and_a_model_card(tiny_models, tmp_path):
+    adapter = train(spec(tiny_models, tmp_path, family="encoder", method="bottleneck", steps=1)).path
+    assert (adapter / "pytorch_adapter.bin").exists() and not (adapter / "adapter.safetensors").exists()
+    card = (adapter / "README.md").read_text()
+    assert "library_name: adapter-transformers" in card and "- pt" in card and "load_adapter" in card
+    lora = train(spec(tiny_models, tmp_path, steps=1)).path
+    card = (lora / "README.md").read_text()
+    assert "library_name: peft" in card and "| steps | 1 (" in card and "held-out loss" in card

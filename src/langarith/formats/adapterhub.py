@@ -4,9 +4,10 @@ invertible layers, `par_bn`, …), AdapterHub LoRA and IA³, with an optional pr
 AdapterHub writes the adapter's name into every key
 (`bert.encoder.layer.0.output.adapters.lang_pt.adapter_up.weight`); langarith replaces that path
 segment with `{adapter}` on reading, so adapters saved under different names line up, and writes
-the output's own name back. `load_adapter` reads `pytorch_adapter.bin` unless called with
-`use_safetensors=True`, so output mirrors the input folder: safetensors always, plus the weights-only
-pickle when the input folder had one (writing it is the one place compose imports torch).
+the output's own name back. Weights are written once, in the encoding of the input: `load_adapter` reads
+`pytorch_adapter.bin` by default and falls back to it with `use_safetensors=True`, so an input that had the
+weights-only pickle (as AdapterHub's default `save_adapter` and `langarith train` write) gives a pickle, loadable
+either way (writing it is the one place compose imports torch); a safetensors-only input gives safetensors.
 """
 
 from __future__ import annotations
@@ -133,8 +134,8 @@ def _kind(arch: dict[str, Any]) -> str:
 
 def _write_weights(folder: Path, names: tuple[str, str], tensors: dict[str, np.ndarray],
                    stored_as: dict[str, str], metadata: dict[str, str], pickled: bool) -> None:
-    write_safetensors(folder / names[0], tensors, stored_as, metadata)
     if not pickled:
+        write_safetensors(folder / names[0], tensors, stored_as, metadata)
         return
     import torch  # only for pickled inputs: AdapterHub's default loader reads the .bin
 

@@ -69,10 +69,10 @@ class Bottleneck(Method):
         return model
 
     def save(self, model: Any, folder: Path) -> None:
-        # Both encodings, so that `load_adapter(folder)` works with AdapterHub's defaults and without. A task
-        # adapter on an encoder keeps its prediction head (MAD-X); language adapters have none.
+        # Once, as AdapterHub's default save does (a weights-only pickle): `load_adapter(folder)` reads it with
+        # AdapterHub's defaults and with use_safetensors=True alike. A task adapter on an encoder keeps its
+        # prediction head (MAD-X); language adapters have none.
         with_head = NAME in getattr(model, "heads", {})
-        model.save_adapter(str(folder), NAME, with_head=with_head, use_safetensors=True)
         model.save_adapter(str(folder), NAME, with_head=with_head)
 
 

@@ -31,6 +31,7 @@ from langarith.methods import fingerprint, get_method, init_seed
 from langarith.methods.bottleneck import NAME
 from langarith.models import heads
 from langarith.progress import progress, say
+from langarith.training.card import trained_card
 from langarith.training.checkpoints import CHECKPOINT, checkpoint_dir, load_checkpoint, save_checkpoint
 from langarith.training.data import Batches, TrainingData, language_data, task_data
 from langarith.training.mlm_head import shared_mlm_head
@@ -298,6 +299,7 @@ def _save(run: _Run, before: float | None, after: float | None, loop_s: float, l
         with atomic_folder(run.out) as tmp:
             run.method.save(trained, tmp)
             write_json(tmp / "langarith.json", manifest)
+            (tmp / "README.md").write_text(trained_card(manifest), encoding="utf-8")  # replaces PEFT's blank card
         shutil.rmtree(run.ckpt, ignore_errors=True)
     accelerator.wait_for_everyone()
     return Trained(run.out, trained, manifest)
