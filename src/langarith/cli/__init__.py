@@ -22,6 +22,10 @@ from langarith.cli import train as _train  # noqa: F401
 from langarith.cli import typology as _typology  # noqa: F401
 from langarith.cli.app import app
 from langarith.errors import LangarithError
+from langarith.hub import offline_unless_reachable
+
+# Commands that load models (and so may touch the hub); the others never import transformers.
+_MODEL_COMMANDS = {"train", "evaluate", "search-lambda", "experiment", "demo", "export"}
 
 
 def main() -> None:
@@ -32,6 +36,8 @@ def main() -> None:
         console.print(f"[yellow]warning:[/] {message}", markup=True)
 
     warnings.showwarning = show
+    if _MODEL_COMMANDS & set(sys.argv[1:2]):
+        offline_unless_reachable()
     try:
         app()
     except LangarithError as err:
