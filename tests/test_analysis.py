@@ -118,12 +118,29 @@ def test_distance_cosine_pairs_skips_languages_unknown_to_uriel() -> None:
     assert data.pairs[0]["distance"] == pytest.approx(distance("pt", "es", "syntactic"))
     assert data.pairs[1]["cosine"] == pytest.approx(cos[0, 2])
     assert data.pairs[2]["group"] == "language–task"
-    xs, ys = [p["distance"] for p in data.pairs], [p["cosine"] for p in data.pairs]
-    assert data.pearson_r == pytest.approx(np.corrcoef(xs, ys)[0, 1])
+    assert data.groups() == ["language–language", "language–task"]  # same-role pairs first, never pooled
+    mixed = [p for p in data.pairs if p["group"] == "language–task"]
+    assert data.pearson_r["language–task"] is None and len(mixed) == 2  # two pairs give no r
+    assert data.pearson_r["language–language"] is None
     with pytest.raises(analysis.NotEnoughLanguagesError, match="1 of 2 modules have a language"):
         analysis.distance_cosine_pairs([mods[0], synthetic_lora(9)])
     with pytest.raises(analysis.NotEnoughLanguagesError, match="URIEL knows the language of 1 of the 2"):
         analysis.distance_cosine_pairs([mods[0], mods[3]])
+
+
+@pytest.mark.usefixtures("isolated_cache")
+def test_pearson_r_is_computed_within_each_pair_type(tmp_path) -> None:
+    mods = languaged([(1, "pt", "language"), (2, "es", "language"), (3, "ja", "language"),
+                      (4, "pt", "task"), (5, "es", "task"), (6, "ja", "task")])
+    data = analysis.distance_cosine_pairs(mods, "syntactic")
+    assert data.groups() == ["language–language", "task–task", "language–task"]
+    for group in data.groups():
+        members = [p for p in data.pairs if p["group"] == group]
+        want = np.corrcoef([p["distance"] for p in members], [p["cosine"] for p in members])[0, 1]
+        assert data.pearson_r[group] == pytest.approx(want)
+    from langarith.plots import distance_vs_cosine
+
+    assert distance_vs_cosine(data, tmp_path / "d.png").stat().st_size > 5000
 
 
 def test_lora_modules_are_compared_by_their_update_not_their_shared_start() -> None:

@@ -201,7 +201,14 @@ class DistancePairs:
     pairs: list[dict[str, Any]]  # a, b (labels), language_a, language_b, distance, cosine, group
     skipped_pairs: int = 0
     unknown: dict[str, str] = field(default_factory=dict)  # module label -> why URIEL cannot place it
-    pearson_r: float | None = None
+    #: Pearson r of distance against cosine within each pair type ("language–language", "task–task", …): the
+    #: types are never pooled, since task modules are far less alike than language modules whatever the languages
+    pearson_r: dict[str, float | None] = field(default_factory=dict)
+
+    def groups(self) -> list[str]:
+        """The pair types present, same-role types first (the ones the papers compare)."""
+        present = list(dict.fromkeys(p["group"] for p in self.pairs))
+        return sorted(present, key=lambda g: (len(set(g.split("–"))) > 1, g))
 
     def to_json(self, digits: int = 4) -> dict[str, Any]:
         def num(x: float | None) -> float | None:
@@ -210,7 +217,7 @@ class DistancePairs:
         return {
             "kind": self.kind,
             "pairs": [{**p, "distance": num(p["distance"]), "cosine": num(p["cosine"])} for p in self.pairs],
-            "pearson_r": num(self.pearson_r),
+            "pearson_r": {group: num(r) for group, r in self.pearson_r.items()},
             "skipped_pairs": self.skipped_pairs,
             "unknown_languages": self.unknown,
         }
@@ -271,8 +278,10 @@ def distance_cosine_pairs(
                 "cosine": float(cos[a, b]),
                 "group": pair_group(mi.role, mj.role),
             })
+    by_group = {g: [p for p in pairs if p["group"] == g] for g in dict.fromkeys(p["group"] for p in pairs)}
     return DistancePairs(kind=kind, pairs=pairs, skipped_pairs=total_pairs - len(pairs), unknown=unknown,
-                         pearson_r=_pearson([p["distance"] for p in pairs], [p["cosine"] for p in pairs]))
+                         pearson_r={g: _pearson([p["distance"] for p in ps], [p["cosine"] for p in ps])
+                                    for g, ps in by_group.items()})
 
 
 def pair_group(role_a: str | None, role_b: str | None) -> str:

@@ -346,42 +346,48 @@ def distance_vs_cosine(
     kind: str = DEFAULT_KIND,
     title: str | None = None,
 ) -> Path:
-    """Each pair of modules with known languages as a point: URIEL distance against cosine
-    similarity, coloured by pair type, with Pearson r in the title. A negative r means related
-    languages have more similar modules. Accepts precomputed `DistancePairs` so that a report does
-    not compute them twice."""
+    """Each pair of modules with known languages as a point, URIEL distance against cosine similarity, one
+    panel per pair type (language–language, task–task, then mixed pairs) with its own Pearson r: the types
+    are never pooled, since task modules are far less alike than language modules whatever the languages.
+    A negative r means related languages have more similar modules. Accepts precomputed `DistancePairs`
+    so that a report does not compute them twice."""
     data = modules if isinstance(modules, DistancePairs) else distance_cosine_pairs(modules, kind)
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5.0))
-    groups = list(dict.fromkeys(p["group"] for p in data.pairs))
+    groups = data.groups()
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 5.0), squeeze=False, sharey=True)
     palette = {"language–language": "tab:blue", "task–task": "tab:orange", "language–task": "tab:purple"}
     others = iter(plt.get_cmap("tab10").colors[4:])
-    for group in groups:
+    for ax, group in zip(axes[0], groups, strict=True):
         members = [p for p in data.pairs if p["group"] == group]
-        colour = palette.get(group) or next(others, "gray")
-        ax.scatter([p["distance"] for p in members], [p["cosine"] for p in members], s=40, color=colour,
-                   edgecolor="black", linewidth=0.5, label=f"{group} ({len(members)})", zorder=3)
-    if len(data.pairs) <= 12:
-        xs = [p["distance"] for p in data.pairs]
-        right_edge = min(xs) + 0.7 * (max(xs) - min(xs))
-        for p in data.pairs:
-            if math.isfinite(p["cosine"]):
-                flip = max(xs) > min(xs) and p["distance"] > right_edge  # label leftwards, inside the axes
-                ax.annotate(f"{p['a']}–{p['b']}", (p["distance"], p["cosine"]), xytext=(-4 if flip else 4, 4),
-                            textcoords="offset points", fontsize=7, ha="right" if flip else "left")
-        ax.margins(x=0.08, y=0.1)
-    r = "Pearson r = n/a (needs ≥ 3 varying pairs)" if data.pearson_r is None else f"Pearson r = {data.pearson_r:+.2f}"
-    line = f"{r} over {len(data.pairs)} pairs"
+        ax.scatter([p["distance"] for p in members], [p["cosine"] for p in members], s=40,
+                   color=palette.get(group) or next(others, "gray"), edgecolor="black", linewidth=0.5, zorder=3)
+        if len(members) <= 12:
+            _label_pairs(ax, members)
+        r = data.pearson_r.get(group)
+        ax.set_title(f"{group} pairs ({len(members)})\n"
+                     + ("Pearson r = n/a (needs ≥ 3 varying pairs)" if r is None else f"Pearson r = {r:+.2f}"),
+                     fontsize=10)
+        ax.set_xlabel(f"URIEL {data.kind} distance (0 = same, 1 = farthest)")
+        ax.axhline(0.0, color="gray", linewidth=0.8, zorder=1)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("cosine similarity of parameters")
+    line = title or f"URIEL {data.kind} distance vs cosine similarity"
     if data.skipped_pairs:
-        line += f"; {data.skipped_pairs} pairs skipped (language unknown to URIEL: {', '.join(data.unknown)})"
-    line = "\n".join(textwrap.wrap(line, 90))
-    ax.set_title((title or f"URIEL {data.kind} distance vs cosine similarity") + "\n" + line, fontsize=10)
-    ax.set_xlabel(f"URIEL {data.kind} distance (0 = same, 1 = farthest)")
-    ax.set_ylabel("cosine similarity of parameters")
-    ax.axhline(0.0, color="gray", linewidth=0.8, zorder=1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best", title="pair type", title_fontsize=8)
+        line += "\n" + "\n".join(textwrap.wrap(f"{data.skipped_pairs} pairs skipped (language unknown to URIEL: "
+                                                f"{', '.join(data.unknown)})", 110))
+    fig.suptitle(line, fontsize=11)
     return _save(fig, path)
+
+
+def _label_pairs(ax: Axes, pairs: Sequence[dict[str, Any]]) -> None:
+    xs = [p["distance"] for p in pairs]
+    right_edge = min(xs) + 0.7 * (max(xs) - min(xs))
+    for p in pairs:
+        if math.isfinite(p["cosine"]):
+            flip = max(xs) > min(xs) and p["distance"] > right_edge  # label leftwards, inside the axes
+            ax.annotate(f"{p['a']}–{p['b']}", (p["distance"], p["cosine"]), xytext=(-4 if flip else 4, 4),
+                        textcoords="offset points", fontsize=7, ha="right" if flip else "left")
+    ax.margins(x=0.08, y=0.1)
 
 
 def distance_heatmap(matrix: DistanceMatrix, kind: str, path: str | Path) -> Path:

@@ -63,6 +63,18 @@ def test_report_figures_and_summary(folders: dict[str, Path], tmp_path: Path) ->
     assert "Pearson r = " in report and "| pt (language) | pt (task) | pt–pt | language–task | 0.000 |" in report
 
 
+def test_a_results_folder_is_read_through_its_modules(tmp_path: Path) -> None:
+    results = tmp_path / "results" / "run"
+    for name, seed, code in (("lang_pt", 1, "pt"), ("lang_es", 2, "es"), ("lang_ja", 3, "ja")):
+        saved(results / "modules", name, seed, code, "language")
+    (results / "results.csv").write_text("row,score\n")
+    r = cli("analyze", results, "--out", tmp_path / "report", "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    assert sorted(m["language"] for m in result["modules"]) == ["es", "ja", "pt"]
+    assert list(result["distance_vs_cosine"]["pearson_r"]) == ["language–language"]
+
+
 def test_json_matches_the_library(folders: dict[str, Path], tmp_path: Path) -> None:
     r = cli("analyze", folders["lang_pt"], folders["lang_es"], folders["task_pt"], "--task", f"en={folders['task_en']}",
             "--out", tmp_path / "r", "--json", "--kind", "geographic")

@@ -28,8 +28,8 @@ from langarith.analysis import (
 )
 from langarith.cli.app import app
 from langarith.cli.typology import Kind
-from langarith.errors import OutputExistsError
-from langarith.formats import load
+from langarith.errors import ModuleFileError, OutputExistsError
+from langarith.formats import detect, load
 from langarith.module import Module
 from langarith.plots import cosine_heatmap, density_plot, distance_vs_cosine
 from langarith.typology import DEFAULT_KIND
@@ -45,8 +45,9 @@ _ROLE_ORDER = {"language": 0, "task": 1}
 @app.command("analyze")
 def analyze_command(
     folders: list[Path] | None = typer.Argument(
-        None, metavar="DIR", help="Module folders (PEFT, AdapterHub) or .safetensors files. Language and role come "
-        "from their langarith.json; use --lang/--task for modules without one."),
+        None, metavar="DIR", help="Module folders (PEFT, AdapterHub), .safetensors files, or folders of modules "
+        "(an experiment's results folder: its modules/). Language and role come from their langarith.json; use "
+        "--lang/--task for modules without one."),
     lang: list[str] = typer.Option([], "--lang", help="LANG=DIR: a language module of LANG."),
     task: list[str] = typer.Option([], "--task", help="LANG=DIR: a task module trained on LANG."),
     out: Path = typer.Option(..., "--out", "-o", help="Report folder: report.md and the PNG figures go here."),
@@ -56,7 +57,8 @@ def analyze_command(
                                  "(factors of modules with a shared initialisation all look alike)."),
 ) -> None:
     """Compare modules: cosine similarity, weight density, typological distance vs similarity."""
-    entries: list[tuple[Path, str | None, str | None]] = [(Path(f), None, None) for f in folders or []]
+    entries: list[tuple[Path, str | None, str | None]] = [
+        (module, None, None) for folder in folders or [] for module in modules_in(Path(folder))]
     entries += [(path, code, "language") for code, path in _pairs(lang, "--lang")]
     entries += [(path, code, "task") for code, path in _pairs(task, "--task")]
     result = analyze(entries, out, kind.value, updates=not factors)
@@ -64,6 +66,24 @@ def analyze_command(
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
         _print_summary(result)
+
+
+def modules_in(path: Path) -> list[Path]:
+    """`path` if it is a module; else the modules of a results folder (its `modules/`) or of a folder of
+    modules, in name order; else `path`, so that loading it reports what is wrong with it."""
+    if not path.is_dir() or _is_module(path):
+        return [path]
+    folder = path / "modules" if (path / "modules").is_dir() else path
+    found = sorted(child for child in folder.iterdir() if child.is_dir() and _is_module(child))
+    return found or [path]
+
+
+def _is_module(path: Path) -> bool:
+    try:
+        detect(path)
+    except ModuleFileError:
+        return False
+    return True
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
@@ -217,11 +237,12 @@ def _report(result: dict[str, Any], modules: list[Module]) -> str:
     if data is None:
         lines += [f"Skipped: {result['distance_vs_cosine_skipped']}", ""]
     else:
-        r = data["pearson_r"]
         lines += [
-            f"URIEL {data['kind']} distance against cosine similarity for {len(data['pairs'])} pairs of modules; "
-            + (f"Pearson r = {r:+.3f}." if r is not None else "Pearson r is undefined (needs ≥ 3 varying pairs).")
-            + " A negative r means that related languages have more similar modules.",
+            f"URIEL {data['kind']} distance against cosine similarity for {len(data['pairs'])} pairs of modules, "
+            "each pair type on its own (task modules are far less alike than language modules whatever the "
+            "languages, so pooling them would measure the roles, not the languages): "
+            + "; ".join(f"{group}: {_r(r)}" for group, r in data["pearson_r"].items())
+            + ". A negative r means that related languages have more similar modules.",
             "",
         ]
         if data["skipped_pairs"]:
@@ -262,9 +283,13 @@ def _print_summary(result: dict[str, Any]) -> None:
     if data is None:
         console.print(f"[yellow]skipped distance_vs_cosine.png:[/] {result['distance_vs_cosine_skipped']}")
     else:
-        r = data["pearson_r"]
-        shown = f"{r:+.3f}" if r is not None else "n/a"
-        console.print(f"{data['kind']} distance vs cosine: Pearson r = {shown} over {len(data['pairs'])} pairs"
-                      + (f", {data['skipped_pairs']} skipped (language unknown to URIEL)" if data["skipped_pairs"]
-                         else ""))
+        counts = {g: sum(p["group"] == g for p in data["pairs"]) for g in data["pearson_r"]}
+        console.print(f"{data['kind']} distance vs cosine: "
+                      + "; ".join(f"{g} {_r(r)} ({counts[g]} pairs)" for g, r in data["pearson_r"].items())
+                      + (f"; {data['skipped_pairs']} pairs skipped (language unknown to URIEL)"
+                         if data["skipped_pairs"] else ""))
     console.print(f"wrote {result['files']['report']}")
+
+
+def _r(r: float | None) -> str:
+    return f"Pearson r = {r:+.3f}" if r is not None else "Pearson r undefined (needs ≥ 3 varying pairs)"
