@@ -169,6 +169,9 @@ def test_errors_say_what_to_do(tiny_models, tmp_path):
     header_only.mkdir(parents=True)
     (header_only / "labels.txt").write_text("sports\nhealth\n")
     (header_only / "train.tsv").write_text("index_id\tcategory\ttext\n")
+    with pytest.raises(TrainError, match="bottleneck task module on a decoder could not be evaluated"):
+        train(TrainSpec(role="task", language="pt", task="sib200", data=tmp_path / "sib", method="bottleneck",
+                        model=str(tiny_models["decoder"]), out=tmp_path / "t", steps=1, progress=False))
     with pytest.raises(TrainError, match="no sib200 examples for pt in the train split"):
         train(TrainSpec(role="task", language="pt", task="sib200", data=tmp_path / "sib",
                         model=str(tiny_models["decoder"]), out=tmp_path / "t", steps=1, progress=False))

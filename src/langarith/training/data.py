@@ -181,6 +181,10 @@ def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> Trai
     if family == "encoder-decoder":
         raise TrainError(f"task modules on {family} models are not supported; use a decoder (prompted tasks) or an "
                          "encoder (AdapterHub prediction heads)")
+    if family == "decoder" and method == "bottleneck":
+        raise TrainError("a bottleneck task module on a decoder could not be evaluated or composed into one: "
+                         "evaluation merges PEFT modules into the weights. Use --method lora (or lokr); bottleneck "
+                         "task adapters are for encoders (MAD-X)")
     if spec.task is None or spec.data is None:
         raise TrainError("a task module needs --task and --data")
     task = get_task(spec.task)
