@@ -54,6 +54,13 @@ def test_evaluate_and_search_lambda(modules, tmp_path):
     refused = cli(*args, "--split", "test")
     assert refused.returncode == 2 and "validation data" in refused.stderr
 
+    ties = ["search-lambda", "--recipe", "ties", "--lang", f"en={modules['language_en']}", "--lang",
+            f"pt={modules['language_pt']}", "--target", "pt", "--eval-task", "sib200", "--dev", str(SIB), "--limit",
+            "2", "--step", "0.5", "--model", "tiny", "--strategy", "grid", "--json"]
+    done = cli(*ties)
+    assert done.returncode == 0, done.stderr
+    assert [lam for lam, _ in json.loads(done.stdout)["curve"]] == [0.8, 1.3, 1.8]  # TIES' λ scales: paper 2's range
+
 
 @pytest.mark.parametrize("spelled", [["--split", "Test"], ["--split", " TEST"],
                                      ["--dev", str(SIB / "por_Latn" / "test.tsv")]])

@@ -209,6 +209,20 @@ def test_dev_rows_that_are_test_rows_stop_the_run(tmp_path):
         runner.examples("pt", "test")
 
 
+def test_results_never_go_into_a_folder_of_other_files(tmp_path):
+    from langarith.experiments.run import run
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep")
+    with pytest.raises(ExperimentError, match=r"holds other files \(todo.txt\); give a new or empty folder"):
+        run(load_config(write(tmp_path)), notes)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExperimentError, match="is a file"):
+        run(load_config(write(tmp_path)), tmp_path / "file")
+    assert sorted(p.name for p in notes.iterdir()) == ["todo.txt"]
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("- a\n- list\n", "holds a list, not a mapping"),
     ("just a string\n", "holds a str, not a mapping"),

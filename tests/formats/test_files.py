@@ -92,6 +92,21 @@ def test_a_pipe_or_folder_under_a_module_file_name_is_refused_not_waited_on(make
             load(src)
 
 
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("r", 0, "r is 0"), ("r", "four", "r is 'four'"), ("r", True, "r is True"),
+    ("lora_alpha", None, "lora_alpha is None"), ("lora_alpha", -2, "lora_alpha is -2"),
+])
+def test_a_rank_or_alpha_peft_cannot_load_is_refused_on_read(make_peft, key, value, message):
+    import json
+
+    src = make_peft("a")
+    config = json.loads((src / "adapter_config.json").read_text())
+    config[key] = value
+    (src / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModuleFileError, match=rf"adapter_config.json: {message}; PEFT needs"):
+        load(src)
+
+
 class _Exploit:
     def __reduce__(self):
         return (os.system, ("touch /tmp/langarith-pwned",))

@@ -16,6 +16,7 @@ from langarith.cli.compose import _pairs
 from langarith.compose import load_as
 from langarith.errors import RecipeError
 from langarith.formats import save
+from langarith.merges.ties import PAPER_LAMBDAS
 from langarith.models import resolve
 from langarith.module import Module
 from langarith.recipes import RECIPES, RecipeInputs
@@ -92,7 +93,9 @@ def search_lambda(
     split: str = typer.Option("dev", "--split", help="The validation split; never the test split."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N validation examples."),
     step: float = typer.Option(GRID_STEP, "--step", help="Grid step (the papers: 0.05)."),
-    low: float = typer.Option(0.0, "--low", help="Smallest λ of the grid."),
+    low: float | None = typer.Option(None, "--low", help="Smallest λ of the grid (default 0; ties: 0.8)."),
+    high: float | None = typer.Option(None, "--high", help="Largest λ of the grid (default 1; ties, whose λ scales "
+                                      "the merge: 1.8, paper 2's range)."),
     strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", help=" | ".join(STRATEGIES)),
     related: str | None = typer.Option(None, "--related", help="Comma-separated related sources (…-related)."),
     model: str | None = _MODEL,
@@ -129,7 +132,9 @@ def search_lambda(
         evaluator = MadxEvaluator(model, madx_task, batch_size=batch_size, progress=not as_json)
     else:
         evaluator = DecoderEvaluator(model, batch_size=batch_size, progress=not as_json)
-    found = evaluator.tune(build, chosen, examples, target, labels, lambda_grid(step, low, 1.0), strategy, seed)
+    default_low, default_high = PAPER_LAMBDAS if recipe == "ties" else (0.0, 1.0)
+    grid = lambda_grid(step, default_low if low is None else low, default_high if high is None else high)
+    found = evaluator.tune(build, chosen, examples, target, labels, grid, strategy, seed)
     if out is not None:
         module = build(found.best)
         module.language, module.role = target, "language" if madx_task is not None else "task"

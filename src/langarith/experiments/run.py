@@ -9,7 +9,7 @@ from typing import Any
 from langarith.experiments.cells import Cell
 from langarith.experiments.config import Config
 from langarith.experiments.runner import Runner
-from langarith.experiments.setting import SETTINGS
+from langarith.experiments.setting import SETTINGS, ExperimentError
 from langarith.experiments.table import write_seed_summary
 
 
@@ -21,10 +21,11 @@ def runner_for(config: Config, out: Path, **kwargs: Any) -> Runner:
 def run(config: Config, out: Path, **kwargs: Any) -> list[Cell]:
     """The experiment as configured: one run, or with the budget's `seeds` one run per seed in `out/seed-N`
     and, in `out`, the table of mean ± standard deviation over seeds (`results.md`, `results.csv`)."""
+    out = Path(out).expanduser()
+    _check_out(out)
     seeds = config.spend.seeds
     if not seeds:
         return runner_for(config, out, **kwargs).run()
-    out = Path(out).expanduser()
     runs = {}
     stopped = None
     for seed in seeds:
@@ -35,3 +36,20 @@ def run(config: Config, out: Path, **kwargs: Any) -> list[Cell]:
             break
     write_seed_summary(config, out, runs, stopped)
     return [c for cells in runs.values() for c in cells]
+
+
+# What an earlier run of an experiment leaves in its results folder: a run resumes there.
+_RESULTS_MARKERS = ("config.json", "cells.json", "results.json")
+
+
+def _check_out(out: Path) -> None:
+    """Results go into a new or empty folder, or one an earlier run wrote (to resume it); never into a folder
+    of other files, which they would be mixed with."""
+    if out.exists() and not out.is_dir():
+        raise ExperimentError(f"--out {out} is a file; give a folder for the results")
+    if not out.is_dir() or any((out / m).exists() for m in _RESULTS_MARKERS) or any(out.glob("seed-*/config.json")):
+        return
+    others = sorted(p.name for p in out.iterdir())
+    if others:
+        raise ExperimentError(f"--out {out} holds other files ({', '.join(others[:3])}{'…' if len(others) > 3 else ''})"
+                              "; give a new or empty folder, or the results folder of an earlier run to resume it")

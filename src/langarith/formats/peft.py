@@ -55,6 +55,7 @@ class PeftFormat(Format):
     def read(self, path: Path) -> Module:
         config = read_json(path / CONFIG)
         peft_type = str(config.get("peft_type", "")).upper()
+        _check_numbers(config, path / CONFIG, peft_type)
         raw, stored_as, weights = read_weights(path, WEIGHTS, WEIGHTS_BIN)
         tensors = {k: v for k, v in raw.items() if _VECTOR.search(k)}
         extras = {k: v for k, v in raw.items() if k not in tensors}
@@ -92,6 +93,22 @@ class PeftFormat(Format):
         if isinstance(config.get("target_modules"), list):
             new["target_modules"] = sorted(set(config["target_modules"]) | set(targets))
         return new
+
+
+def _check_numbers(config: dict[str, Any], path: Path, peft_type: str) -> None:
+    """A rank or alpha PEFT itself could not load (r: 0, r: "four", lora_alpha: null) is refused on read, not
+    carried into a result that PEFT then rejects."""
+    if peft_type not in ("LORA", "LOKR", "LOHA"):
+        return
+    rank = config.get("r", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ModuleFileError(f"{path}: r is {rank!r}; PEFT needs a whole number of at least 1. Fix the config or "
+                              "re-save the module")
+    key = "lora_alpha" if peft_type == "LORA" else "alpha"
+    alpha = config.get(key, 8)
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha) or alpha <= 0:
+        raise ModuleFileError(f"{path}: {key} is {alpha!r}; PEFT needs a positive number. Fix the config or "
+                              "re-save the module")
 
 
 def _lora_pairs(tensors: dict[str, np.ndarray], config: dict[str, Any], weights: Path) -> dict[str, LoraPair]:

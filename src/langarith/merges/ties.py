@@ -10,6 +10,8 @@ import numpy as np
 
 from langarith.merges import keep_top, register
 
+PAPER_LAMBDAS = (0.8, 1.8)  # paper 2's range for TIES' scaling factor λ
+
 
 @register("ties")
 def ties(stacked: np.ndarray, weights: np.ndarray, top_k: float = 0.2, lam: float = 1.0, trim: str = "module",

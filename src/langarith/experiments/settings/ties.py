@@ -9,9 +9,9 @@ from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import fixed_rows, setting
 from langarith.experiments.settings.zero_shot import MADX, ROWS, la_against_proxies
 from langarith.merges import merge
+from langarith.merges.ties import PAPER_LAMBDAS
 from langarith.search import lambda_grid
 
-TIES_LAMBDAS = (0.8, 1.8)  # paper 2's range for TIES' scaling factor
 TOP_K = (20, 80)  # percent of each adapter TIES keeps
 
 
@@ -19,7 +19,7 @@ TOP_K = (20, 80)  # percent of each adapter TIES keeps
          controls={"la": "en-scaled", **{f"ties-{k}": "la" for k in TOP_K}}, **MADX)
 def ties(run: MadxRunner, target: str) -> dict[str, Cell]:
     made, en, rel, note = la_against_proxies(run, target)
-    grid = lambda_grid(run.config.spend.lambda_step, *TIES_LAMBDAS)
+    grid = lambda_grid(run.config.spend.lambda_step, *PAPER_LAMBDAS)
     for k in TOP_K:
         made[f"ties-{k}"] = run.tuned(f"ties-{k}", target,
                                       lambda lam, k=k: merge("ties", [en, rel], top_k=k / 100, lam=lam), note,
