@@ -10,6 +10,7 @@ from typing import Any
 
 from langarith import __version__
 from langarith.algebra import ModuleVector, Semantics
+from langarith.codes import resolve
 from langarith.errors import ExpressionError, RecipeError
 from langarith.expr import evaluate, names_in
 from langarith.formats import load, save
@@ -90,7 +91,9 @@ def _check_names(expression: str, loaded: Mapping[str, Module]) -> None:
 
 
 def load_as(path: str | Path, code: str, role: str) -> Module:
-    """A module given with --task or --lang, refused if its manifest records the other role."""
+    """A module given with --task or --lang, refused if its manifest records the other role or `code` is no
+    language (recipes match languages across spellings, so a typo would otherwise be a language of its own)."""
+    resolve(code)  # UnknownLanguageError with close matches
     module = load(path, name=f"{'task' if role == 'task' else 'lang'}_{code}", language=code)
     if module.role not in (None, role):
         flag = "--lang" if module.role == "language" else "--task"

@@ -58,6 +58,8 @@ def test_recipe_contract(make_peft, tmp_path):
     (["--recipe", "add", "--task", "en={t}", "--lang", "pt={t}", "--lambda", "1.5"], r"λ in \[0, 1\]"),
     (["--recipe", "nope", "--task", "en={t}"], "unknown recipe"),
     (["a", "--module", "a={t}", "--rank", "2"], "needs --semantics delta"),
+    (["--recipe", "add", "--task", "en={t}", "--lang", "qq={t}", "--target", "qq", "--lambda", "0.5"],
+     "unknown language code 'qq'"),
 ])
 def test_errors_exit_2_with_one_clear_line(make_peft, tmp_path, args, message):
     t = make_peft("t")
