@@ -206,9 +206,9 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
         ("FIFO as the weights", "fifo", "not a regular file"), ("folder as the weights", "dirweights",
                                                                  "not a regular file"),
         ("symlink loop as the weights", "loop", ""), ("pickle that runs code", "pickle_exploit", "weights-only"),
-        ("NaN in a tensor", "nan", "NaN"), ("integer tensors", "int", "floating-point"), ("rank 0 in the config", "r0",
-                                                                                       "rank"),
-        ("rank 'four' in the config", "rfour", "rank"), ("lora_alpha null", "alphanull", "alpha"),
+        ("NaN in a tensor", "nan", "NaN"), ("integer tensors", "int", "floating-point"),
+        ("rank 0 in the config", "r0", "r is 0"), ("rank 'four' in the config", "rfour", "r is 'four'"),
+        ("lora_alpha null", "alphanull", "alpha"),
     ]:
         path = str(w / "missing") if key is None else str(f[key] if key in f else w / f"{key}.txt"
                                                           if key == "plain" else w / key)
@@ -424,7 +424,7 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
                 del argv[i:i + 2]
         add(Case("evaluate / search-lambda", name, [*argv, *extra], match=match or None))
     add(Case("evaluate / search-lambda", "ties searches its scale over 0.8–1.8", [*sl[:2], "ties", "--lang",
-             f"en={le}", *sl[4:], "--strategy", "grid", "--step", "0.5", "--json"], expect="ok",
+             f"en={le}", *sl[5:], "--strategy", "grid", "--step", "0.5", "--json"], expect="ok",
              check=lambda work, r: [lam for lam, _ in json.loads(r.stdout)["curve"]] == [0.8, 1.3, 1.8]))
     add(Case("evaluate / search-lambda", "a λ search that runs", [*sl, "--strategy", "grid", "--step", "0.5",
              "--json"], expect="ok", check=lambda work, r: json.loads(r.stdout)["best"] in (0.0, 0.5, 1.0)))
