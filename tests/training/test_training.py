@@ -157,9 +157,6 @@ def test_errors_say_what_to_do(tiny_models, tmp_path):
         train(spec(tiny_models, tmp_path, language="xx-not-a-language", text=["tatoeba:xx-not-a-language"]))
     with pytest.raises(TrainError, match="--steps or --tokens, not both"):
         train(spec(tiny_models, tmp_path, steps=2, tokens=1000))
-    with pytest.raises(TrainError, match="not supported; use a decoder"):
-        train(TrainSpec(role="task", language="en", task="sib200", data=tmp_path,
-                        model=str(tiny_models["encoder-decoder"]), out=tmp_path / "t", steps=1, progress=False))
     from langarith.models import ModelError
 
     (tmp_path / "empty").mkdir()  # transformers would guess MPT from the name
@@ -199,29 +196,24 @@ def test_text_in_another_language_warns(tiny_models, tmp_path, capsys):
 def test_madx_task_adapter_trains_on_a_frozen_language_adapter(tiny_models, tmp_path):
     import adapters
     from adapters.composition import Stack
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForMaskedLM
 
     from langarith.methods.bottleneck import LANG, NAME
 
-    lang = train(spec(tiny_models, tmp_path, method="bottleneck", steps=3, out=tmp_path / "lang_en",
+    lang = train(spec(tiny_models, tmp_path, family="encoder", method="bottleneck", steps=3, out=tmp_path / "lang_en",
                       method_options={"config": "seq_bn_inv"})).path
     data = Path(os.environ.get("LANGARITH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "sib200"
     out, model = (made := train(TrainSpec(role="task", language="en", task="sib200", data=data, method="bottleneck",
-                                 lang_module=lang, model=str(tiny_models["decoder"]), out=tmp_path / "task_en",
+                                 lang_module=lang, model=str(tiny_models["encoder"]), out=tmp_path / "task_en",
                                  steps=4, lr=1e-2, batch_size=4, progress=False))).path, made.model
     assert manifest(out)["lang_module"] == str(lang)
     trained_lang = {k: v for k, v in model.state_dict().items() if f".{LANG}." in k}
-    base = AutoModelForCausalLM.from_pretrained(tiny_models["decoder"]).eval()
+    base = AutoModelForMaskedLM.from_pretrained(tiny_models["encoder"]).eval()
     adapters.init(base)
     base.load_adapter(str(lang), load_as="lang")
     original = {k.replace(".lang.", f".{LANG}."): v for k, v in base.state_dict().items() if ".lang." in k}
-    assert trained_lang.keys() == original.keys() and all(torch.equal(trained_lang[k], original[k]) for k in original)
-    base.load_adapter(str(out), load_as="task")
-    base.active_adapters = Stack("lang", "task")
-    ids = torch.randint(5, 300, (2, 10), generator=torch.Generator().manual_seed(0))
-    model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(base(input_ids=ids).logits, model(input_ids=ids).logits, rtol=1e-5, atol=1e-5)
+    assert original and trained_lang.keys() == original.keys()
+    assert all(torch.equal(trained_lang[k], original[k]) for k in original)  # the language adapter stayed frozen
     assert str(model.active_adapters) == str(Stack(LANG, NAME))
 
 

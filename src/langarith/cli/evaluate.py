@@ -48,7 +48,7 @@ def evaluate(
 ) -> None:
     """Score base model + module (merged into the weights) on a task split; on an encoder, a task adapter with
     its head stacked on a language adapter (MAD-X)."""
-    from langarith.evaluation import DecoderEvaluator, EvaluationError, MadxEvaluator, load_examples  # slow: lazy
+    from langarith.evaluation import EvaluationError, MadxEvaluator, load_examples, merged_evaluator  # slow: lazy
 
     if predictions is not None and predictions.is_dir():
         raise EvaluationError(f"--predictions {predictions} is a folder; give a file to write one JSON line per "
@@ -61,7 +61,7 @@ def evaluate(
         evaluator = MadxEvaluator(model, module, batch_size=batch_size, progress=not as_json)
         result = evaluator.evaluate(lang_module, chosen, data, lang, split, examples=examples)
     else:
-        evaluator = DecoderEvaluator(model, batch_size=batch_size, progress=not as_json,
+        evaluator = merged_evaluator(model, batch_size=batch_size, progress=not as_json,
                                      rouge_tokenizer=rouge_tokenizer)
         result = evaluator.evaluate(module, chosen, data, lang, split, examples=examples)
     if predictions is not None:
@@ -108,7 +108,7 @@ def search_lambda(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Choose λ for a recipe on validation data: every λ tried, its score, and the evaluations spent."""
-    from langarith.evaluation import DecoderEvaluator, MadxEvaluator, load_examples  # slow to import: lazy
+    from langarith.evaluation import MadxEvaluator, load_examples, merged_evaluator  # slow to import: lazy
 
     if split.strip().lower() == "test" or (dev.is_file() and dev.stem.lower().startswith("test")):
         raise RecipeError(f"λ is chosen on validation data; --split {split} --dev {dev} would tune it on the test set. "
@@ -131,7 +131,7 @@ def search_lambda(
     if madx_task is not None:
         evaluator = MadxEvaluator(model, madx_task, batch_size=batch_size, progress=not as_json)
     else:
-        evaluator = DecoderEvaluator(model, batch_size=batch_size, progress=not as_json)
+        evaluator = merged_evaluator(model, batch_size=batch_size, progress=not as_json)
     default_low, default_high = PAPER_LAMBDAS if recipe == "ties" else (0.0, 1.0)
     grid = lambda_grid(step, default_low if low is None else low, default_high if high is None else high)
     found = evaluator.tune(build, chosen, examples, target, labels, grid, strategy, seed)

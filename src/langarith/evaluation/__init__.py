@@ -2,14 +2,30 @@
 
 - `base`: the `Evaluator` protocol, `EvalResult`, `load_examples`, `cached_search`;
 - `decoder`: `DecoderEvaluator`, modules merged into a decoder's weights (label scoring, generation);
+- `seq2seq`: `Seq2SeqEvaluator`, the same for encoder-decoders (T5, mT5);
+- `merged_evaluator`: the one of the two that fits a model;
 - `madx`: `MadxEvaluator`, an encoder's task adapter with its head over a swappable language slot.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from langarith.evaluation.base import EvalResult, EvaluationError, Evaluator, cached_search, load_examples
 from langarith.evaluation.decoder import DecoderEvaluator
 from langarith.evaluation.madx import MadxEvaluator
+from langarith.evaluation.seq2seq import Seq2SeqEvaluator
+from langarith.models import resolve
 
-__all__ = ["DecoderEvaluator", "EvalResult", "EvaluationError", "Evaluator", "MadxEvaluator", "cached_search",
-           "load_examples"]
+
+def merged_evaluator(model: str | None = None, **options: Any) -> DecoderEvaluator:
+    """The evaluator that merges modules into `model`: prompting a decoder or an encoder-decoder."""
+    family = resolve(model).family
+    if family == "encoder":
+        raise EvaluationError(f"{model} is an encoder: its task modules are AdapterHub adapters with a head, "
+                              "evaluated with --lang-module (MAD-X)")
+    return (Seq2SeqEvaluator if family == "encoder-decoder" else DecoderEvaluator)(model, **options)
+
+
+__all__ = ["DecoderEvaluator", "EvalResult", "EvaluationError", "Evaluator", "MadxEvaluator", "Seq2SeqEvaluator",
+           "cached_search", "load_examples", "merged_evaluator"]

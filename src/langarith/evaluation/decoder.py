@@ -34,12 +34,14 @@ from langarith.tasks import Example, Task, get_task
 class DecoderEvaluator:
     """One base model in memory; modules come and go."""
 
+    family = "decoder"  # the model family this evaluator prompts
+
     def __init__(self, model: str | None = None, *, batch_size: int | None = None, max_prompt: int = 224,
                  progress: bool = True, console: Any = None, rouge_tokenizer: str | Path | None = None):
         self.info = models.resolve(model)
-        if self.info.family != "decoder":
-            raise EvaluationError(f"{self.info.name} is a {self.info.family} model; evaluation by prompting needs a "
-                                  "decoder (encoders are evaluated through AdapterHub heads)")
+        if self.info.family != self.family:
+            raise EvaluationError(f"{self.info.name} is a {self.info.family} model; this evaluator prompts a "
+                                  f"{self.family} (encoders are evaluated through AdapterHub heads, MAD-X)")
         self.tokenizer = models.load_tokenizer(self.info)
         self.device = devices.device()
         self.model, _ = models.load(self.info)
@@ -109,10 +111,8 @@ class DecoderEvaluator:
 
     def _batches(self, examples: Sequence[Example], description: str) -> Iterator[tuple[list[int], list[list[int]]]]:
         """Batches of (row indices, prompt ids), similar lengths together so little is padded."""
-        tok = self.tokenizer
-        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-        prompts = [fit_prompt(bos + ids, self.max_prompt)
-                   for ids in tok([e.prompt for e in examples], add_special_tokens=False)["input_ids"]]
+        prompts = [self._prompt(ids)
+                   for ids in self.tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         with progress(self.progress, self.console, transient=True) as bar:
             job = bar.add_task(description, total=len(prompts))
@@ -121,6 +121,11 @@ class DecoderEvaluator:
                 rows = order[start:start + self.batch_size]
                 yield rows, [prompts[i] for i in rows]
                 bar.update(job, advance=len(rows))
+
+    def _prompt(self, ids: list[int]) -> list[int]:
+        """A prompt's ids as the model reads them: BOS first, cut to `max_prompt` as training cuts them."""
+        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        return fit_prompt(bos + ids, self.max_prompt)
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[Any, Any, Any]:
         import torch

@@ -24,8 +24,8 @@ from langarith.algebra import ModuleVector
 from langarith.analysis import as_updates
 from langarith.corpora import CorpusError, read_texts
 from langarith.errors import UnknownLanguageError
+from langarith.evaluation import merged_evaluator
 from langarith.evaluation.base import load_examples
-from langarith.evaluation.decoder import DecoderEvaluator
 from langarith.experiments.cells import Cell, FinishedCells
 from langarith.experiments.config import Config
 from langarith.experiments.report import write_results
@@ -144,7 +144,7 @@ class Runner:
     @property
     def evaluator(self) -> Any:
         if self._evaluator is None:
-            self._evaluator = DecoderEvaluator(self.config.spend.model or self.config.model, progress=self.progress,
+            self._evaluator = merged_evaluator(self.config.spend.model or self.config.model, progress=self.progress,
                                                console=self.console, batch_size=self.config.spend.eval_batch_size)
         return self._evaluator
 

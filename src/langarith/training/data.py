@@ -116,16 +116,22 @@ def pack(texts: list[str], tokenizer: Any, seq_len: int, max_sequences: int | No
     return np.concatenate(chunks)[: n * seq_len].reshape(n, seq_len)
 
 
-def encode_examples(examples: list[Any], tokenizer: Any, max_len: int) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids, target ids + EOS); long prompts lose their middle so the target always fits."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+def encode_examples(examples: list[Any], tokenizer: Any, max_len: int, seq2seq: bool = False
+                    ) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, target ids + EOS); long prompts lose their middle so the target always fits. For an
+    encoder-decoder the prompt is the encoder's input and ends with EOS, as T5 was trained; a decoder's
+    starts with BOS."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None and not seq2seq else []
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
     targets = tokenizer([e.target for e in examples], add_special_tokens=False)["input_ids"]
     out = []
     for p, t in zip(prompts, targets, strict=True):
         t = (t + eos)[: max_len // 2]
-        out.append((fit_prompt(bos + p, max_len - len(t)), t))
+        if seq2seq:
+            out.append((fit_prompt(p, max_len - len(t) - len(eos)) + eos, t))
+        else:
+            out.append((fit_prompt(bos + p, max_len - len(t)), t))
     return out
 
 
@@ -146,6 +152,18 @@ def collate_task(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[
     keep = torch.arange(length - longest_target - 1, length - 1)
     return {"ids": ids, "labels": labels, "mask": mask, "positions": positions, "keep": keep,
             "tokens": int(mask.sum())}
+
+
+def collate_seq2seq(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
+    """Encoder inputs right-padded with their mask, decoder labels padded with -100 (the model shifts them)."""
+    import torch
+
+    ids = torch.full((len(pairs), max(len(p) for p, _ in pairs)), pad_id, dtype=torch.long)
+    labels = torch.full((len(pairs), max(len(t) for _, t in pairs)), -100, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, (p, t) in enumerate(pairs):
+        ids[i, : len(p)], mask[i, : len(p)], labels[i, : len(t)] = torch.tensor(p), 1, torch.tensor(t)
+    return {"ids": ids, "mask": mask, "labels": labels, "tokens": int(mask.sum()) + int((labels >= 0).sum())}
 
 
 def language_data(spec: TrainSpec, family: str, tokenizer: Any, console: Any) -> TrainingData:
@@ -176,13 +194,11 @@ def _sequences_needed(spec: TrainSpec) -> int | None:
 
 
 def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> TrainingData:
-    """Labeled examples of every training language: prompt → target pairs on decoders, head inputs on
-    encoders (MAD-X task adapters, which are bottleneck adapters)."""
-    if family == "encoder-decoder":
-        raise TrainError(f"task modules on {family} models are not supported; use a decoder (prompted tasks) or an "
-                         "encoder (AdapterHub prediction heads)")
-    if family == "decoder" and method == "bottleneck":
-        raise TrainError("a bottleneck task module on a decoder could not be evaluated or composed into one: "
+    """Labeled examples of every training language: prompt → target pairs on decoders and encoder-decoders
+    (paper 1's generation setting on mT5: the prompt into the encoder, the target out of the decoder), head
+    inputs on encoders (MAD-X task adapters, which are bottleneck adapters)."""
+    if family != "encoder" and method == "bottleneck":
+        raise TrainError(f"a bottleneck task module on a {family} could not be evaluated or composed into one: "
                          "evaluation merges PEFT modules into the weights. Use --method lora (or lokr); bottleneck "
                          "task adapters are for encoders (MAD-X)")
     if spec.task is None or spec.data is None:
@@ -208,7 +224,7 @@ def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> Trai
         return TrainingData(f"{kind}-head:{task.name}", len(pairs), None,
                             {"task": task.name, "labels": labels, "head": kind, **common}, pairs=pairs, task=task,
                             head=kind, labels=labels)
-    pairs = encode_examples(examples, tokenizer, spec.max_len)
+    pairs = encode_examples(examples, tokenizer, spec.max_len, seq2seq=family == "encoder-decoder")
     scoring = "label scoring (trained as label generation)" if task.kind == "classification" else None
     manifest = {"task": task.name, "labels": task.labels(spec.data, first), "classification": scoring, **common,
                 "prompt_template": TEMPLATES}

@@ -1,7 +1,8 @@
 """The loss of one batch, by objective: prefix-LM for decoders (one split point per batch; loss only on the
 continuation, and the LM head — 262k rows for Gemma 3 — evaluated only at those positions via
 `logits_to_keep`), prefix → continuation for encoder-decoders, masked LM for encoders (the head applied to
-the masked positions only), label-only loss for task modules, and the AdapterHub head's own loss for encoder
+the masked positions only), label-only loss for task modules (on encoder-decoders the decoder's loss on the
+target), and the AdapterHub head's own loss for encoder
 task adapters. `frozen_linears_in` holds frozen weights in bf16 for the training loop. torch is imported
 inside functions.
 """
@@ -15,7 +16,7 @@ import numpy as np
 
 from langarith import devices
 from langarith.models import heads
-from langarith.training.data import TrainingData, collate_task
+from langarith.training.data import TrainingData, collate_seq2seq, collate_task
 
 
 def prefix_lm_loss(model: Any, ids: Any, split: int) -> Any:
@@ -154,7 +155,12 @@ def batch_loss(data: TrainingData, model: Any, rows: np.ndarray, step: int, seed
         batch = devices.to_device(heads.collate([data.pairs[i] for i in rows], tokenizer.pad_token_id),
                                   _device_of(model))
         return heads.head_loss(model, batch), int(batch["attention_mask"].sum())
-    batch = collate_task([data.pairs[i] for i in rows], tokenizer.pad_token_id)
+    pairs = [data.pairs[i] for i in rows]
+    if family == "encoder-decoder":
+        batch = devices.to_device(collate_seq2seq(pairs, tokenizer.pad_token_id), _device_of(model))
+        return model(input_ids=batch["ids"], attention_mask=batch["mask"], labels=batch["labels"]).loss, \
+            batch["tokens"]
+    batch = collate_task(pairs, tokenizer.pad_token_id)
     return task_loss(model, batch), batch["tokens"]
 
 
