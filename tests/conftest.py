@@ -157,3 +157,26 @@ def languaged(seeds_langs_roles: list[tuple[int, str, str]]) -> list[Module]:
     """Synthetic LoRA modules with a language and a role each (for analysis and plots)."""
     return [synthetic_lora(seed, label=None).with_tensors(synthetic_lora(seed).tensors, name=None, language=lang,
                                                         role=role) for seed, lang, role in seeds_langs_roles]
+
+
+def kill_mid_write(out: Path, content: str = "{}") -> None:
+    """Start a process that writes `out` with `atomic_folder`, and SIGKILL it while the folder is half written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from langarith.atomic import atomic_folder
+        with atomic_folder(Path({str(out)!r})) as tmp:
+            (tmp / "adapter_config.json").write_text({content!r})
+            print("writing", flush=True)
+            time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import synthetic_lora
+from conftest import kill_mid_write, synthetic_lora
 
 from langarith import atomic
 from langarith.atomic import atomic_folder
@@ -142,19 +142,7 @@ def test_where_no_swap_exists_a_killed_replace_is_undone_by_the_next_write(tmp_p
 
 def test_leftovers_of_killed_writes_go_with_the_next_write(tmp_path):
     out = tmp_path / "m"
-    script = textwrap.dedent(f"""
-        import time
-        from pathlib import Path
-        from langarith.atomic import atomic_folder
-        with atomic_folder(Path({str(out)!r})) as tmp:
-            (tmp / "adapter_config.json").write_text("x" * 1000)
-            print("writing", flush=True)
-            time.sleep(60)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    kill_mid_write(out, "x" * 1000)
     time.sleep(0.05)
     assert not out.exists() and len(hidden(tmp_path, "m")) == 1
     module_folder(out)

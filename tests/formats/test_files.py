@@ -2,15 +2,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from conftest import synthetic_lora
+from conftest import kill_mid_write, synthetic_lora
 
 from langarith.atomic import atomic_folder
 from langarith.errors import ModuleFileError, OutputExistsError
@@ -31,19 +27,7 @@ def test_a_failure_mid_write_leaves_no_module_and_no_temp(tmp_path):
 
 def test_a_kill_mid_write_leaves_no_partial_module(tmp_path):
     out = tmp_path / "out"
-    script = textwrap.dedent(f"""
-        import time
-        from pathlib import Path
-        from langarith.atomic import atomic_folder
-        with atomic_folder(Path({str(out)!r})) as tmp:
-            (tmp / "adapter_config.json").write_text("{{}}")
-            print("writing", flush=True)
-            time.sleep(60)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    kill_mid_write(out)
     assert not out.exists()
     time.sleep(0.05)
     assert not out.exists()
