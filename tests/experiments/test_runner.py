@@ -113,6 +113,26 @@ def test_many_languages_rows_and_random_control(tmp_path, isolated_cache):
     assert by["add-related"].p_control is not None and by["add-related"].p_baseline is not None
 
 
+def test_in_language_rows_train_each_method_and_evaluate_the_full_model_as_a_model(tmp_path, isolated_cache):
+    path = write(tmp_path, setting="in-language", sources=["en", "sw"], targets=["sw"],
+                 budgets={"smoke": {**SMOKE, "targets": ["sw"]}})
+    runner = Runner(load_config(path), tmp_path / "out", progress=False)
+    cells = {c.method: c for c in runner.run()}
+    assert list(cells) == ["base", "lora", "lokr", "lora-multilingual", "lokr-multilingual", "full"]
+    methods = {json.loads((f / "langarith.json").read_text())["method"]["name"]: f.name
+               for f in (tmp_path / "out" / "modules").iterdir() if (f / "langarith.json").exists()}
+    assert set(methods) == {"lora", "lokr", "full"}
+    full = tmp_path / "out" / "modules" / methods["full"]
+    assert (full / "config.json").exists() and (full / "tokenizer.json").exists()
+    assert cells["lora"].p_control is not None and cells["lora"].p_baseline is not None  # against base and full
+    assert cells["full"].p_control is None and cells["base"].p_baseline is not None
+
+
+def test_a_budget_may_run_a_subset_of_the_targets(tmp_path):
+    cfg = load_config(write(tmp_path, targets=["pt", "es"], budgets={"smoke": {**SMOKE, "targets": ["es"]}}))
+    assert cfg.targets == ["es"] and json.loads(cfg.model_dump_json())["targets"] == ["es"]
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"colour": "red"}, "colour: Extra inputs are not permitted"),
     ({"methods": ["add-all"]}, "do not exist for setting one-language"),
@@ -125,6 +145,8 @@ def test_many_languages_rows_and_random_control(tmp_path, isolated_cache):
     ({"train_split": {"pt": "test"}}, "trains on the test split of a target"),
     ({"targets": ["por_Latn", "pt"]}, "targets names one language twice: por_Latn and pt"),
     ({"targets": ["pt", "zz"]}, "zz"),
+    ({"budgets": {"smoke": {**SMOKE, "targets": ["de"]}}}, r"targets \['de'\] are not among"),
+    ({"setting": "in-language", "sources": ["en", "sw"], "targets": ["en", "pt"]}, "targets pt are not among"),
 ])
 def test_config_errors_name_the_problem(tmp_path, change, message):
     with pytest.raises(ExperimentError, match=message):

@@ -214,3 +214,35 @@ def test_xquad_rows_rebuild_the_json_articles_and_splits(tmp_path):
         task.load(hub, "fr", "test")
     with pytest.raises(TaskError, match=r"'xquad.de'.*--data"):
         task.load(hub, "de", "test")
+
+
+WIKIANN, XNLI = data_dir() / "wikiann", data_dir() / "xnli"
+
+
+@needs(WIKIANN, XNLI)
+def test_wikiann_and_xnli_from_the_hub_layout_equal_the_shared_files(tmp_path):
+    """unimelb-nlp/wikiann (tag ids) and facebook/xnli (label ids), laid out as their parquet exports."""
+    import csv
+
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    from langarith.tasks.ner import read_conll
+    from langarith.tasks.xnli import LABELS
+
+    tags = {"tokens": List(Value("string")), "ner_tags": List(ClassLabel(names=WIKIANN_TAGS))}
+    pairs = {"premise": Value("string"), "hypothesis": Value("string"), "label": ClassLabel(names=list(LABELS))}
+    for split, hub_split in (("dev", "validation"), ("test", "test")):
+        sentences = read_conll(WIKIANN / "sw" / f"{split}.conll")[:30]
+        folder = tmp_path / "wikiann" / "sw" / hub_split
+        folder.mkdir(parents=True)
+        Dataset.from_list([{"tokens": w, "ner_tags": [WIKIANN_TAGS.index(t) for t in t_]} for w, t_ in sentences],
+                          features=Features(tags)).to_parquet(str(folder / "0000.parquet"))
+        with (XNLI / "sw" / f"{split}.tsv").open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))[:30]
+        folder = tmp_path / "xnli" / "sw" / hub_split
+        folder.mkdir(parents=True)
+        Dataset.from_list([{**r, "label": LABELS.index(r["label"])} for r in rows],
+                          features=Features(pairs)).to_parquet(str(folder / "0000.parquet"))
+        for task in ("wikiann", "xnli"):
+            from_hub = get_task(task).load(Path(f"hf:{tmp_path / task}"), "swh", split)
+            assert from_hub == get_task(task).load(data_dir() / task, "sw", split)[:30]

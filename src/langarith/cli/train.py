@@ -44,7 +44,9 @@ def _options(method: str, rank, alpha, targets, factor, adapter, reduction) -> d
         if method == "lokr":
             opts["factor"] = factor
         return opts
-    return {"config": adapter, "reduction_factor": reduction}
+    if method == "bottleneck":
+        return {"config": adapter, "reduction_factor": reduction}
+    return {}  # full fine-tuning has no options
 
 
 @train_app.command("language")

@@ -29,6 +29,7 @@ class Budget(Strict):
     the trainer's own (`TrainSpec`)."""
 
     model: str | None = None  # overrides the config's model (smoke: "tiny")
+    targets: list[str] | None = None  # a subset of the config's targets (smoke and cpu budgets of long lists)
     task_steps: int = Field(DEFAULT_STEPS, ge=1)
     language_steps: int | None = Field(None, ge=1)
     language_tokens: int | None = Field(None, ge=1)
@@ -83,6 +84,13 @@ class Config(Strict):
                 raise ValueError(f"unknown {registry.what} {name!r}; known: {', '.join(registry)}")
         if self.budget not in self.budgets:
             raise ValueError(f"budget {self.budget!r} is not defined under budgets ({', '.join(self.budgets)})")
+        chosen = self.spend.targets
+        if chosen is not None:
+            outside = [t for t in chosen if not any(same_language(t, u) for u in self.targets)]
+            if outside or not chosen:
+                raise ValueError(f"budget {self.budget}: targets {outside or '[]'} are not among the config's "
+                                 f"targets ({', '.join(self.targets)})")
+            self.targets = list(chosen)  # what runs is what results.json records
         rows = self.all_rows()
         unknown = [m for m in self.methods or () if m not in rows]
         if unknown:

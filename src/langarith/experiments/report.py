@@ -44,7 +44,7 @@ def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:
         "versions": devices.versions()})
     md = [f"# {cfg.name}", "", f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
           f"model {cfg.spend.model or cfg.model or 'default'}; method {cfg.method}; sources {', '.join(cfg.sources)}.",
-          ""]
+          "", spent(cfg), ""]
     if runner.stopped:
         md += [f"**Incomplete: stopped at its deadline with {len(not_run)} of {len(cfg.rows) * len(cfg.targets)} "
                "cells not run.** Rerunning the same command continues from the modules, checkpoints and cells "
@@ -111,3 +111,15 @@ def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
         plots.density_plot(modules, out / "density.png", title="weight density of what training changed (ΔW, Δθ)")
         lines.append("![density](density.png)")
     return lines
+
+
+def spent(cfg: Any) -> str:
+    """What the budget spent, for the table header: a small table is read for what it is."""
+    spend = cfg.spend
+    language = (f"{spend.language_tokens:,} tokens" if spend.language_tokens else
+                f"{spend.language_steps} steps" if spend.language_steps else "the trainer's default steps")
+    rows = ", ".join(f"{split} rows: {f'the first {limit:,}' if limit else 'all'}"
+                     for split, limit in ((cfg.dev_split, spend.dev_limit), (cfg.test_split, spend.test_limit)))
+    seeds = f"seeds {', '.join(map(str, spend.seeds))}" if spend.seeds else f"one seed ({cfg.seed})"
+    return (f"Spent: task modules {spend.task_steps} steps, language modules {language}, batch {spend.batch_size} "
+            f"× {spend.seq_len} tokens; λ {spend.search} over steps of {spend.lambda_step:g}; {rows}; {seeds}.")

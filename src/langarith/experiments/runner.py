@@ -64,12 +64,15 @@ class Runner:
         """The method's options for a module of this role (MAD-X gives language adapters other ones)."""
         return dict(self.config.method_options)
 
-    def _train(self, role: str, language: str | list[str], **what: Any) -> Path:
+    def _train(self, role: str, language: str | list[str], method: str | None = None, **what: Any) -> Path:
+        """The module folder (trained if missing). `method` other than the config's (a row of its own, as in
+        the in-language table) trains with that method's defaults: `method_options` are the config's method's."""
         cfg, spend = self.config, self.config.spend
         if spend.lr is not None:
             what.setdefault("lr", spend.lr)
-        options = self.options(role)
-        key = {"role": role, "language": language, "model": spend.model or cfg.model, "method": cfg.method,
+        method = method or cfg.method
+        options = self.options(role) if method == cfg.method else {}
+        key = {"role": role, "language": language, "model": spend.model or cfg.model, "method": method,
                "options": options, "seed": cfg.seed, "batch": spend.batch_size,
                **{k: self._portable(v) for k, v in what.items()}}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
@@ -79,7 +82,7 @@ class Runner:
             return folder
         self.console.print(f"training the {role} module for {label} → {folder}")
         precision = devices.training_precision(spend.precision)
-        spec = TrainSpec(role=role, language=label, out=folder, model=spend.model or cfg.model, method=cfg.method,
+        spec = TrainSpec(role=role, language=label, out=folder, model=spend.model or cfg.model, method=method,
                          method_options=options, seed=cfg.seed, batch_size=spend.batch_size,
                          progress=self.progress, resume=folder.with_name(folder.name + ".ckpt").exists(),
                          precision=precision, save_dtype=precision, **what)
@@ -102,14 +105,14 @@ class Runner:
                 return value.name
         return value
 
-    def task_module(self, language: str) -> Path:
+    def task_module(self, language: str, method: str | None = None) -> Path:
         cfg = self.config
-        return self._train("task", language, task=cfg.task, data=self.data,
+        return self._train("task", language, method, task=cfg.task, data=self.data,
                            split=cfg.train_split.get(language, "train"), steps=cfg.spend.task_steps)
 
-    def multilingual_module(self) -> Path:
+    def multilingual_module(self, method: str | None = None) -> Path:
         cfg = self.config
-        return self._train("task", list(cfg.sources), task=cfg.task, data=self.data,
+        return self._train("task", list(cfg.sources), method, task=cfg.task, data=self.data,
                            languages=list(cfg.sources), steps=cfg.spend.task_steps * 2)
 
     def language_module(self, language: str, max_text_tokens: int | None = None) -> Path:
@@ -237,6 +240,18 @@ class Runner:
             result = self._evaluate(module, target, self.config.test_split)
         return Cell(method, target, result.value, result.scores.metrics, scores=result.scores,
                     predictions=result.predictions, **cell)
+
+    def whole_model(self, method: str, target: str, folder: Path, note: str = "") -> Cell:
+        """A row of a whole fine-tuned model (`--method full`): evaluated as the model, on its own evaluator."""
+        def make() -> Cell:
+            base, self._evaluator = self._evaluator, merged_evaluator(
+                str(folder), progress=self.progress, console=self.console, batch_size=self.config.spend.eval_batch_size)
+            try:
+                return self.tested(method, target, None, note=note)
+            finally:
+                self._evaluator = base  # the fine-tuned model is dropped with its evaluator
+
+        return self.finish(method, target, make)
 
     def fixed(self, method: str, target: str, module: Any, note: str = "") -> Cell:
         """A row without λ: `module` (a module or a composition) on test."""

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langarith.codes import same_language
 from langarith.errors import LangarithError
 from langarith.registry import Registry
 
@@ -31,6 +32,7 @@ class Setting:
     method: str | None = None  # the PEFT method it requires, if any
     needs_pool: bool = False  # partners' language adapters
     needs_token_budgets: bool = False
+    seen_targets: bool = False  # targets are languages with training data (in-language): each must be a source
 
     def control(self, row: str) -> str | None:
         """The row `row` is compared with besides the baseline (None: none)."""
@@ -46,6 +48,10 @@ class Setting:
             return f"{self.name} is language arithmetic on MAD-X adapters: set method: {self.method}"
         if self.needs_pool and not config.pool:
             return f"{self.name} needs a pool: the languages whose adapters may be partners"
+        if self.seen_targets:
+            unseen = [t for t in config.targets if not any(same_language(t, s) for s in config.sources)]
+            if unseen:
+                return f"{self.name} evaluates seen languages: targets {', '.join(unseen)} are not among the sources"
         if self.needs_token_budgets and not config.spend.token_budgets:
             return f"{self.name} needs token_budgets in the budget (e.g. [10000, 100000])"
         return None

@@ -59,6 +59,9 @@ def detect(path: str | Path) -> Format:
             "an AdapterHub folder (adapter_config.json + adapter.safetensors or pytorch_adapter.bin) "
             "or a .safetensors state dict"
         )
+    if path.is_dir() and (path / "config.json").is_file() and not (path / "adapter_config.json").exists():
+        raise ModuleFileError(f"{path} is a whole model folder (config.json and its weights, e.g. from full "
+                              f"fine-tuning), not a module: use it as the model (--model {path})")
     for fmt in _FORMATS.values():
         if fmt.detect(path):
             return fmt

@@ -80,5 +80,6 @@ def fingerprint(params: dict[str, Any]) -> str:
 
 
 from langarith.methods import bottleneck as _bottleneck  # noqa: E402,F401
+from langarith.methods import full as _full  # noqa: E402,F401
 from langarith.methods import lokr as _lokr  # noqa: E402,F401
 from langarith.methods import lora as _lora  # noqa: E402,F401

@@ -79,7 +79,10 @@ def encode(task: Task, examples: Sequence[Example], tokenizer: Any, max_len: int
     index = {lab: i for i, lab in enumerate(labels or [])}
     out: list[dict[str, Any]] = []
     if kind == "classification":
-        enc = tokenizer([_field(e, "text") for e in examples], truncation=True, max_length=max_len)
+        texts = [_field(e, "text") for e in examples]
+        pairs = [e.inputs.get("text_pair") for e in examples]  # XNLI: the hypothesis, a sequence pair
+        enc = tokenizer(texts, pairs, truncation=True, max_length=max_len) if all(pairs) else \
+            tokenizer(texts, truncation=True, max_length=max_len)
         for e, ids in zip(examples, enc["input_ids"], strict=True):
             out.append({"input_ids": ids, "labels": index.get(e.label or "", -100)})
     elif kind == "tagging":

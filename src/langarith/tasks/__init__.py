@@ -147,3 +147,7 @@ from langarith.tasks import ner as _ner  # noqa: E402,F401
 from langarith.tasks import news_topic as _news_topic  # noqa: E402,F401
 from langarith.tasks import qa as _qa  # noqa: E402,F401
 from langarith.tasks import sib200 as _sib200  # noqa: E402,F401
+from langarith.tasks import tydiqa as _tydiqa  # noqa: E402,F401
+from langarith.tasks import wikiann as _wikiann  # noqa: E402,F401
+from langarith.tasks import xlsum as _xlsum  # noqa: E402,F401
+from langarith.tasks import xnli as _xnli  # noqa: E402,F401

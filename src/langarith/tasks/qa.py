@@ -36,6 +36,16 @@ def articles_from_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             for i in range(0, len(paragraphs), PARAGRAPHS_PER_ARTICLE)]
 
 
+def example(paragraph: dict[str, Any], qa: dict[str, Any]) -> Example:
+    """One SQuAD question: the prompt, the first answer as the target, every answer as gold."""
+    answers = [a["text"] for a in qa["answers"]]
+    answer = answers[0] if answers else ""
+    start = qa["answers"][0].get("answer_start", -1) if answers else -1
+    return Example(prompt("qa", context=paragraph["context"], question=qa["question"]), target(answer), answer,
+                   gold=answers, inputs={"context": paragraph["context"], "question": qa["question"],
+                                         "answer_start": start})
+
+
 class Qa(Task):
     name = "qa"
     head = "qa"
@@ -67,18 +77,8 @@ class Qa(Task):
         articles = self.articles(data, language)
         n = len(articles)
         lo, hi = {"train": (0, n // 2), "dev": (n // 2, 3 * n // 4), "test": (3 * n // 4, n)}[split]
-        out = []
-        for article in articles[lo:hi]:
-            for para in article["paragraphs"]:
-                for qa in para["qas"]:
-                    answers = [a["text"] for a in qa["answers"]]
-                    answer = answers[0] if answers else ""
-                    start = qa["answers"][0].get("answer_start", -1) if answers else -1
-                    out.append(Example(prompt("qa", context=para["context"], question=qa["question"]),
-                                       target(answer), answer, gold=answers,
-                                       inputs={"context": para["context"], "question": qa["question"],
-                                               "answer_start": start}))
-        return out
+        return [example(para, qa) for article in articles[lo:hi] for para in article["paragraphs"]
+                for qa in para["qas"]]
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,
               tokenize: Callable[[str], list[str]] | None = None) -> Scores:

@@ -9,7 +9,8 @@ from typing import Any
 from langarith.codes import resolve
 from langarith.errors import UnknownLanguageError
 
-_LIBRARY = {"bottleneck": "adapter-transformers"}  # AdapterHub's library name on the Hub; the rest are PEFT
+#: the Hub's library of each method's folder: AdapterHub's name, transformers for a whole model; the rest are PEFT
+_LIBRARY = {"bottleneck": "adapter-transformers", "full": "transformers"}
 
 
 def trained_card(manifest: dict[str, Any]) -> str:
@@ -33,9 +34,7 @@ def trained_card(manifest: dict[str, Any]) -> str:
     if heldout.get("before") is not None and heldout.get("after") is not None:
         lines.append(f"| held-out loss | {heldout['before']:.4f} before → {heldout['after']:.4f} after |")
     lines += ["", "## Use", "", "```python", *_loading(method, model, manifest["model"].get("family")), "```", "",
-              "Compose it with other modules (`langarith compose`), e.g. Add & Subtract for a target language:",
-              "`langarith compose --recipe add-subtract --task en=TASK --lang en=LANG_EN --lang pt=LANG_PT "
-              "--lambda 0.7 --out task_pt`.", "",
+              *_composing(method),
               "Everything that reproduces the run is in `langarith.json`; `langarith inspect <this folder>` shows "
               "it.", ""]
     return "\n".join(lines)
@@ -75,7 +74,19 @@ _AUTO = {"decoder": "AutoModelForCausalLM", "encoder-decoder": "AutoModelForSeq2
          "encoder": "AutoModelForMaskedLM"}
 
 
+def _composing(method: str) -> list[str]:
+    if method == "full":
+        return ["A whole fine-tuned model (paper 1's full fine-tuning baseline), not a module: evaluate it with "
+                "`langarith evaluate --model <this folder>`.", ""]
+    return ["Compose it with other modules (`langarith compose`), e.g. Add & Subtract for a target language:",
+            "`langarith compose --recipe add-subtract --task en=TASK --lang en=LANG_EN --lang pt=LANG_PT "
+            "--lambda 0.7 --out task_pt`.", ""]
+
+
 def _loading(method: str, model: str, family: str | None) -> list[str]:
+    if method == "full":
+        auto = _AUTO.get(family or "", "AutoModelForCausalLM")
+        return [f"from transformers import {auto}", "", f'model = {auto}.from_pretrained("<this folder>")']
     if method == "bottleneck":
         return ["import adapters", "from transformers import AutoModel", "",
                 f'model = AutoModel.from_pretrained("{model}")', "adapters.init(model)",
