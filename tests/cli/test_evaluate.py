@@ -54,6 +54,17 @@ def test_evaluate_and_search_lambda(modules, tmp_path):
     refused = cli(*args, "--split", "test")
     assert refused.returncode == 2 and "validation data" in refused.stderr
 
+    for strategy, best, evaluations in (("fixed", 0.5, 0.0), ("unlabeled", None, 3.0)):
+        done = cli(*args, "--json", "--strategy", strategy)
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        assert found["strategy"] == strategy and found["evaluations"] == evaluations
+        assert best is None or found["best"] == best
+    done = cli(*args, "--strategy", "transfer", "--transfer", "pt", "--target", "es")  # pt's λ, applied to es
+    assert done.returncode == 0 and "the median of the λ chosen on pt's dev data" in done.stdout, done.stderr
+    refused = cli(*args, "--strategy", "transfer")
+    assert refused.returncode == 2 and "--transfer LANG" in refused.stderr
+
     ties = ["search-lambda", "--recipe", "ties", "--lang", f"en={modules['language_en']}", "--lang",
             f"pt={modules['language_pt']}", "--target", "pt", "--eval-task", "sib200", "--dev", str(SIB), "--limit",
             "2", "--step", "0.5", "--model", "tiny", "--strategy", "grid", "--json"]

@@ -212,6 +212,7 @@ def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, 
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "configs" / f"madx-{setting}.yaml", "smoke")
     cfg.targets, cfg.pool = cfg.targets[:1], cfg.pool[:2]
+    cfg.label_free = [s for s in cfg.label_free if s != "transfer"]  # one target: no other to transfer λ from
     runner = runner_for(cfg, tmp_path / "run", progress=False)
     cells = runner.run()
     assert [c.method for c in cells] == cfg.rows
@@ -323,6 +324,7 @@ def test_seeds_run_the_table_once_each_and_report_mean_and_sd(tmp_path, isolated
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "configs" / "madx-zero-shot.yaml", "smoke")
     cfg.targets, cfg.pool = cfg.targets[:1], cfg.pool[:1]
+    cfg.label_free = [s for s in cfg.label_free if s != "transfer"]  # one target: no other to transfer λ from
     cfg.budgets["smoke"].seeds = [0, 1]
     run(cfg, tmp_path / "run", progress=False)
     for seed in (0, 1):

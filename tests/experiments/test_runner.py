@@ -128,6 +128,37 @@ def test_in_language_rows_train_each_method_and_evaluate_the_full_model_as_a_mod
     assert cells["full"].p_control is None and cells["base"].p_baseline is not None
 
 
+def test_label_free_rows_never_read_a_target_label(tmp_path, isolated_cache, monkeypatch):
+    """The unlabeled search is handed rows whose labels, targets and golds are gone, and the task's scorer never
+    sees one of them; transfer takes the other target's dev-tuned λ; each twin is tested against its row."""
+    from langarith.evaluation import DecoderEvaluator
+    from langarith.tasks.sib200 import Sib200
+
+    handed, real_tune, real_score = [], DecoderEvaluator.tune, Sib200.score
+
+    def spy_tune(self, build, task, dev, language, labels, grid, strategy, seed=0):
+        if strategy == "unlabeled":
+            assert all(e.label is None and e.gold is None and e.target == "" for e in dev)
+            handed.extend(id(e) for e in dev)
+        return real_tune(self, build, task, dev, language, labels, grid, strategy, seed)
+
+    def spy_score(self, examples, predictions, language, tokenize=None):
+        assert not {id(e) for e in examples} & set(handed), "a label-free row was scored"
+        return real_score(self, examples, predictions, language, tokenize)
+
+    monkeypatch.setattr(DecoderEvaluator, "tune", spy_tune)
+    monkeypatch.setattr(Sib200, "score", spy_score)
+    path = write(tmp_path, targets=["pt", "es"], label_free=["unlabeled", "transfer", "fixed"],
+                 methods=["baseline", "add", "add@unlabeled", "add@transfer", "add@fixed"])
+    cells = {(c.method, c.target): c for c in Runner(load_config(path), tmp_path / "out", progress=False).run()}
+    assert handed and len(cells) == 10
+    assert cells["add@transfer", "pt"].lam == cells["add", "es"].lam  # the one other target's λ
+    assert cells["add@fixed", "es"].lam == 0.5 and cells["add@unlabeled", "pt"].evaluations == 3
+    assert all(cells[f"add@{s}", t].p_control is not None and cells[f"add@{s}", t].p_baseline is not None
+               for s in ("unlabeled", "transfer", "fixed") for t in ("pt", "es"))
+    assert "chose it without the target's labels" in (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+
+
 def test_a_budget_may_run_a_subset_of_the_targets(tmp_path):
     cfg = load_config(write(tmp_path, targets=["pt", "es"], budgets={"smoke": {**SMOKE, "targets": ["es"]}}))
     assert cfg.targets == ["es"] and json.loads(cfg.model_dump_json())["targets"] == ["es"]
@@ -147,6 +178,8 @@ def test_a_budget_may_run_a_subset_of_the_targets(tmp_path):
     ({"targets": ["pt", "zz"]}, "zz"),
     ({"budgets": {"smoke": {**SMOKE, "targets": ["de"]}}}, r"targets \['de'\] are not among"),
     ({"setting": "in-language", "sources": ["en", "sw"], "targets": ["en", "pt"]}, "targets pt are not among"),
+    ({"label_free": ["entropy"]}, r"unknown strategies \['entropy'\]"),
+    ({"label_free": ["transfer"]}, "at least two targets"),
 ])
 def test_config_errors_name_the_problem(tmp_path, change, message):
     with pytest.raises(ExperimentError, match=message):
@@ -176,7 +209,8 @@ PINNED = Path(__file__).resolve().parent / "pinned"
 @pytest.mark.parametrize("name", ["sib200-one-language", "sib200-many-languages", "madx-zero-shot"])
 def test_shipped_configs_run_at_smoke_and_give_their_pinned_results(tmp_path, isolated_cache, name):
     """One config per setting family (decoder one-language, decoder many-languages, MAD-X): results.csv as the
-    code before the package redesign wrote it, to the byte."""
+    code before the package redesign wrote it, to the byte, with the label-free twins (`ROW@STRATEGY`) added
+    later between its rows, which left every earlier row as it was."""
     from langarith.experiments import runner_for
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml", "smoke")
@@ -243,6 +277,13 @@ def test_results_never_go_into_a_folder_of_other_files(tmp_path):
     with pytest.raises(ExperimentError, match="is a file"):
         run(load_config(write(tmp_path)), tmp_path / "file")
     assert sorted(p.name for p in notes.iterdir()) == ["todo.txt"]
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    (tmp_path / "placed").mkdir()
+    (tmp_path / "placed" / "modules").symlink_to(shared)  # a module cache placed to share it is the run's own
+    from langarith.experiments.run import _check_out
+
+    _check_out(tmp_path / "placed")
 
 
 @pytest.mark.parametrize(("text", "message"), [

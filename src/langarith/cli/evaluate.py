@@ -5,17 +5,21 @@ that every other command starts fast."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from langarith import label_free
 from langarith.algebra import ModuleVector
 from langarith.cli.app import app
 from langarith.cli.compose import _pairs
 from langarith.compose import load_as
 from langarith.errors import RecipeError
 from langarith.formats import save
+from langarith.label_free import LABEL_FREE
 from langarith.merges.ties import PAPER_LAMBDAS
 from langarith.models import resolve
 from langarith.module import Module
@@ -96,7 +100,12 @@ def search_lambda(
     low: float | None = typer.Option(None, "--low", help="Smallest λ of the grid (default 0; ties: 0.8)."),
     high: float | None = typer.Option(None, "--high", help="Largest λ of the grid (default 1; ties, whose λ scales "
                                       "the merge: 1.8, paper 2's range)."),
-    strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", help=" | ".join(STRATEGIES)),
+    strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", help=" | ".join((*STRATEGIES, *LABEL_FREE)) +
+                                 " (the last three read no label of the target: unlabeled reads its dev inputs, "
+                                 "transfer tunes on the --transfer languages' labeled dev, fixed is 0.5)"),
+    transfer: str | None = typer.Option(None, "--transfer", help="Comma-separated languages with labeled dev data "
+                                        "(--strategy transfer): each is composed as if it were the target and "
+                                        "its best λ found; the median is applied to the target."),
     related: str | None = typer.Option(None, "--related", help="Comma-separated related sources (…-related)."),
     model: str | None = _MODEL,
     batch_size: int | None = _BATCH,
@@ -116,25 +125,43 @@ def search_lambda(
     if recipe not in RECIPES or not RECIPES[recipe].uses_lambda:
         tuned = [n for n, r in RECIPES.items() if r.uses_lambda]
         raise RecipeError(f"{recipe!r} has no λ to search; recipes with λ: {', '.join(tuned)}")
+    if strategy not in (*STRATEGIES, *LABEL_FREE):
+        raise RecipeError(f"unknown --strategy {strategy!r}; choose one of {', '.join((*STRATEGIES, *LABEL_FREE))}")
+    if strategy == "transfer" and not transfer:
+        raise RecipeError("--strategy transfer takes λ from other languages' labeled dev data: name them with "
+                          "--transfer LANG[,LANG] (each needs what the recipe needs of a target, e.g. --lang LANG=DIR)")
     inputs = RecipeInputs(
         task={c: load_as(p, c, "task") for c, p in _pairs(task_module, "--task").items()},
         lang={c: load_as(p, c, "language") for c, p in _pairs(lang_module, "--lang").items()},
         source=source, target=target, related=[c.strip() for c in related.split(",")] if related else None)
 
-    def build(lam: float) -> Module:
-        composed = RECIPES[recipe].run(replace(inputs, lam=lam))  # a merge gives a module, a recipe a vector
-        return composed.materialize("factor") if isinstance(composed, ModuleVector) else composed
+    def builder(language: str) -> Callable[[float], Module]:
+        def build(lam: float) -> Module:  # a merge gives a module, a recipe a vector
+            composed = RECIPES[recipe].run(replace(inputs, target=language, lam=lam))
+            return composed.materialize("factor") if isinstance(composed, ModuleVector) else composed
+        return build
 
+    build = builder(target)
     chosen = get_task(eval_task)
-    examples = load_examples(chosen, dev, target, split, limit)
-    labels = chosen.labels(dev, target) if chosen.kind == "classification" else None
-    if madx_task is not None:
-        evaluator = MadxEvaluator(model, madx_task, batch_size=batch_size, progress=not as_json)
-    else:
-        evaluator = merged_evaluator(model, batch_size=batch_size, progress=not as_json)
     default_low, default_high = PAPER_LAMBDAS if recipe == "ties" else (0.0, 1.0)
     grid = lambda_grid(step, default_low if low is None else low, default_high if high is None else high)
-    found = evaluator.tune(build, chosen, examples, target, labels, grid, strategy, seed)
+    evaluator = None if strategy == "fixed" else MadxEvaluator(model, madx_task, batch_size=batch_size,
+                                                               progress=not as_json) \
+        if madx_task is not None else merged_evaluator(model, batch_size=batch_size, progress=not as_json)
+
+    def tuned_on(language: str, how: str, unlabeled: bool = False) -> Any:
+        rows = load_examples(chosen, dev, language, split, limit)
+        rows = [chosen.without_labels(e) for e in rows] if unlabeled else rows
+        labels = chosen.labels(dev, language) if chosen.kind == "classification" else None  # the names only
+        return evaluator.tune(builder(language), chosen, rows, language, labels, grid, how, seed)
+
+    if strategy == "fixed":
+        found = label_free.fixed(grid)
+    elif strategy == "transfer":
+        found = label_free.transfer({lang.strip(): tuned_on(lang.strip(), DEFAULT_STRATEGY).best
+                                     for lang in transfer.split(",") if lang.strip()}, grid)
+    else:
+        found = tuned_on(target, strategy, unlabeled=strategy == "unlabeled")
     if out is not None:
         module = build(found.best)
         module.language, module.role = target, "language" if madx_task is not None else "task"
@@ -143,8 +170,15 @@ def search_lambda(
     if as_json:
         typer.echo(json.dumps(found.to_json(), indent=2))
         return
-    typer.echo(f"{recipe} → {target}: best λ = {found.best:g} ({chosen.primary} {found.score:.2f} on {len(examples)} "
-               f"{split} examples){' — on the edge of the grid' if found.on_edge else ''}")
+    edge = " — on the edge of the grid" if found.on_edge else ""
+    if strategy in LABEL_FREE:
+        why = {"fixed": "paper 2's default", "transfer": f"the median of the λ chosen on {transfer}'s dev data",
+               "unlabeled": f"agreement {found.score:.2f}% with the other λ on unlabeled {split} inputs"}[strategy]
+        typer.echo(f"{recipe} → {target}: λ = {found.best:g} ({why}; no label of {target} read){edge}")
+    else:
+        rows = max((t.rows for t in found.trials), default=0)
+        typer.echo(f"{recipe} → {target}: best λ = {found.best:g} ({chosen.primary} {found.score:.2f} on {rows} "
+                   f"{split} examples){edge}")
     typer.echo(f"  {strategy}: {found.evaluations:.2f} full evaluations ({len(found.trials)} trials)")
     for lam, value in found.curve:
         typer.echo(f"  λ={lam:<5g} {value:6.2f}{'  ←' if lam == found.best else ''}")

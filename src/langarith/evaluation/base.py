@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from langarith import label_free
 from langarith.errors import LangarithError
 from langarith.formats import load
 from langarith.models import is_base_of
@@ -70,6 +71,8 @@ def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Ta
     def metric(rows: Sequence[int], predictions: Sequence[Any]) -> float:
         return task.score([dev[r] for r in rows], list(predictions), language, tokenize).value
 
+    if strategy == "unlabeled":  # the rows' inputs only: no metric, no label
+        return label_free.unlabeled(rows_predicted, len(dev), grid)
     return search(rows_predicted, metric, len(dev), grid, strategy, seed=seed)
 
 

@@ -12,7 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from langarith.codes import resolve, same_language
-from langarith.experiments.setting import SETTINGS, ExperimentError
+from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
+from langarith.label_free import LABEL_FREE
 from langarith.methods import METHODS
 from langarith.paths import data_dir
 from langarith.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES
@@ -74,6 +75,9 @@ class Config(Strict):
     dev_split: str = "dev"
     test_split: str = "test"
     seed: int = 0
+    #: label-free λ strategies (`langarith.label_free`): each of the setting's method rows gets a twin whose λ
+    #: was chosen without the target's labels (`la@transfer`), tested against the dev-tuned row
+    label_free: list[str] = Field(default_factory=list)
     budget: Literal["smoke", "demo", "cpu", "full"] = "cpu"
     budgets: dict[Literal["smoke", "demo", "cpu", "full"], Budget]
 
@@ -91,6 +95,11 @@ class Config(Strict):
                 raise ValueError(f"budget {self.budget}: targets {outside or '[]'} are not among the config's "
                                  f"targets ({', '.join(self.targets)})")
             self.targets = list(chosen)  # what runs is what results.json records
+        unknown_strategies = [s for s in self.label_free if s not in LABEL_FREE]
+        if unknown_strategies:
+            raise ValueError(f"label_free: unknown strategies {unknown_strategies}; known: {', '.join(LABEL_FREE)}")
+        if "transfer" in self.label_free and len(self.targets) < 2:
+            raise ValueError("label_free transfer takes λ from the other targets' dev data: give at least two targets")
         rows = self.all_rows()
         unknown = [m for m in self.methods or () if m not in rows]
         if unknown:
@@ -116,7 +125,8 @@ class Config(Strict):
         return self
 
     def all_rows(self) -> list[str]:
-        return SETTINGS[self.setting].rows(self.pool, self.spend.token_budgets or [])
+        setting = SETTINGS[self.setting]
+        return with_label_free(setting, setting.rows(self.pool, self.spend.token_budgets or []), self.label_free)
 
     @property
     def rows(self) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 from langarith import devices, plots
 from langarith.errors import LangarithError
 from langarith.experiments.cells import Cell
+from langarith.experiments.setting import LABEL_FREE_MARK
 from langarith.experiments.table import other_metrics, table
 from langarith.formats.files import write_json
 
@@ -51,7 +52,9 @@ def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:
                "finished here.", ""]
     md += [table(cells, cfg.rows, cfg.targets, "not run" if runner.stopped else "–"), "",
            "\\* p < 0.05 against the baseline, † against the control (McNemar for classification, paired bootstrap "
-           "otherwise); ᵉ the chosen λ lies on the edge of the grid. λ chosen on dev only.", ""]
+           "otherwise); ᵉ the chosen λ lies on the edge of the grid. λ chosen on dev only"
+           + (f"; rows `ROW@STRATEGY` chose it without the target's labels ({LABEL_FREE_NOTE}), † against ROW"
+              if cfg.label_free else "") + ".", ""]
     for flag in runner.flags:
         md.append(f"- ⚠ {flag}")
     notes = [f"- {c.method} / {c.target}: {c.note}" for c in cells if c.note]
@@ -88,7 +91,8 @@ def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
     baseline = runner.setting.baseline
     base = {c.target: c.score for c in cells if c.method == baseline and c.score is not None}
     for target in cfg.targets:
-        curves = {c.method: c.curve for c in cells if c.target == target and c.curve}
+        curves = {c.method: c.curve for c in cells  # dev scores; a label-free row's curve is no dev score
+                  if c.target == target and c.curve and LABEL_FREE_MARK not in c.method}
         if curves:
             name = f"lambda_{target}.png"
             plots.lambda_curves(curves, runner.dev_lines.get(target, {}), out / name, metric=runner.task.primary,
@@ -123,3 +127,7 @@ def spent(cfg: Any) -> str:
     seeds = f"seeds {', '.join(map(str, spend.seeds))}" if spend.seeds else f"one seed ({cfg.seed})"
     return (f"Spent: task modules {spend.task_steps} steps, language modules {language}, batch {spend.batch_size} "
             f"× {spend.seq_len} tokens; λ {spend.search} over steps of {spend.lambda_step:g}; {rows}; {seeds}.")
+
+
+LABEL_FREE_NOTE = ("`unlabeled`: the λ whose predictions on the target's unlabeled dev inputs agree most with the "
+                   "other λ's; `transfer`: the median of the row's dev-tuned λ on the other targets; `fixed`: 0.5")

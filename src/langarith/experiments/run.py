@@ -49,7 +49,8 @@ def _check_out(out: Path) -> None:
         raise ExperimentError(f"--out {out} is a file; give a folder for the results")
     if not out.is_dir() or any((out / m).exists() for m in _RESULTS_MARKERS) or any(out.glob("seed-*/config.json")):
         return
-    others = sorted(p.name for p in out.iterdir() if p.suffix != ".log")  # a run's own log may come first
+    # a run's own log may come first, and its module cache may be placed there (shared with another run)
+    others = sorted(p.name for p in out.iterdir() if p.suffix != ".log" and p.name != "modules")
     if others:
         raise ExperimentError(f"--out {out} holds other files ({', '.join(others[:3])}{'…' if len(others) > 3 else ''})"
                               "; give a new or empty folder, or the results folder of an earlier run to resume it")

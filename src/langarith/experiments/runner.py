@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from langarith import devices, timing
+from langarith import devices, label_free, timing
 from langarith.algebra import ModuleVector
 from langarith.analysis import as_updates
 from langarith.corpora import CorpusError, read_texts
@@ -29,7 +29,7 @@ from langarith.evaluation.base import load_examples
 from langarith.experiments.cells import Cell, FinishedCells
 from langarith.experiments.config import Config
 from langarith.experiments.report import write_results
-from langarith.experiments.setting import SETTINGS, ExperimentError
+from langarith.experiments.setting import LABEL_FREE_MARK, SETTINGS, ExperimentError
 from langarith.formats import load
 from langarith.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
 from langarith.search import lambda_grid
@@ -55,9 +55,13 @@ class Runner:
         self.flags: list[str] = []
         self.dev_lines: dict[str, dict[str, float]] = {}  # baselines' dev scores, drawn across λ curves
         self.clock = timing.Stopwatch()  # wall time per stage: train, compose, tune, test
-        self.finished = FinishedCells(self.out / "cells.json", json.loads(config.model_dump_json()))
+        # label-free twins only add rows: the cells a run finished before they were asked for stay valid
+        record = {k: v for k, v in json.loads(config.model_dump_json()).items() if k != "label_free"}
+        self.finished = FinishedCells(self.out / "cells.json", record)
         self.made: dict[tuple[str, str], Cell] = {}  # (method, target) → cell, as each one finishes
+        self._recipes: dict[tuple[str, str], tuple[Callable[[float], Any], list[float]]] = {}  # λ rows' recipes
         self.stopped: str | None = None  # why the run stopped early (its deadline), if it did
+        self._tables: dict[str, dict[str, Cell]] = {}  # target → its cells by row, as the table shows them
 
     # --- modules -----------------------------------------------------------------------------------------
     def options(self, role: str) -> dict[str, Any]:
@@ -259,14 +263,70 @@ class Runner:
 
     def tuned(self, method: str, target: str, build: Callable[[float], Any], note: str = "",
               grid: Sequence[float] | None = None) -> Cell:
-        """A λ row: `build(λ)` (a recipe) with λ chosen on dev, then on test."""
+        """A λ row: `build(λ)` (a recipe) with λ chosen on dev, then on test; and the label-free twins of the
+        row the config asks for (`transfer` ones once every target's dev-tuned λ is known: `transfer_cells`)."""
         def make() -> Cell:
             found = self.tune(lambda lam: self.compose(build(lam)), target, grid)
             return self.tested(method, target, self.compose(build(found.best)), lam=found.best,
                                on_edge=found.on_edge, evaluations=found.evaluations, curve=found.curve, note=note,
                                dev=found.score)
 
-        return self.finish(method, target, make)
+        cell = self.finish(method, target, make)
+        self._recipes[method, target] = (build, self._grid(grid))
+        for strategy in self.config.label_free:
+            if strategy != "transfer" and f"{method}{LABEL_FREE_MARK}{strategy}" in self.config.rows:
+                self.label_free_cell(method, strategy, target, self._label_free_search(strategy, build, target, grid))
+        return cell
+
+    def _grid(self, grid: Sequence[float] | None) -> list[float]:
+        spend = self.config.spend
+        return list(grid or lambda_grid(spend.lambda_step, spend.lambda_low, 1.0))
+
+    def _label_free_search(self, strategy: str, build: Callable[[float], Any], target: str,
+                           grid: Sequence[float] | None) -> Callable[[], Any]:
+        """How `strategy` finds λ for `target` without its labels (run only if the cell is not on record)."""
+        if strategy == "fixed":
+            return lambda: label_free.fixed(self._grid(grid))
+
+        def unlabeled() -> Any:
+            rows = [self.task.without_labels(e) for e in self.examples(target, self.config.dev_split)]
+            with self.clock.stage("tune"):
+                return self.evaluator.tune(lambda lam: self.compose(build(lam)), self.task, rows, target,
+                                           self.labels(target), self._grid(grid), "unlabeled",  # the label set:
+                                           seed=self.config.seed)  # names to score, no example's label
+
+        return unlabeled
+
+    def label_free_cell(self, method: str, strategy: str, target: str, choose: Callable[[], Any],
+                        note: str = "") -> Cell:
+        """The twin of the λ row `method` whose λ `choose()` found without the target's labels."""
+        build, _ = self._recipes[method, target]
+        name = f"{method}{LABEL_FREE_MARK}{strategy}"
+
+        def make() -> Cell:
+            found = choose()
+            return self.tested(name, target, self.compose(build(found.best)), lam=found.best,
+                               on_edge=found.on_edge, evaluations=found.evaluations, curve=found.curve,
+                               note=note or f"λ by {strategy}, no target label read")
+
+        return self.finish(name, target, make)
+
+    def transfer_cells(self) -> list[Cell]:
+        """Label-free `transfer` twins: each target's λ is the median of the λ its row's dev data chose on the
+        table's other targets (leave-one-out), once they are all known."""
+        made = []
+        for (method, target), (_, grid) in list(self._recipes.items()):
+            name = f"{method}{LABEL_FREE_MARK}transfer"
+            if name not in self.config.rows:
+                continue
+            others = {t: c.lam for (m, t), c in self.made.items() if m == method and t != target and c.lam is not None}
+            if not others:
+                continue
+
+            note = "λ = median of the dev-tuned λ on " + ", ".join(f"{t} ({v:g})" for t, v in others.items())
+            made.append(self.label_free_cell(method, "transfer", target,
+                                             lambda others=others, grid=grid: label_free.transfer(others, grid), note))
+        return made
 
     # --- the table ---------------------------------------------------------------------------------------
     def run(self) -> list[Cell]:
@@ -282,7 +342,9 @@ class Runner:
             except timing.DeadlineReached as stop:
                 self.stopped = str(stop)
                 made = {m: c for (m, t), c in self.made.items() if t == target}
+            made = {**{m: c for (m, t), c in self.made.items() if t == target}, **made}  # label-free twins too
             made = {m: made[m] for m in cfg.rows if m in made}
+            self._tables[target] = made
             cells += made.values()
             self._significance(made)
             for m, cell in made.items():
@@ -292,8 +354,23 @@ class Runner:
             if self.stopped:
                 self.console.print(f"[yellow]stopped:[/] {self.stopped}")
                 break
+        if not self.stopped:
+            cells += self._after_every_target(self.transfer_cells)
         write_results(self, cells, time.time() - started)
         return cells
+
+    def _after_every_target(self, make: Callable[[], list[Cell]]) -> list[Cell]:
+        """Cells that need every target's other cells (label-free `transfer`), with their significance."""
+        try:
+            late = make()
+        except timing.DeadlineReached as stop:
+            self.stopped = str(stop)
+            late = []
+        for cell in late:
+            self._tables[cell.target][cell.method] = cell
+        for table in self._tables.values():
+            self._significance(table)
+        return late
 
     def _significance(self, made: dict[str, Cell]) -> None:
         base = made.get(self.setting.baseline)

@@ -33,9 +33,15 @@ class Setting:
     needs_pool: bool = False  # partners' language adapters
     needs_token_budgets: bool = False
     seen_targets: bool = False  # targets are languages with training data (in-language): each must be a source
+    #: the λ rows that get label-free twins (`la@unlabeled`, …) when a config asks for them: the paper's method
+    #: rows, not their controls
+    label_free: Callable[[str], bool] = lambda row: False
 
     def control(self, row: str) -> str | None:
-        """The row `row` is compared with besides the baseline (None: none)."""
+        """The row `row` is compared with besides the baseline (None: none). A label-free row's control is the
+        row it twins, whose λ labeled target data chose."""
+        if LABEL_FREE_MARK in row:
+            return row.split(LABEL_FREE_MARK)[0]
         if self.control_of is not None and (found := self.control_of(row)):
             return found
         return self.controls.get(row)
@@ -58,6 +64,22 @@ class Setting:
 
 
 SETTINGS: Registry[Setting] = Registry("experiment setting", ExperimentError)
+LABEL_FREE_MARK = "@"  # `la@transfer`: the row `la` with λ chosen by the label-free strategy `transfer`
+
+
+def with_label_free(setting: Setting, rows: Sequence[str], strategies: Sequence[str]) -> list[str]:
+    """`rows` with each label-free twin right after the row it twins."""
+    out: list[str] = []
+    for row in rows:
+        out.append(row)
+        if setting.label_free(row):
+            out += [f"{row}{LABEL_FREE_MARK}{s}" for s in strategies]
+    return out
+
+
+def these(*rows: str) -> Callable[[str], bool]:
+    """`label_free=` for a setting whose method rows have fixed names."""
+    return lambda row: row in rows
 
 
 def fixed_rows(*rows: str) -> Callable[[Sequence[str], Sequence[int]], list[str]]:

@@ -9,6 +9,9 @@ functions, so that resolving a name costs nothing until a model is loaded.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,19 @@ def attention_targets(model: Any) -> list[str]:
     return found
 
 
+@contextlib.contextmanager
+def fresh_weights_unreported() -> Iterator[None]:
+    """transformers' "Some weights … were not initialized" report, silenced where it is expected."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
 def load(info: ModelInfo, dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
     """The model with its family's LM head (causal, seq2seq or masked), and facts for the manifest (e.g. a
     fresh MLM head). Which objectives a family supports is decided by the training code."""
@@ -131,8 +147,9 @@ def load(info: ModelInfo, dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
     elif info.family == "encoder-decoder":
         model = AutoModelForSeq2SeqLM.from_pretrained(info.path, dtype=torch_dtype)
     else:
-        model, loading = AutoModelForMaskedLM.from_pretrained(info.path, dtype=torch_dtype,
-                                                              output_loading_info=True)
+        with fresh_weights_unreported():  # a fresh MLM head is recorded below, and the trainer says what it does
+            model, loading = AutoModelForMaskedLM.from_pretrained(info.path, dtype=torch_dtype,
+                                                                  output_loading_info=True)
         missing = [k for k in loading.get("missing_keys", []) if "embeddings" not in k]
         if missing:
             facts["fresh_mlm_head"] = True
@@ -141,9 +158,21 @@ def load(info: ModelInfo, dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
     return model, facts
 
 
+#: tokenizer warnings that are false here: transformers 4.57.3+ warns of Mistral's regex for every local tokenizer
+#: with a large vocabulary (huggingface/transformers#42591, #44031; Gemma and e5 are not Mistral), and of
+#: sequences over the model's length when packing tokenizes whole documents, which it then cuts to --seq-len
+#: (evaluation cuts prompts itself)
+_FALSE_WARNINGS = ("fix_mistral_regex", "Token indices sequence length is longer than")
+
+
+def _not_a_false_warning(record: logging.LogRecord) -> bool:
+    return not any(text in record.getMessage() for text in _FALSE_WARNINGS)
+
+
 def load_tokenizer(info: ModelInfo) -> Any:
     from transformers import AutoTokenizer
 
+    logging.getLogger("transformers.tokenization_utils_base").addFilter(_not_a_false_warning)
     tokenizer = AutoTokenizer.from_pretrained(info.path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

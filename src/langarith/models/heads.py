@@ -10,11 +10,11 @@ is imported inside functions.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langarith.errors import LangarithError
+from langarith.models import fresh_weights_unreported
 from langarith.tasks import TASKS, Example, Task
 
 KINDS = ("classification", "tagging", "qa")
@@ -31,19 +31,6 @@ def head_kind(task: Task) -> str:
         raise HeadError(f"task {task.name} has no encoder head (encoders learn {with_heads}); train it on a decoder "
                         "model instead")
     return task.head
-
-
-@contextlib.contextmanager
-def fresh_weights_unreported() -> Iterator[None]:
-    """transformers' "Some weights … were not initialized" report, silenced where it is expected."""
-    from transformers.utils import logging
-
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(verbosity)
 
 
 def load_model(path: str) -> Any:
@@ -87,7 +74,8 @@ def encode(task: Task, examples: Sequence[Example], tokenizer: Any, max_len: int
             out.append({"input_ids": ids, "labels": index.get(e.label or "", -100)})
     elif kind == "tagging":
         for e in examples:
-            words, tags = e.gold
+            words = (e.inputs or {}).get("words") or e.gold[0]
+            tags = e.gold[1] if e.gold else ["O"] * len(words)  # unlabeled rows (label-free λ): no tag is read
             enc = tokenizer(list(words), is_split_into_words=True, truncation=True, max_length=max_len)
             word_ids = enc.word_ids()
             first = [w is not None and (i == 0 or word_ids[i - 1] != w) for i, w in enumerate(word_ids)]

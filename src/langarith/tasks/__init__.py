@@ -62,6 +62,15 @@ class Task(ABC):
     def labels(self, data: Path, language: str) -> list[str] | None:
         return None
 
+    #: what an example's inputs may hold that is part of its answer (extractive QA's answer position)
+    answer_fields: tuple[str, ...] = ("answer_start",)
+
+    def without_labels(self, example: Example) -> Example:
+        """What a zero-shot user has of a target example: the prompt and inputs, no label, target or gold
+        (label-free λ is chosen on these)."""
+        inputs = {k: v for k, v in (example.inputs or {}).items() if k not in self.answer_fields}
+        return Example(example.prompt, "", None, None, inputs or None)
+
     #: the AdapterHub prediction head an encoder learns this task with (`langarith.models.heads`):
     #: "classification", "tagging", "qa", or None for a task only decoders can learn (generation)
     head: str | None = None

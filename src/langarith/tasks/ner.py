@@ -123,7 +123,8 @@ class Ner(Task):
         for words, tags in self.sentences(data, language, split):
             found = entities(words, tags)
             text = "; ".join(f"{k}: {v}" for k, v in found) or "none"
-            out.append(Example(prompt("ner", text=" ".join(words)), target(text), gold=(words, tags)))
+            out.append(Example(prompt("ner", text=" ".join(words)), target(text), gold=(words, tags),
+                               inputs={"words": words}))
         return out
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str], language: str,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from langarith.experiments.cells import Cell, better_on_dev
 from langarith.experiments.madx_runner import MadxRunner
-from langarith.experiments.setting import fixed_rows, setting
+from langarith.experiments.setting import fixed_rows, setting, these
 from langarith.experiments.settings.zero_shot import MADX
 from langarith.recipes import la
 
 
 @setting("enhancement", rows=fixed_rows("madx", "la-en", "la-rel", "la-best"), baseline="madx", needs_pool=True,
-         **MADX)
+         label_free=these("la-en", "la-rel"), **MADX)
 def enhancement(run: MadxRunner, target: str) -> dict[str, Cell]:
     en = run.language(run.source)
     rel_code, note = run.partner(target)

@@ -29,7 +29,8 @@ def control_of(row: str) -> str | None:
     return "direct-" + row[len("la-en-"):] if row.startswith("la-en-") else None
 
 
-@setting("low-resource", rows=rows, baseline="madx-en", control_of=control_of, needs_token_budgets=True, **MADX)
+@setting("low-resource", rows=rows, baseline="madx-en", control_of=control_of, needs_token_budgets=True,
+         label_free=lambda row: row.startswith("la-en-"), **MADX)
 def low_resource(run: MadxRunner, target: str) -> dict[str, Cell]:
     en = run.language(run.source)
     made = {"madx-en": run.fixed("madx-en", target, en)}

@@ -10,7 +10,7 @@ from typing import Any
 
 from langarith.experiments.cells import Cell
 from langarith.experiments.runner import Runner
-from langarith.experiments.setting import fixed_rows, setting
+from langarith.experiments.setting import fixed_rows, setting, these
 from langarith.recipes import add_all, add_related, add_subtract_related, scaled
 from langarith.typology import choose_related
 
@@ -19,7 +19,8 @@ ROWS = ("best-single", "multilingual", "add-all", "add-related", "add-random", "
 
 
 @setting("many-languages", rows=fixed_rows(*ROWS), baseline="best-single", runner=Runner,
-         controls={"add-related": "add-random", "add-subtract-related": "related-scaled"})
+         controls={"add-related": "add-random", "add-subtract-related": "related-scaled"},
+         label_free=these("add-subtract-related"))
 def many_languages(run: Runner, target: str) -> dict[str, Cell]:
     cfg, rows = run.config, run.config.rows
     tasks = {s: run.load(run.task_module(s)) for s in cfg.sources}

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from langarith.experiments.cells import Cell
 from langarith.experiments.runner import Runner
-from langarith.experiments.setting import fixed_rows, setting
+from langarith.experiments.setting import fixed_rows, setting, these
 from langarith.recipes import add, add_subtract, scaled
 
 
 @setting("one-language", rows=fixed_rows("baseline", "task-scaled", "add", "add-subtract"), baseline="baseline",
-         controls={"add": "task-scaled", "add-subtract": "task-scaled"}, runner=Runner, single_source=True)
+         controls={"add": "task-scaled", "add-subtract": "task-scaled"}, runner=Runner, single_source=True,
+         label_free=these("add", "add-subtract"))
 def one_language(run: Runner, target: str) -> dict[str, Cell]:
     rows, source = run.config.rows, run.config.sources[0]
     task = run.load(run.task_module(source))

@@ -17,7 +17,8 @@ def rows(pool: Sequence[str], budgets: Sequence[int]) -> list[str]:
     return ["madx-en", *(f"la-{p}" for p in pool)]
 
 
-@setting("relatedness", rows=rows, baseline="madx-en", needs_pool=True, **MADX)
+@setting("relatedness", rows=rows, baseline="madx-en", needs_pool=True, label_free=lambda row: row.startswith("la-"),
+         **MADX)
 def relatedness(run: MadxRunner, target: str) -> dict[str, Cell]:
     en = run.language(run.source)
     made = {"madx-en": run.fixed("madx-en", target, en)}

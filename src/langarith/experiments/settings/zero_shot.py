@@ -9,7 +9,7 @@ from typing import Any
 
 from langarith.experiments.cells import Cell, better_on_dev
 from langarith.experiments.madx_runner import MadxRunner
-from langarith.experiments.setting import fixed_rows, setting
+from langarith.experiments.setting import fixed_rows, setting, these
 from langarith.recipes import la, scaled
 
 ROWS = ("madx-en", "madx-rel", "best-proxy", "en-scaled", "la")
@@ -32,6 +32,6 @@ def la_against_proxies(run: MadxRunner, target: str) -> tuple[dict[str, Cell], A
 
 
 @setting("zero-shot", rows=fixed_rows(*ROWS), baseline="best-proxy", controls={"la": "en-scaled"}, needs_pool=True,
-         **MADX)
+         label_free=these("la"), **MADX)
 def zero_shot(run: MadxRunner, target: str) -> dict[str, Cell]:
     return la_against_proxies(run, target)[0]
