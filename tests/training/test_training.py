@@ -193,6 +193,20 @@ def test_text_in_another_language_warns(tiny_models, tmp_path, capsys):
     assert "looks like sw" in capsys.readouterr().err
 
 
+def test_no_warning_when_the_declared_language_is_the_one_most_seen(monkeypatch, capsys):
+    """WikiANN's Spanish entity fragments: a third is identified as Spanish and the rest spread over many."""
+    from rich.console import Console
+
+    from langarith.training import data
+
+    console = Console(file=sys.stderr, width=200)
+    monkeypatch.setattr(data, "share_in_language", lambda texts, language: (0.33, "es"))
+    data.check_language(["x"], "es", console)
+    monkeypatch.setattr(data, "share_in_language", lambda texts, language: (0.33, "?"))
+    data.check_language(["x"], "es", console)
+    assert capsys.readouterr().err.count("warning:") == 1
+
+
 def test_madx_task_adapter_trains_on_a_frozen_language_adapter(tiny_models, tmp_path):
     import adapters
     from adapters.composition import Stack
