@@ -53,14 +53,15 @@ class XlSum(Headline):
         if not is_hub(data) and not Path(data).expanduser().is_dir():
             raise TaskError(f"{data} is not a folder; xlsum reads csebuetnlp/xlsum's parquet export "
                             "(<configuration>/<split>/*.parquet) or hf:csebuetnlp/xlsum")
-        rows = hub_rows(where, self.hub_config(language), split)
+        config = self.hub_config(language)
+        rows = hub_rows(where, config, split)
         missing = [c for c in COLUMNS if rows and c not in rows[0]]
         if missing:
-            raise TaskError(f"{data} [{self.hub_config(language)}/{split}] has no {', '.join(missing)} column "
+            raise TaskError(f"{data} [{config}/{split}] has no {', '.join(missing)} column "
                             f"(columns: {', '.join(rows[0])}); XL-Sum rows have text and summary")
         empty = sum(1 for r in rows if not str(r["summary"]).strip())
         if empty:
-            raise TaskError(f"{data} [{self.hub_config(language)}/{split}]: {empty} rows have an empty summary")
+            raise TaskError(f"{data} [{config}/{split}]: {empty} rows have an empty summary")
         return [Example(prompt("summary", text=" ".join(str(r["text"]).split())), target(str(r["summary"])),
                         gold=str(r["summary"]).strip()) for r in rows]
 
