@@ -112,6 +112,22 @@ def test_entity_f1_agrees_with_seqeval() -> None:
     assert metrics.entity_f1(gold, pred) == pytest.approx(100 * f1_score(gold, pred))
 
 
+def test_entity_counts_give_seqeval_f1_on_any_subset() -> None:
+    """The bootstrap's fast path: F1 from per-sentence span counts equals seqeval on the same sentences, with
+    broken BIO (I- without B-, type switches inside a span) and sentences without entities."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    tags = ["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-ORG"]
+    gold = [[str(t) for t in rng.choice(tags, size=rng.integers(1, 9))] for _ in range(60)]
+    pred = [[t if rng.random() < 0.7 else str(rng.choice(tags)) for t in g] for g in gold]
+    counts = metrics.entity_counts(gold, pred)
+    for rows in (np.arange(60), rng.integers(0, 60, size=60), np.array([5, 5, 7]), np.arange(0)):
+        expected = metrics.entity_f1([gold[i] for i in rows], [pred[i] for i in rows]) if len(rows) else 0.0
+        assert metrics.f1_from_counts(counts[rows]) == pytest.approx(expected)
+    assert metrics.f1_from_counts(metrics.entity_counts([["O"]], [["B-PER"]])) == 0.0
+
+
 def test_entity_f1_names_the_sentence_with_mismatched_tags() -> None:
     with pytest.raises(MetricError, match=r"sentence 1: 2 gold tags but 1 predicted"):
         metrics.entity_f1([["O"], ["O", "O"]], [["O"], ["O"]])

@@ -122,6 +122,28 @@ def entity_f1(gold_tags: list[list[str]], pred_tags: list[list[str]]) -> float:
     return 100.0 * float(f1_score(gold_tags, pred_tags, zero_division=0))
 
 
+def entity_counts(gold_tags: list[list[str]], pred_tags: list[list[str]]) -> np.ndarray:
+    """Per sentence: [spans right, spans predicted, gold spans], found by seqeval's own span reader. Entity F1
+    of any subset of sentences is `f1_from_counts` of their rows (seqeval never joins spans across sentences),
+    so a paired bootstrap resamples 1,000 subsets in milliseconds instead of re-running seqeval on each."""
+    _check_pair(gold_tags, pred_tags, "gold sentences", "predicted sentences")
+    import numpy as np
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    rows = []
+    for g, p in zip(gold_tags, pred_tags, strict=True):
+        gold, pred = set(get_entities(list(g))), set(get_entities(list(p)))
+        rows.append((len(gold & pred), len(pred), len(gold)))
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def f1_from_counts(counts: np.ndarray) -> float:
+    """Micro entity F1 (0–100) from summed `entity_counts` rows: 2·right / (predicted + gold), 0 when nothing is
+    right (seqeval's zero_division=0)."""
+    right, predicted, gold = (int(x) for x in counts.sum(axis=0))
+    return 200.0 * right / (predicted + gold) if right else 0.0
+
+
 # --- extractive QA ----------------------------------------------------------------------------
 
 _PUNCTUATION = set(string.punctuation)

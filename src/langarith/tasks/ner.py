@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from langarith.codes import find_in, same_language, to_iso1
-from langarith.metrics import entity_f1, parse_entities, tags_from_entities
+from langarith.metrics import entity_counts, entity_f1, f1_from_counts, parse_entities, tags_from_entities
 from langarith.prompts import prompt, target
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
@@ -136,8 +136,10 @@ class Ner(Task):
                 for e, p in zip(examples, predictions, strict=True)]
         per = [float(g == p) for g, p in zip(gold, pred, strict=True)]
 
+        counts = entity_counts(gold, pred)
+
         def corpus(rows) -> float:
-            return entity_f1([gold[i] for i in rows], [pred[i] for i in rows])
+            return f1_from_counts(counts[rows])
 
         return Scores({"f1": entity_f1(gold, pred), "sentence_exact": 100.0 * sum(per) / max(len(per), 1)},
                       self.primary, per, "bootstrap", corpus)
