@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from langarith.paths import data_dir
 from langarith.training import TrainSpec, train
 
 
@@ -339,3 +340,27 @@ def test_seeds_run_the_table_once_each_and_report_mean_and_sd(tmp_path, isolated
         values = [float(v) for v in r["scores"].split()]
         assert float(r["mean"]) == pytest.approx(sum(values) / 2, abs=0.01)  # scores are written to 2 decimals
     assert "± " in (tmp_path / "run" / "results.md").read_text()
+
+
+@pytest.mark.skipif(not (data_dir() / "wikiann").exists(), reason="needs the shared WikiANN data")
+def test_task_vectors_compare_language_and_task_vectors(tmp_path, isolated_cache):
+    """Paper 2's Appendix E at the smoke budget: one task adapter per target next to the language adapters, both
+    kinds measured as Δθ = θ − θ₀ with θ₀ rebuilt as training seeded it (a task adapter trained with lr 1e-30 has
+    Δθ ≈ 0; a wrong start gives |Δθ| ≈ 0.07), and the report's table of mean cosine and density per kind."""
+    from langarith.experiments import load_config, runner_for
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "madx-task-vectors-wikiann.yaml", "smoke")
+    runner = runner_for(cfg, tmp_path / "run", progress=False)
+    cells = runner.run()
+    assert [(c.method, c.target) for c in cells] == [(m, t) for t in ("ar", "ur") for m in ("madx-en", "in-language")]
+    assert {c.note for c in cells if c.method == "in-language"} == {"ar's own task adapter", "ur's own task adapter"}
+    report = (tmp_path / "run" / "results.md").read_text()
+    assert "Appendix E" in report and "| task | 3 |" in report and "| language | 3 |" in report
+    assert (tmp_path / "run" / "cosine_task.png").exists() and "λ" not in report.split("|")[0]  # no λ rows: no λ said
+    vectors = runner.analysis_vectors()
+    assert sorted((v.role, v.language) for v in vectors) == [(role, lang) for role in ("language", "task")
+                                                             for lang in ("ar", "en", "ur")]
+    cfg.budgets["smoke"].lr = 1e-30  # another cache key: a new task adapter, trained but not moved (lr > 0 needed)
+    still = runner.load(runner.task_module("ar"))
+    delta = runner.analysis_vector(still)
+    assert delta.kind.endswith("Δθ") and max(float(np.abs(t).max()) for t in delta.tensors.values()) < 1e-20

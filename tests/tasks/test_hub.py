@@ -246,3 +246,38 @@ def test_wikiann_and_xnli_from_the_hub_layout_equal_the_shared_files(tmp_path):
         for task in ("wikiann", "xnli"):
             from_hub = get_task(task).load(Path(f"hf:{tmp_path / task}"), "swh", split)
             assert from_hub == get_task(task).load(data_dir() / task, "sw", split)[:30]
+
+
+TYDI = data_dir() / "tydiqa"
+
+
+@needs(TYDI)
+def test_tydiqa_from_the_hub_layout_equals_the_goldp_files(tmp_path):
+    """google-research-datasets/tydiqa's secondary_task (GoldP): every language in one split, a question's
+    language the prefix of its id; the train file's splits come out as from the GoldP file, and the hub's
+    labelled validation split gives dev and test (halves by passage), which the shared release cannot."""
+    import json
+
+    from datasets import Dataset
+
+    task = get_task("tydiqa")
+    rows = []
+    for code, name in (("sw", "swahili"), ("ko", "korean")):
+        articles = json.loads((TYDI / f"tydiqa.goldp.{code}.train.json").read_text(encoding="utf-8"))["data"]
+        rows += [{"id": f"{name}-{qa['id']}", "title": "", "context": para["context"], "question": qa["question"],
+                  "answers": {"text": [a["text"] for a in qa["answers"]],
+                              "answer_start": [a["answer_start"] for a in qa["answers"]]}}
+                 for article in articles for para in article["paragraphs"] for qa in para["qas"]]
+    for split, part in (("train", rows), ("validation", [r for r in rows if r["id"].startswith("swahili-")][:200])):
+        folder = tmp_path / "tydiqa" / "secondary_task" / split
+        folder.mkdir(parents=True)
+        Dataset.from_list(part).to_parquet(str(folder / "0000.parquet"))
+    hub = Path(f"hf:{tmp_path / 'tydiqa'}")
+    for split in ("train", "train-dev", "train-test"):
+        assert task.load(hub, "swh", split) == task.load(TYDI, "sw", split)
+    dev, test = task.load(hub, "sw", "dev"), task.load(hub, "sw", "test")
+    assert len(dev) + len(test) == 200 and not {e.inputs["context"] for e in dev} & {e.inputs["context"] for e in test}
+    with pytest.raises(TaskError, match="no question whose id begins with korean-"):
+        task.load(hub, "ko", "dev")
+    with pytest.raises(TaskError, match="TyDi QA has no 'de'"):
+        task.load(hub, "de", "train")

@@ -52,12 +52,15 @@ class MadxRunner(Runner):
     @property
     def evaluator(self) -> Any:
         if self._evaluator is None:
-            task = self.task_module(self.source)
-            self.load(task)  # for the analysis plots: task adapter next to the language adapters
-            self._evaluator = MadxEvaluator(self.config.spend.model or self.config.model, task,
-                                            progress=self.progress, console=self.console,
-                                            batch_size=self.config.spend.eval_batch_size)
+            self._evaluator = self.task_evaluator(self.source)
         return self._evaluator
+
+    def task_evaluator(self, language: str) -> MadxEvaluator:
+        """The encoder with `language`'s task adapter and its head (trained if missing), language slot empty."""
+        task = self.task_module(language)
+        self.load(task)  # for the analysis plots: task adapters next to the language adapters
+        return MadxEvaluator(self.config.spend.model or self.config.model, task, progress=self.progress,
+                             console=self.console, batch_size=self.config.spend.eval_batch_size)
 
     def eval_precision(self) -> str:
         return "bf16" if devices.device().type == "cuda" else "fp32"  # MadxEvaluator autocasts on a GPU
@@ -72,38 +75,45 @@ class MadxRunner(Runner):
         return code, f"rel = {code} (nearest to {target} in the pool by URIEL)"
 
     def analysis_vector(self, module: Module) -> Module | None:
-        """What training changed, θ − θ₀, for language adapters: adapters of one base and config share their
-        initial weights, so the cosine of raw parameters would mostly measure that shared start (raw cosine
-        0.64–0.67 between the cpu run's language adapters, Δθ 0.12–0.18). The one task adapter has another
-        shape and start, and is left out."""
-        if (module.role or "language") != "language":
-            return None
+        """What training changed, Δθ = θ − θ₀, of the adapter (a task adapter's head left out): adapters of one
+        base and config share their initial weights, so the cosine of raw parameters would mostly measure that
+        shared start (raw cosine 0.64–0.67 between the cpu run's language adapters, Δθ 0.12–0.18). Language and
+        task adapters differ in shape (reduction factors 2 and 16), so the report compares each role apart."""
         start = self._initial(module)
         if start is None:
-            return module
+            return module if (module.role or "language") == "language" else None
         delta = {k: v - start.tensors[k] for k, v in module.tensors.items() if k in start.tensors}
         return replace(module, tensors=delta, extras={}, kind=f"{module.kind} Δθ")
 
     def _initial(self, module: Module) -> Module | None:
-        """The module's initial weights, rebuilt exactly as training built them (checked by fingerprint)."""
+        """The adapter's initial weights, rebuilt as training built them. A language adapter's start is checked
+        by its fingerprint. A task adapter's fingerprint also covers its head, drawn after the adapter: the
+        adapter is seeded and added first (`BottleneckMethod.attach`), so rebuilding it alone gives its start
+        (tests check this against an adapter trained with lr 0)."""
+        role = module.role or "language"
+        key = module.init_fingerprint if role == "language" else f"task {module.init_fingerprint}"
+        if not module.init_fingerprint:
+            return None
+        if key not in self._initials:
+            self._initials[key] = self._rebuilt_start(role, module.init_fingerprint if role == "language" else None)
+        return self._initials[key]
+
+    def _rebuilt_start(self, role: str, expected: str | None) -> Module | None:
+        """A fresh adapter of `role` as training seeds it (None if its fingerprint is not `expected`)."""
         import torch
 
-        role = module.role or "language"
-        if not module.init_fingerprint or role != "language":
-            return None
-        cache = self._initials
-        if module.init_fingerprint not in cache:
-            info = models.resolve(self.config.spend.model or self.config.model)
-            method = get_method("bottleneck")
-            options = method.options(self.options(role))
+        info = models.resolve(self.config.spend.model or self.config.model)
+        method = get_method("bottleneck")
+        options = method.options(self.options(role))
+        if role == "task":  # the AdapterHub model task adapters train in (its own head slots)
+            model = heads.load_model(info.path)
+        else:
             with heads.fresh_weights_unreported():  # the fresh MLM head is reported again; it plays no part here
                 model, _ = models.load(info)
-            torch.manual_seed(init_seed(info.name, method.name, options))
-            model = method.attach(model, options, info.family)
-            if fingerprint(method.trainable(model)) != module.init_fingerprint:
-                cache[module.init_fingerprint] = None
-            else:
-                with tempfile.TemporaryDirectory() as tmp:
-                    method.save(model, Path(tmp))
-                    cache[module.init_fingerprint] = load(tmp)
-        return cache[module.init_fingerprint]
+        torch.manual_seed(init_seed(info.name, method.name, options))
+        model = method.attach(model, options, info.family)
+        if expected is not None and fingerprint(method.trainable(model)) != expected:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            method.save(model, Path(tmp))
+            return load(tmp)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langarith import devices, plots
+from langarith.analysis import cosine_matrix, density_stats, mean_pairwise
 from langarith.errors import LangarithError
 from langarith.experiments.cells import Cell
 from langarith.experiments.setting import LABEL_FREE_MARK
@@ -45,7 +46,7 @@ def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:
         "versions": devices.versions()})
     md = [f"# {cfg.name}", "", f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
           f"model {cfg.spend.model or cfg.model or 'default'}; method {cfg.method}; sources {', '.join(cfg.sources)}.",
-          "", spent(cfg), ""]
+          "", spent(cfg, searched=any(c.curve for c in cells)), ""]
     if runner.stopped:
         md += [f"**Incomplete: stopped at its deadline with {len(not_run)} of {len(cfg.rows) * len(cfg.targets)} "
                "cells not run.** Rerunning the same command continues from the modules, checkpoints and cells "
@@ -81,10 +82,11 @@ def _command() -> str | None:
 def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
     cfg, out = runner.config, runner.out
     lines: list[str] = ["", "## Plots", ""]
-    if cfg.spend.search == "halving":
+    searched = any(c.curve for c in cells)  # a table without λ rows has no λ curves to explain
+    if searched and cfg.spend.search == "halving":
         lines += ["λ curves are on dev; with successive halving, λ values dropped early show their score on the "
                   "share of dev rows they were scored on.", ""]
-    elif cfg.spend.search == "bracket":
+    elif searched and cfg.spend.search == "bracket":
         lines += ["λ curves are on all dev rows; between the grid's ends, a row both ends of a bracket agree on "
                   "keeps that prediction (the `bracket` search), and the chosen λ is scored on real predictions.",
                   ""]
@@ -106,18 +108,41 @@ def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
         plots.improvement_heatmap(improved, out / "improvement.png", title=f"relative improvement over {baseline} (%)",
                                   row_label="method", col_label="target language")
         lines.append("![relative improvement](improvement.png)")
-    modules = runner.analysis_vectors()
-    if len(modules) >= 2:
-        with contextlib.suppress(LangarithError):
-            plots.cosine_heatmap(modules, out / "cosine.png",
-                                 title="cosine similarity of what training changed (ΔW)")
-            lines.append("![cosine](cosine.png)")
-        plots.density_plot(modules, out / "density.png", title="weight density of what training changed (ΔW, Δθ)")
-        lines.append("![density](density.png)")
+    return lines + _vectors(runner.analysis_vectors(), out)
+
+
+def _vectors(modules: Sequence[Any], out: Any) -> list[str]:
+    """Cosine and density of what training changed, and paper 2's Appendix E numbers when a run has two or more
+    language vectors and two or more task vectors: are language vectors alike, and task vectors not? Modules of
+    different shapes (MAD-X's language and task adapters) are compared within their role only."""
+    if len(modules) < 2:
+        return []
+    lines: list[str] = []
+    roles = {role: [m for m in modules if (m.role or "language") == role] for role in ("language", "task")}
+    try:  # one heatmap when every pair can be compared (LoRA ΔW of one rank)
+        plots.cosine_heatmap(modules, out / "cosine.png", title="cosine similarity of what training changed (ΔW)")
+        lines.append("![cosine](cosine.png)")
+    except LangarithError:
+        for role, name in (("language", "cosine.png"), ("task", "cosine_task.png")):
+            if len(roles[role]) >= 2:
+                with contextlib.suppress(LangarithError):
+                    plots.cosine_heatmap(roles[role], out / name, title=f"cosine similarity of {role} vectors (Δθ)")
+                    lines.append(f"![cosine of {role} vectors]({name})")
+    plots.density_plot(modules, out / "density.png", title="weight density of what training changed (ΔW, Δθ)")
+    lines.append("![density](density.png)")
+    if all(len(group) >= 2 for group in roles.values()):
+        lines += ["", "### Language vectors and task vectors (paper 2, Appendix E)", "",
+                  "| vectors | n | mean pairwise cosine | share of \\|Δθ\\| < 1e-2·max |", "|---|---:|---:|---:|"]
+        for role, group in roles.items():
+            mean = mean_pairwise(cosine_matrix(group)[1], range(len(group)))
+            sparse = sum(density_stats(m)["share_below_1e-2"] for m in group) / len(group)
+            lines.append(f"| {role} | {len(group)} | {'–' if mean is None else f'{mean:.3f}'} | {100 * sparse:.1f}% |")
+        lines += ["", "Paper 2 finds language vectors far more alike than task vectors; the share of near-zero "
+                  "entries says how sparse each kind is."]
     return lines
 
 
-def spent(cfg: Any) -> str:
+def spent(cfg: Any, searched: bool = True) -> str:
     """What the budget spent, for the table header: a small table is read for what it is."""
     spend = cfg.spend
     language = (f"{spend.language_tokens:,} tokens" if spend.language_tokens else
@@ -125,8 +150,9 @@ def spent(cfg: Any) -> str:
     rows = ", ".join(f"{split} rows: {f'the first {limit:,}' if limit else 'all'}"
                      for split, limit in ((cfg.dev_split, spend.dev_limit), (cfg.test_split, spend.test_limit)))
     seeds = f"seeds {', '.join(map(str, spend.seeds))}" if spend.seeds else f"one seed ({cfg.seed})"
+    search = f"λ {spend.search} over steps of {spend.lambda_step:g}; " if searched else ""
     return (f"Spent: task modules {spend.task_steps} steps, language modules {language}, batch {spend.batch_size} "
-            f"× {spend.seq_len} tokens; λ {spend.search} over steps of {spend.lambda_step:g}; {rows}; {seeds}.")
+            f"× {spend.seq_len} tokens; {search}{rows}; {seeds}.")
 
 
 LABEL_FREE_NOTE = ("`unlabeled`: the λ whose predictions on the target's unlabeled dev inputs agree most with the "

@@ -188,9 +188,11 @@ class Runner:
                 if self.task.kind == "classification" else None
         return self._labels[language]
 
-    def _evaluate(self, module: Any, target: str, split: str) -> Any:
-        return self.evaluator.evaluate(module, self.task, self.data, target, split,
-                                       examples=self.examples(target, split), labels=self.labels(target))
+    def _evaluate(self, module: Any, target: str, split: str, evaluator: Any = None) -> Any:
+        """`module` on the target's split, on the run's evaluator unless a row brings its own (a whole model,
+        another task adapter)."""
+        return (evaluator or self.evaluator).evaluate(module, self.task, self.data, target, split,
+                                                      examples=self.examples(target, split), labels=self.labels(target))
 
     def test(self, module: Any, target: str) -> Any:
         with self.clock.stage("test"):
@@ -238,28 +240,24 @@ class Runner:
         return self.task.score(self.examples(target, self.config.test_split), predictions, target,
                                self.evaluator.pieces)
 
-    def tested(self, method: str, target: str, module: Any, **cell: Any) -> Cell:
-        """`module` evaluated on the target's test split, as a cell of `method`."""
+    def tested(self, method: str, target: str, module: Any, evaluator: Any = None, **cell: Any) -> Cell:
+        """`module` evaluated on the target's test split (on `evaluator`, else the run's), as a cell of `method`."""
         with self.clock.stage("test"):
-            result = self._evaluate(module, target, self.config.test_split)
+            result = self._evaluate(module, target, self.config.test_split, evaluator)
         return Cell(method, target, result.value, result.scores.metrics, scores=result.scores,
                     predictions=result.predictions, **cell)
 
     def whole_model(self, method: str, target: str, folder: Path, note: str = "") -> Cell:
         """A row of a whole fine-tuned model (`--method full`): evaluated as the model, on its own evaluator."""
-        def make() -> Cell:
-            base, self._evaluator = self._evaluator, merged_evaluator(
-                str(folder), progress=self.progress, console=self.console, batch_size=self.config.spend.eval_batch_size)
-            try:
-                return self.tested(method, target, None, note=note)
-            finally:
-                self._evaluator = base  # the fine-tuned model is dropped with its evaluator
+        return self.fixed(method, target, None, note, evaluator=lambda: merged_evaluator(
+            str(folder), progress=self.progress, console=self.console, batch_size=self.config.spend.eval_batch_size))
 
-        return self.finish(method, target, make)
-
-    def fixed(self, method: str, target: str, module: Any, note: str = "") -> Cell:
-        """A row without λ: `module` (a module or a composition) on test."""
-        return self.finish(method, target, lambda: self.tested(method, target, self.compose(module), note=note))
+    def fixed(self, method: str, target: str, module: Any, note: str = "",
+              evaluator: Callable[[], Any] | None = None) -> Cell:
+        """A row without λ: `module` (a module or a composition) on test, on the evaluator `evaluator()` makes
+        when the row has its own (made only if the cell is not on record, dropped after it)."""
+        return self.finish(method, target, lambda: self.tested(method, target, self.compose(module), note=note,
+                                                               evaluator=evaluator() if evaluator else None))
 
     def tuned(self, method: str, target: str, build: Callable[[float], Any], note: str = "",
               grid: Sequence[float] | None = None) -> Cell:

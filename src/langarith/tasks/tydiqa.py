@@ -13,6 +13,10 @@ order:
 The files carry no article titles, so "by article" cannot be checked; passages stand in for them.
 The shared copy's dev files are the unlabelled release (every answer empty): they are refused with an error
 that points at the held-out splits, since scoring against empty answers would be silently wrong.
+
+Without the files, `hf:google-research-datasets/tydiqa` (configuration `secondary_task`, i.e. GoldP, whose
+`validation` split is labelled) gives the same questions: all languages in one split, each question's language
+the prefix of its id (`swahili-…`), gathered into passages and split the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from langarith.codes import to_iso1
-from langarith.tasks import Example, TaskError, register
+from langarith.tasks import Example, TaskError, hub_rows, is_hub, register
 from langarith.tasks.qa import Qa, example
 
 #: split → (file kind, the hash buckets of 20 it keeps)
@@ -36,6 +40,12 @@ SPLITS: dict[str, tuple[str, frozenset[int]]] = {
 }
 
 
+#: ISO 639-1 → the language name TyDi QA's ids begin with
+HUB_LANGUAGES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
+                 "ja": "japanese", "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu", "th": "thai"}
+HUB_CONFIG = "secondary_task"  # GoldP
+
+
 def bucket(paragraph: dict[str, Any]) -> int:
     """A passage's bucket of 20, from its text: questions on one passage stay together (ids do not serve:
     the train files reuse them)."""
@@ -44,7 +54,7 @@ def bucket(paragraph: dict[str, Any]) -> int:
 
 class TydiQa(Qa):
     name = "tydiqa"
-    hub = None  # the hub's tydiqa keeps every language in one configuration; pass --data with the GoldP files
+    hub = "google-research-datasets/tydiqa"
 
     def file(self, data: Path, language: str, kind: str) -> Path:
         data = Path(data).expanduser()
@@ -62,12 +72,7 @@ class TydiQa(Qa):
         if split not in SPLITS:
             raise TaskError(f"tydiqa splits are {', '.join(SPLITS)}; got {split!r}")
         kind, buckets = SPLITS[split]
-        path = self.file(data, language, kind)
-        try:
-            articles = json.loads(path.read_text(encoding="utf-8"))["data"]
-            chosen = [(para, qa) for article in articles for para in article["paragraphs"] for qa in para["qas"]]
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
-            raise TaskError(f"{path} is not SQuAD JSON (data → paragraphs → qas): {err}") from err
+        path, chosen = self.questions(data, language, kind)
         unanswered = sum(1 for _, qa in chosen if not any(a.get("text") for a in qa.get("answers", [])))
         if unanswered == len(chosen) and chosen:
             raise TaskError(f"{path}: all {len(chosen)} answers are empty, so it is an unlabelled release and "
@@ -77,6 +82,37 @@ class TydiQa(Qa):
             raise TaskError(f"{path}: {unanswered} of {len(chosen)} questions have no answer; GoldP questions "
                             "all have one (remove them or fix the file)")
         return [example(para, qa) for para, qa in chosen if bucket(para) in buckets]
+
+    def questions(self, data: Path, language: str, kind: str) -> tuple[str, list[tuple[dict, dict]]]:
+        """Where the questions come from, and each one with its passage, from the GoldP file or the hub."""
+        if is_hub(data):
+            return self.hub_questions(data, language, kind)
+        path = self.file(data, language, kind)
+        try:
+            articles = json.loads(path.read_text(encoding="utf-8"))["data"]
+            return str(path), [(para, qa) for article in articles for para in article["paragraphs"]
+                               for qa in para["qas"]]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+            raise TaskError(f"{path} is not SQuAD JSON (data → paragraphs → qas): {err}") from err
+
+    def hub_questions(self, data: Path, language: str, kind: str) -> tuple[str, list[tuple[dict, dict]]]:
+        name = HUB_LANGUAGES.get(to_iso1(language) or language)
+        if name is None:
+            raise TaskError(f"TyDi QA has no {language!r}; it covers {', '.join(HUB_LANGUAGES)}")
+        split = "train" if kind == "train" else "validation"
+        try:
+            rows = [r for r in hub_rows(data, HUB_CONFIG, split) if str(r["id"]).startswith(f"{name}-")]
+            chosen = [({"context": r["context"]},
+                       {"id": r["id"], "question": r["question"],
+                        "answers": [{"text": t, "answer_start": a} for t, a in
+                                    zip(r["answers"]["text"], r["answers"]["answer_start"], strict=True)]})
+                      for r in rows]
+        except (KeyError, TypeError, ValueError) as err:
+            raise TaskError(f"{data} ({HUB_CONFIG}/{split}) lacks TyDi QA's columns id, context, question, "
+                            f"answers: {err}") from err
+        if not chosen:
+            raise TaskError(f"{data} ({HUB_CONFIG}/{split}) has no question whose id begins with {name}-")
+        return f"{data} ({HUB_CONFIG}/{split}, {name})", chosen
 
 
 register(TydiQa())
