@@ -356,6 +356,7 @@ def test_task_vectors_compare_language_and_task_vectors(tmp_path, isolated_cache
     assert {c.note for c in cells if c.method == "in-language"} == {"ar's own task adapter", "ur's own task adapter"}
     report = (tmp_path / "run" / "results.md").read_text()
     assert "Appendix E" in report and "| task | 3 |" in report and "| language | 3 |" in report
+    assert "Over the 3 pairs of ar, en, ur" in report and "Pearson r = " in report
     assert (tmp_path / "run" / "cosine_task.png").exists() and "λ" not in report.split("|")[0]  # no λ rows: no λ said
     vectors = runner.analysis_vectors()
     assert sorted((v.role, v.language) for v in vectors) == [(role, lang) for role in ("language", "task")

@@ -139,7 +139,28 @@ def _vectors(modules: Sequence[Any], out: Any) -> list[str]:
             lines.append(f"| {role} | {len(group)} | {'–' if mean is None else f'{mean:.3f}'} | {100 * sparse:.1f}% |")
         lines += ["", "Paper 2 finds language vectors far more alike than task vectors; the share of near-zero "
                   "entries says how sparse each kind is."]
+        lines += _pairs_agree(roles["language"], roles["task"])
     return lines
+
+
+def _pairs_agree(languages: Sequence[Any], tasks: Sequence[Any]) -> list[str]:
+    """Whether two task vectors are alike where their languages' vectors are: Pearson r over the language pairs
+    both kinds have (a task adapter trained on a language's adapter may carry that language)."""
+    import numpy as np
+
+    lang = {m.language: m for m in languages if m.language}
+    task = {m.language: m for m in tasks if m.language}
+    common = sorted(set(lang) & set(task))
+    if len(common) < 3:
+        return []
+    upper = np.triu_indices(len(common), k=1)
+    a = cosine_matrix([lang[c] for c in common])[1][upper]
+    b = cosine_matrix([task[c] for c in common])[1][upper]
+    if np.std(a) == 0 or np.std(b) == 0:
+        return []
+    r = float(np.corrcoef(a, b)[0, 1])
+    return ["", f"Over the {len(a)} pairs of {', '.join(common)}, the task vectors' cosine against the language "
+            f"vectors' cosine for the same two languages: Pearson r = {r:+.2f}."]
 
 
 def spent(cfg: Any, searched: bool = True) -> str:
