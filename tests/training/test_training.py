@@ -207,6 +207,18 @@ def test_no_warning_when_the_declared_language_is_the_one_most_seen(monkeypatch,
     assert capsys.readouterr().err.count("warning:") == 1
 
 
+def test_a_token_budget_cut_to_whole_sequences_is_not_reported_short(tiny_models, tmp_path, capsys):
+    """1,000 tokens in sequences of 32 are 31 sequences, 992 tokens: what was asked for, not a shortfall; a
+    budget past the text's end is."""
+    from rich.console import Console
+
+    console = Console(file=sys.stderr, width=200)
+    made = train(spec(tiny_models, tmp_path, steps=1, max_text_tokens=1000), console=console)
+    assert manifest(made.path)["text_tokens"] == 31 * 32 and "fewer than" not in capsys.readouterr().err
+    train(spec(tiny_models, tmp_path / "all", steps=1, max_text_tokens=10**9), console=console)
+    assert "fewer than the 1,000,000,000 asked for" in capsys.readouterr().err
+
+
 def test_madx_task_adapter_trains_on_a_frozen_language_adapter(tiny_models, tmp_path):
     import adapters
     from adapters.composition import Stack

@@ -89,11 +89,11 @@ class MadxRunner(Runner):
         """The adapter's initial weights, rebuilt as training built them. A language adapter's start is checked
         by its fingerprint. A task adapter's fingerprint also covers its head, drawn after the adapter: the
         adapter is seeded and added first (`BottleneckMethod.attach`), so rebuilding it alone gives its start
-        (tests check this against an adapter trained with lr 0)."""
-        role = module.role or "language"
-        key = module.init_fingerprint if role == "language" else f"task {module.init_fingerprint}"
+        (a test checks this against a task adapter trained with lr 1e-30: its Δθ is 0)."""
         if not module.init_fingerprint:
             return None
+        role = module.role or "language"
+        key = module.init_fingerprint if role == "language" else f"task {module.init_fingerprint}"
         if key not in self._initials:
             self._initials[key] = self._rebuilt_start(role, module.init_fingerprint if role == "language" else None)
         return self._initials[key]

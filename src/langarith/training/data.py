@@ -177,7 +177,8 @@ def language_data(spec: TrainSpec, family: str, tokenizer: Any, console: Any) ->
     held = min(spec.heldout, len(sequences) // 10)
     heldout, sequences = sequences[:held], sequences[held:]
     if spec.max_text_tokens is not None:
-        if spec.max_text_tokens > len(sequences) * spec.seq_len:
+        if max(1, spec.max_text_tokens // spec.seq_len) > len(sequences):  # whole sequences: 100,000 tokens are
+            # 1,562 of 64, and those 99,968 tokens are all that was asked for
             say(console, f"[yellow]warning:[/] the text has {len(sequences) * spec.seq_len:,} tokens, fewer "
                          f"than the {spec.max_text_tokens:,} asked for; all of it is used")
         sequences = sequences[: max(1, spec.max_text_tokens // spec.seq_len)]
