@@ -62,8 +62,10 @@ def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:
     if notes:
         md += ["", "Notes:", *notes]
     device = devices.describe()["name"]
-    md += ["", f"Took {seconds / 60:.1f} min on {device} (" + ", ".join(f"{k} {v / 60:.1f}" for k, v in stages.items())
-           + " min)." + (f" Made by `{_command()}`; library versions in results.json." if _command() else "")]
+    # no stage ran when every cell was read back from an earlier run
+    per_stage = f" ({', '.join(f'{k} {v / 60:.1f}' for k, v in stages.items())} min)" if stages else ""
+    md += ["", f"Took {seconds / 60:.1f} min on {device}{per_stage}."
+           + (f" Made by `{_command()}`; library versions in results.json." if _command() else "")]
     md += other_metrics(cells, cfg.rows, cfg.targets, metric)
     md += _plots(runner, cells)
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
@@ -119,6 +121,13 @@ def _vectors(modules: Sequence[Any], out: Any) -> list[str]:
         return []
     lines: list[str] = []
     roles = {role: [m for m in modules if (m.role or "language") == role] for role in ("language", "task")}
+    within: dict[str, tuple[list[str], Any]] = {}  # role → its cosine matrix, computed once for heatmap and table
+
+    def cosines(role: str) -> tuple[list[str], Any]:
+        if role not in within:
+            within[role] = cosine_matrix(roles[role])
+        return within[role]
+
     try:  # one heatmap when every pair can be compared (LoRA ΔW of one rank)
         plots.cosine_heatmap(modules, out / "cosine.png", title="cosine similarity of what training changed (ΔW)")
         lines.append("![cosine](cosine.png)")
@@ -126,7 +135,8 @@ def _vectors(modules: Sequence[Any], out: Any) -> list[str]:
         for role, name in (("language", "cosine.png"), ("task", "cosine_task.png")):
             if len(roles[role]) >= 2:
                 with contextlib.suppress(LangarithError):
-                    plots.cosine_heatmap(roles[role], out / name, title=f"cosine similarity of {role} vectors (Δθ)")
+                    plots.cosine_heatmap(roles[role], out / name, title=f"cosine similarity of {role} vectors (Δθ)",
+                                         cosine=cosines(role))
                     lines.append(f"![cosine of {role} vectors]({name})")
     plots.density_plot(modules, out / "density.png", title="weight density of what training changed (ΔW, Δθ)")
     lines.append("![density](density.png)")
@@ -134,28 +144,29 @@ def _vectors(modules: Sequence[Any], out: Any) -> list[str]:
         lines += ["", "### Language vectors and task vectors (paper 2, Appendix E)", "",
                   "| vectors | n | mean pairwise cosine | share of \\|Δθ\\| < 1e-2·max |", "|---|---:|---:|---:|"]
         for role, group in roles.items():
-            mean = mean_pairwise(cosine_matrix(group)[1], range(len(group)))
+            mean = mean_pairwise(cosines(role)[1], range(len(group)))
             sparse = sum(density_stats(m)["share_below_1e-2"] for m in group) / len(group)
             lines.append(f"| {role} | {len(group)} | {'–' if mean is None else f'{mean:.3f}'} | {100 * sparse:.1f}% |")
         lines += ["", "Paper 2 finds language vectors far more alike than task vectors; the share of near-zero "
                   "entries says how sparse each kind is."]
-        lines += _pairs_agree(roles["language"], roles["task"])
+        lines += _pairs_agree({role: (roles[role], cosines(role)[1]) for role in roles})
     return lines
 
 
-def _pairs_agree(languages: Sequence[Any], tasks: Sequence[Any]) -> list[str]:
+def _pairs_agree(groups: dict[str, tuple[Sequence[Any], Any]]) -> list[str]:
     """Whether two task vectors are alike where their languages' vectors are: Pearson r over the language pairs
-    both kinds have (a task adapter trained on a language's adapter may carry that language)."""
+    both kinds have (a task adapter trained on a language's adapter may carry that language). `groups`: role →
+    its vectors and their cosine matrix."""
     import numpy as np
 
-    lang = {m.language: m for m in languages if m.language}
-    task = {m.language: m for m in tasks if m.language}
-    common = sorted(set(lang) & set(task))
+    index = {role: {m.language: i for i, m in enumerate(members) if m.language}
+             for role, (members, _) in groups.items()}
+    common = sorted(set(index["language"]) & set(index["task"]))
     if len(common) < 3:
         return []
     upper = np.triu_indices(len(common), k=1)
-    a = cosine_matrix([lang[c] for c in common])[1][upper]
-    b = cosine_matrix([task[c] for c in common])[1][upper]
+    rows = {role: [index[role][c] for c in common] for role in index}
+    a, b = (groups[role][1][np.ix_(rows[role], rows[role])][upper] for role in ("language", "task"))
     if np.std(a) == 0 or np.std(b) == 0:
         return []
     r = float(np.corrcoef(a, b)[0, 1])
