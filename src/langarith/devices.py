@@ -39,6 +39,20 @@ def training_precision(requested: str = "auto") -> str:
     return "bf16" if device().type == "cuda" else "fp32"
 
 
+# Trainings of small modules (≤ 0.3 B-parameter bases) sharing one GPU: one alone leaves most of an H200 idle
+# between its small kernels, so several overlap. Not measured on the node yet (docs/gpu-node.md).
+WORKERS_PER_GPU = 4
+
+
+def training_workers(given: int | None = None) -> tuple[int, int]:
+    """(processes that train independent modules at once, GPUs they share): `given`, else WORKERS_PER_GPU per
+    visible GPU, and 1 on the CPU, where two trainings only slow each other (torch uses every core)."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return (given if given is not None else max(1, WORKERS_PER_GPU * gpus)), gpus
+
+
 def eval_batch_size(family: str, given: int | None = None) -> int:
     """`given`, else the device's default for this model family (decoder or encoder)."""
     if given is not None:

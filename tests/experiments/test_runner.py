@@ -322,3 +322,24 @@ def test_any_yaml_is_a_config_or_a_clean_error(tmp_path, raw):
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with contextlib.suppress(ExperimentError):
         assert load_config(path).name
+
+
+def test_modules_trained_ahead_at_once_give_the_pinned_table(tmp_path, isolated_cache, monkeypatch):
+    """With two workers, zero-shot's modules are all trained before any cell — en's and the partners' adapters
+    at once, then the task adapter on en's — and the table is the pinned one, to the byte."""
+    from langarith.experiments import runner, runner_for
+    from langarith.training.pool import waves
+
+    planned = []
+    real_train_all = runner.train_all
+    monkeypatch.setattr(runner, "train_all", lambda specs, *a, **k: planned.append(waves(specs)) or
+                        real_train_all(specs, *a, **k))
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("a cell trained a module itself"))
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "madx-zero-shot.yaml", "smoke")
+    cfg.spend.workers = 2
+    runner_for(cfg, tmp_path / "out", progress=False).run()
+    [found] = planned
+    assert [sorted(s.language for s in wave) for wave in found] == \
+        [["eng_Latn", "hin_Deva", "rus_Cyrl", "spa_Latn"], ["eng_Latn"]]
+    assert found[1][0].role == "task" and found[1][0].lang_module == found[0][0].out
+    assert (tmp_path / "out" / "results.csv").read_text() == (PINNED / "madx-zero-shot-smoke.csv").read_text()

@@ -16,18 +16,23 @@ _OUT = typer.Option(None, "--out", "-o", help="Results folder (default: runs/<co
 @app.command()
 def experiment(
     config: Path = typer.Argument(..., help="Experiment YAML (see configs/)."),
-    budget: str | None = typer.Option(None, "--budget", help="smoke | cpu | full (overrides the config's)."),
+    budget: str | None = typer.Option(None, "--budget", help="smoke | cpu | cpu-large | full (overrides the "
+                                      "config's)."),
     out: Path | None = _OUT,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     deadline: float | None = typer.Option(None, "--deadline", min=1, help="Seconds this command may take. Work "
                                           "stops cleanly before then (a training at a checkpoint), the results "
                                           "written mark what was not run, and the same command run again "
                                           "continues from there."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Module trainings at once (overrides the "
+                                       "budget's; default 4 per GPU, 1 on the CPU)."),
 ) -> None:
     """Train what is missing, compose, tune λ on dev, evaluate on test; write results.{csv,json,md} and plots."""
     from langarith.experiments import load_config, run  # slow to import: lazy
 
     cfg = load_config(config, budget)
+    if workers is not None:
+        cfg.spend.workers = workers
     folder = out or Path("runs") / f"{cfg.name}-{cfg.budget}"
     with timing.until(None if deadline is None else deadline - min(30.0, 0.1 * deadline)):  # time to write
         run(cfg, folder, progress=not quiet)

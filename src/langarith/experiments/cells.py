@@ -86,3 +86,15 @@ class FinishedCells:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")  # a kill mid-write keeps the old record
         tmp.write_text(json.dumps({"config": self.key, "cells": self._stored}, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.path)
+
+
+def cells_record(config: Any) -> dict[str, Any]:
+    """What finished cells are tied to: the config, less what cannot change a cell — its label-free twins (they
+    only add rows) and how trainings are handed out (`workers`, `executor`, `executor_options`)."""
+    record = {k: v for k, v in json.loads(config.model_dump_json()).items() if k != "label_free"}
+    record["budgets"] = {name: {k: v for k, v in budget.items() if k not in RUN_MECHANICS}
+                         for name, budget in record["budgets"].items()}
+    return record
+
+
+RUN_MECHANICS = ("workers", "executor", "executor_options")

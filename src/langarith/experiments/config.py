@@ -48,6 +48,10 @@ class Budget(Strict):
     seeds: list[int] | None = None  # run the whole table once per seed (modules retrained) and report mean ± sd
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # training; auto: bf16 on a GPU, fp32 on the CPU
     eval_batch_size: int | None = Field(None, ge=1)  # default: the device's (16 on the CPU, 64 on a GPU)
+    #: independent module trainings at once (`langarith.training.pool`); default: 4 per GPU, 1 on the CPU
+    workers: int | None = Field(None, ge=1)
+    executor: Literal["processes", "submitit"] = "processes"  # submitit: Slurm jobs (or its local backend)
+    executor_options: dict[str, Any] = Field(default_factory=dict)  # submitit's update_parameters (+ cluster)
 
     @model_validator(mode="after")
     def _check(self) -> Budget:
@@ -56,6 +60,10 @@ class Budget(Strict):
         if self.search not in STRATEGIES:
             raise ValueError(f"unknown λ search {self.search!r}; choose one of {', '.join(STRATEGIES)}")
         return self
+
+
+#: budget names, smallest first: `cpu-large` is the most two CPU cores can run in one sitting (≈2 h)
+BudgetName = Literal["smoke", "demo", "cpu", "cpu-large", "full"]
 
 
 class Config(Strict):
@@ -78,8 +86,8 @@ class Config(Strict):
     #: label-free λ strategies (`langarith.label_free`): each of the setting's method rows gets a twin whose λ
     #: was chosen without the target's labels (`la@transfer`), tested against the dev-tuned row
     label_free: list[str] = Field(default_factory=list)
-    budget: Literal["smoke", "demo", "cpu", "full"] = "cpu"
-    budgets: dict[Literal["smoke", "demo", "cpu", "full"], Budget]
+    budget: BudgetName = "cpu"
+    budgets: dict[BudgetName, Budget]
 
     @model_validator(mode="after")
     def _check(self) -> Config:

@@ -9,11 +9,11 @@ deadline stopped continues where it stopped.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,10 @@ from rich.console import Console
 from langarith import devices, label_free, timing
 from langarith.algebra import ModuleVector
 from langarith.analysis import as_updates
-from langarith.corpora import CorpusError, read_texts
-from langarith.errors import UnknownLanguageError
+from langarith.corpora import available_text
 from langarith.evaluation import merged_evaluator
 from langarith.evaluation.base import load_examples
-from langarith.experiments.cells import Cell, FinishedCells
+from langarith.experiments.cells import Cell, FinishedCells, cells_record
 from langarith.experiments.config import Config
 from langarith.experiments.report import write_results
 from langarith.experiments.setting import LABEL_FREE_MARK, SETTINGS, ExperimentError
@@ -35,6 +34,7 @@ from langarith.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
 from langarith.search import lambda_grid
 from langarith.tasks import get_task
 from langarith.training import TrainSpec, train
+from langarith.training.pool import train_all
 from langarith.training.spec import DEFAULT_STEPS
 
 
@@ -55,9 +55,8 @@ class Runner:
         self.flags: list[str] = []
         self.dev_lines: dict[str, dict[str, float]] = {}  # baselines' dev scores, drawn across λ curves
         self.clock = timing.Stopwatch()  # wall time per stage: train, compose, tune, test
-        # label-free twins only add rows: the cells a run finished before they were asked for stay valid
-        record = {k: v for k, v in json.loads(config.model_dump_json()).items() if k != "label_free"}
-        self.finished = FinishedCells(self.out / "cells.json", record)
+        self.finished = FinishedCells(self.out / "cells.json", cells_record(config))
+        self._plan: dict[Path, TrainSpec] | None = None  # while `train_ahead` plans: modules to train, by folder
         self.made: dict[tuple[str, str], Cell] = {}  # (method, target) → cell, as each one finishes
         self._recipes: dict[tuple[str, str], tuple[Callable[[float], Any], list[float]]] = {}  # λ rows' recipes
         self.stopped: str | None = None  # why the run stopped early (its deadline), if it did
@@ -84,7 +83,6 @@ class Runner:
         folder = self.modules_dir / f"{role}_{label}_{digest}"
         if (folder / "langarith.json").exists():
             return folder
-        self.console.print(f"training the {role} module for {label} → {folder}")
         precision = devices.training_precision(spend.precision)
         spec = TrainSpec(role=role, language=label, out=folder, model=spend.model or cfg.model, method=method,
                          method_options=options, seed=cfg.seed, batch_size=spend.batch_size,
@@ -92,6 +90,10 @@ class Runner:
                          precision=precision, save_dtype=precision, **what)
         if role == "language":
             spec.seq_len = spend.seq_len
+        if self._plan is not None:  # planned, trained by `train_ahead` with the others
+            self._plan[folder] = spec
+            return folder
+        self.console.print(f"training the {role} module for {label} → {folder}")
         with self.clock.stage("train"):
             train(spec, console=self.console)
         return folder
@@ -108,6 +110,27 @@ class Runner:
             if value.parent == self.modules_dir:
                 return value.name
         return value
+
+    def train_ahead(self) -> list[Path]:
+        """Train the modules every target's cells need before any cell, independent ones at once (the budget's
+        `workers`: several per GPU; `langarith.training.pool`). The setting names them (`Setting.modules`); a
+        setting that does not, or one worker, trains each module when a cell first asks for it. The modules
+        are the same either way: each is trained alone by its own spec, only earlier."""
+        spend = self.config.spend
+        workers, gpus = devices.training_workers(spend.workers)
+        if self.setting.modules is None or (workers == 1 and spend.executor == "processes"):
+            return []
+        self._plan = {}
+        try:
+            for target in self.config.targets:
+                self.setting.modules(self, target)
+            planned = [replace(spec, progress=False) for spec in self._plan.values()]
+        finally:
+            self._plan = None
+        if not planned:
+            return []
+        with self.clock.stage("train"):
+            return train_all(planned, workers, gpus, spend.executor, spend.executor_options, self.console)
 
     def task_module(self, language: str, method: str | None = None) -> Path:
         cfg = self.config
@@ -333,7 +356,11 @@ class Runner:
         (self.out / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
         started = time.time()
         cells: list[Cell] = []
-        for target in cfg.targets:  # in the config's order: a deadline leaves the first targets complete
+        try:
+            self.train_ahead()
+        except timing.DeadlineReached as stop:
+            self.stopped = str(stop)
+        for target in [] if self.stopped else cfg.targets:  # in order: a deadline leaves the first ones complete
             self.console.rule(f"[bold]{cfg.name}: {target}")
             try:
                 made = self.setting.cells(self, target)
@@ -388,14 +415,3 @@ def paired_p(a: Any, b: Any) -> float:
     if a.corpus is not None and b.corpus is not None:
         return paired_bootstrap(a.corpus, b.corpus, len(a.per_example))
     return paired_bootstrap_mean(a.per_example, b.per_example)
-
-
-def available_text(specs: Sequence[str], language: str) -> list[str]:
-    """The corpora of `specs` (with {lang}) that exist for `language`: the largest offline text there is."""
-    found = []
-    for spec in specs:
-        spec = spec.format(lang=language)
-        with contextlib.suppress(CorpusError, UnknownLanguageError, FileNotFoundError):
-            read_texts([spec], None)
-            found.append(spec)
-    return found

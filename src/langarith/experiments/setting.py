@@ -36,6 +36,10 @@ class Setting:
     #: the λ rows that get label-free twins (`la@unlabeled`, …) when a config asks for them: the paper's method
     #: rows, not their controls
     label_free: Callable[[str], bool] = lambda row: False
+    #: (runner, target) → the module folders the target's cells need (`runner.language_module(…)`, …): named
+    #: here, they are trained before any cell, independent ones at once (`Runner.train_ahead`); None: each when
+    #: a cell first asks for it
+    modules: Callable[[Any, str], Sequence[Any]] | None = None
 
     def control(self, row: str) -> str | None:
         """The row `row` is compared with besides the baseline (None: none). A label-free row's control is the

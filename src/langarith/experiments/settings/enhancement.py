@@ -6,12 +6,13 @@ from __future__ import annotations
 from langarith.experiments.cells import Cell, better_on_dev
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import fixed_rows, setting, these
-from langarith.experiments.settings.zero_shot import MADX
+from langarith.experiments.settings.zero_shot import MADX, partner_modules
 from langarith.recipes import la
 
 
 @setting("enhancement", rows=fixed_rows("madx", "la-en", "la-rel", "la-best"), baseline="madx", needs_pool=True,
-         label_free=these("la-en", "la-rel"), **MADX)
+         label_free=these("la-en", "la-rel"), **MADX,
+         modules=lambda run, target: [*partner_modules(run, target), run.language_module(target)])
 def enhancement(run: MadxRunner, target: str) -> dict[str, Cell]:
     en = run.language(run.source)
     rel_code, note = run.partner(target)

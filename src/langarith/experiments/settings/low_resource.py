@@ -30,7 +30,9 @@ def control_of(row: str) -> str | None:
 
 
 @setting("low-resource", rows=rows, baseline="madx-en", control_of=control_of, needs_token_budgets=True,
-         label_free=lambda row: row.startswith("la-en-"), **MADX)
+         label_free=lambda row: row.startswith("la-en-"), **MADX,
+         modules=lambda run, target: [run.task_module(run.source),
+                                      *(run.language_module(target, b) for b in run.config.spend.token_budgets or [])])
 def low_resource(run: MadxRunner, target: str) -> dict[str, Cell]:
     en = run.language(run.source)
     made = {"madx-en": run.fixed("madx-en", target, en)}

@@ -4,15 +4,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from langarith.experiments.cells import Cell
 from langarith.experiments.runner import Runner
 from langarith.experiments.setting import fixed_rows, setting, these
 from langarith.recipes import add, add_subtract, scaled
 
 
+def modules(run: Runner, target: str) -> list[Path]:
+    """The task module and the language modules the rows asked for use, trained ahead."""
+    rows, source = run.config.rows, run.config.sources[0]
+    return [run.task_module(source),
+            *([run.language_module(target)] if any(m in rows for m in ("add", "add-subtract")) else []),
+            *([run.language_module(source)] if "add-subtract" in rows else [])]
+
+
 @setting("one-language", rows=fixed_rows("baseline", "task-scaled", "add", "add-subtract"), baseline="baseline",
          controls={"add": "task-scaled", "add-subtract": "task-scaled"}, runner=Runner, single_source=True,
-         label_free=these("add", "add-subtract"))
+         label_free=these("add", "add-subtract"), modules=modules)
 def one_language(run: Runner, target: str) -> dict[str, Cell]:
     rows, source = run.config.rows, run.config.sources[0]
     task = run.load(run.task_module(source))

@@ -18,7 +18,8 @@ def rows(pool: Sequence[str], budgets: Sequence[int]) -> list[str]:
 
 
 @setting("relatedness", rows=rows, baseline="madx-en", needs_pool=True, label_free=lambda row: row.startswith("la-"),
-         **MADX)
+         modules=lambda run, target: [run.task_module(run.source),
+                                      *(run.language_module(code) for code in run.config.pool)], **MADX)
 def relatedness(run: MadxRunner, target: str) -> dict[str, Cell]:
     en = run.language(run.source)
     made = {"madx-en": run.fixed("madx-en", target, en)}

@@ -15,7 +15,8 @@ from langarith.experiments.setting import fixed_rows, setting
 
 
 @setting("task-vectors", rows=fixed_rows("madx-en", "in-language"), baseline="madx-en", runner=MadxRunner,
-         method="bottleneck", seen_targets=True)
+         method="bottleneck", seen_targets=True,
+         modules=lambda run, target: [run.task_module(run.source), run.task_module(target)])
 def task_vectors(run: MadxRunner, target: str) -> dict[str, Cell]:
     own = run.language(target)
     run.language(run.source)  # the analysis compares every language vector trained…

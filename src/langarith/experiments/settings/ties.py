@@ -7,7 +7,7 @@ from __future__ import annotations
 from langarith.experiments.cells import Cell
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import fixed_rows, setting, these
-from langarith.experiments.settings.zero_shot import MADX, ROWS, la_against_proxies
+from langarith.experiments.settings.zero_shot import MADX, ROWS, la_against_proxies, partner_modules
 from langarith.merges import merge
 from langarith.merges.ties import PAPER_LAMBDAS
 from langarith.search import lambda_grid
@@ -16,7 +16,8 @@ TOP_K = (20, 80)  # percent of each adapter TIES keeps
 
 
 @setting("ties", rows=fixed_rows(*ROWS, *(f"ties-{k}" for k in TOP_K)), baseline="best-proxy", needs_pool=True,
-         controls={"la": "en-scaled", **{f"ties-{k}": "la" for k in TOP_K}}, label_free=these("la"), **MADX)
+         controls={"la": "en-scaled", **{f"ties-{k}": "la" for k in TOP_K}}, label_free=these("la"),
+         modules=partner_modules, **MADX)
 def ties(run: MadxRunner, target: str) -> dict[str, Cell]:
     made, en, rel, note = la_against_proxies(run, target)
     grid = lambda_grid(run.config.spend.lambda_step, *PAPER_LAMBDAS)

@@ -16,6 +16,11 @@ ROWS = ("madx-en", "madx-rel", "best-proxy", "en-scaled", "la")
 MADX = {"runner": MadxRunner, "single_source": True, "method": "bottleneck"}  # what every paper-2 setting shares
 
 
+def partner_modules(run: MadxRunner, target: str) -> list[Any]:
+    """What LA(en, rel) needs, trained ahead: en's and rel's language adapters and the task adapter."""
+    return [run.language_module(run.source), run.language_module(run.partner(target)[0]), run.task_module(run.source)]
+
+
 def la_against_proxies(run: MadxRunner, target: str) -> tuple[dict[str, Cell], Any, Any, str]:
     """The zero-shot rows for `target`, and what the TIES rows reuse: the en and rel adapters and rel's note."""
     en = run.language(run.source)
@@ -32,6 +37,6 @@ def la_against_proxies(run: MadxRunner, target: str) -> tuple[dict[str, Cell], A
 
 
 @setting("zero-shot", rows=fixed_rows(*ROWS), baseline="best-proxy", controls={"la": "en-scaled"}, needs_pool=True,
-         label_free=these("la"), **MADX)
+         label_free=these("la"), modules=partner_modules, **MADX)
 def zero_shot(run: MadxRunner, target: str) -> dict[str, Cell]:
     return la_against_proxies(run, target)[0]
