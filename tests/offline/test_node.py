@@ -119,3 +119,14 @@ def test_unpack_refuses_an_archive_that_writes_outside_its_folder(tmp_path):
     with pytest.raises(node.NodeError, match="outside"):
         node.unpack(archive.parent, tmp_path / "into")
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_the_nodes_throughput_is_measured_into_the_first_results_folder(tmp_path):
+    bench = tmp_path / "bench.py"
+    bench.write_text('import sys\nprint("loading…")\nprint(\'{"benchmark": "gpu_throughput", "args": "\' + '
+                     'sys.argv[1] + \'"}\')\n')
+    node.measure(bench, tmp_path / "results" / "first", dict(os.environ), limit=60)
+    assert json.loads((tmp_path / "results" / "first" / "gpu_throughput.json").read_text()) == \
+        {"benchmark": "gpu_throughput", "args": "--bf16"}
+    node.measure(tmp_path / "absent.py", tmp_path / "other", dict(os.environ), limit=60)  # said, not raised
+    assert not (tmp_path / "other").exists()

@@ -289,10 +289,31 @@ def prepare_models(manifest: dict, env: dict) -> None:
     say(f"models ready ({', '.join(manifest['models'])}) in {time.time() - started:.1f} s")
 
 
+def measure(benchmark: Path, into: Path, env: dict, limit: float) -> None:
+    """The node's own rates before the configs: `benchmarks/gpu_throughput.py` (ours against Trainer + PEFT,
+    training and evaluation), its JSON line kept in `into` (a results folder, so that it comes back)."""
+    if not benchmark.is_file():
+        say(f"no {benchmark}: throughput not measured")
+        return
+    started = time.time()
+    try:
+        done = subprocess.run([sys.executable, str(benchmark), "--bf16"], capture_output=True, text=True, env=env,
+                              timeout=limit, cwd=benchmark.parent)
+    except subprocess.TimeoutExpired:
+        say(f"throughput: not finished within {limit:.0f} s")
+        return
+    lines = [x for x in done.stdout.splitlines() if x.startswith("{")]
+    into.mkdir(parents=True, exist_ok=True)
+    (into / "gpu_throughput.json").write_text((lines[-1] if lines else json.dumps({"error": done.stderr[-2000:]}))
+                                              + "\n", encoding="utf-8")
+    say(f"throughput measured in {time.time() - started:.0f} s → {into / 'gpu_throughput.json'}")
+
+
 def run(manifest: dict, stage_root: Path, deadline: float, results: Path, out: Path | None,
-        source: Path | None, reserve: float = 20.0, least: float = 60.0) -> int:
-    """Everything after the transfers, within `deadline` seconds of now: install, convert, run each config
-    (stopping cleanly at the deadline), then always pack what exists into `out`."""
+        source: Path | None, reserve: float = 20.0, least: float = 60.0, throughput: Path | None = None) -> int:
+    """Everything after the transfers, within `deadline` seconds of now: install, convert, measure the node's
+    throughput if asked, run each config (stopping cleanly at the deadline), then always pack what exists into
+    `out`."""
     ends = time.monotonic() + deadline
     failed = 0
     folders = [results / c["results"] for c in manifest["configs"]]
@@ -300,6 +321,8 @@ def run(manifest: dict, stage_root: Path, deadline: float, results: Path, out: P
         payload = unpack_payload(manifest, stage_root)
         env = node_env(stage_root, install(manifest, stage_root, payload), source)
         prepare_models(manifest, env)
+        if throughput is not None and folders:
+            measure(throughput, folders[0], env, limit=max(0.0, min(180.0, ends - time.monotonic() - reserve - least)))
         for config in manifest["configs"]:
             left = ends - time.monotonic() - reserve
             if left < least:
@@ -407,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--out", default=os.environ.get("OUT"), help="where the packed files go (default $OUT)")
     p_run.add_argument("--source", default=None, help="a langarith source tree (…/src) to use instead of the "
                                                       "bundled wheel")
+    p_run.add_argument("--throughput", default=None, help="benchmarks/gpu_throughput.py to run first (≤ 3 min): "
+                                                          "the node's measured rates, kept in the first results "
+                                                          "folder")
     p_pack = sub.add_parser("pack", help="results folders → ≤ 8 files of ≤ 16 MiB")
     p_pack.add_argument("folders", nargs="+")
     p_pack.add_argument("--out", required=True)
@@ -430,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
             raise NodeError(f"{len(missing)} part(s) have not arrived: {', '.join(missing)}")
         results = Path(args.results) if args.results else root / "results"
         return run(manifest, root, args.deadline, results, Path(args.out) if args.out else None,
-                   Path(args.source).resolve() if args.source else None)
+                   Path(args.source).resolve() if args.source else None,
+                   throughput=Path(args.throughput).resolve() if args.throughput else None)
     except NodeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
