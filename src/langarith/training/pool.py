@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -54,16 +55,23 @@ def log_file(module: Path) -> Path:
     return module.with_name(f".{module.name}.log")
 
 
-def train_one(spec: TrainSpec, seconds_left: float | None = None) -> str:
-    """One training in a worker: `train(spec)` under the caller's deadline, its messages to `log_file(spec)`.
-    Returns the module folder."""
+def deadline_at() -> float | None:
+    """The caller's deadline as a wall-clock time: a training queued behind others starts later, and must still
+    stop when the caller's time is up, not `left()` seconds after it starts."""
+    left = timing.left()
+    return None if left is None else time.time() + left
+
+
+def train_one(spec: TrainSpec, until: float | None = None) -> str:
+    """One training in a worker: `train(spec)` stopping at the wall-clock time `until` (the caller's deadline),
+    its messages to `log_file(spec.out)`. Returns the module folder."""
     from rich.console import Console
 
     from langarith.training.loop import train
 
     log = log_file(spec.out)
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as handle, timing.until(seconds_left):
+    with log.open("a", encoding="utf-8") as handle, timing.until(None if until is None else until - time.time()):
         train(spec, console=Console(file=handle, width=120))
     return str(spec.out)
 
@@ -107,7 +115,7 @@ def _in_processes(wave: list[TrainSpec], workers: int, gpus: int, _: dict[str, A
     for slot in gpu_slots(size, gpus):
         slots.put(slot)
     with ProcessPoolExecutor(size, mp_context=context, initializer=_claim_device, initargs=(slots,)) as pool:
-        futures = [pool.submit(train_one, spec, timing.left()) for spec in wave]
+        futures = [pool.submit(train_one, spec, deadline_at()) for spec in wave]
         done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if f.exception() is not None]
         if failed:
@@ -125,5 +133,5 @@ def _in_submitit(wave: list[TrainSpec], workers: int, gpus: int, options: dict[s
     executor = submitit.AutoExecutor(folder=folder, cluster=options.pop("cluster", None))
     executor.update_parameters(**{"slurm_array_parallelism": workers, **options})
     with executor.batch():
-        jobs = [executor.submit(train_one, spec, timing.left()) for spec in wave]
+        jobs = [executor.submit(train_one, spec, deadline_at()) for spec in wave]
     return [job.result() for job in jobs]
