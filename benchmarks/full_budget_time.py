@@ -67,11 +67,7 @@ def flops_per_token(family: str, body: float, head: float, role: str) -> float:
 def planned_modules(config) -> list:
     from langarith.experiments import runner_for
 
-    run = runner_for(config, ROOT / "runs" / ".estimate", progress=False)
-    run._plan = {}  # the runner's own planning: what train_ahead would hand to the pool
-    for target in config.targets:
-        run.setting.modules(run, target)
-    return list(run._plan.values())
+    return runner_for(config, ROOT / "runs" / ".estimate", progress=False).planned_modules()  # train_ahead's
 
 
 def task_tokens_per_step(spec, tokenizer) -> float:

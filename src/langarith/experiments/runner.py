@@ -118,19 +118,26 @@ class Runner:
         are the same either way: each is trained alone by its own spec, only earlier."""
         spend = self.config.spend
         workers, gpus = devices.training_workers(spend.workers)
-        if self.setting.modules is None or (workers == 1 and spend.executor == "processes"):
+        if workers == 1 and spend.executor == "processes":
+            return []
+        planned = [replace(spec, progress=False) for spec in self.planned_modules()]
+        if not planned:
+            return []
+        with self.clock.stage("train"):
+            return train_all(planned, workers, gpus, spend.executor, spend.executor_options, self.console)
+
+    def planned_modules(self) -> list[TrainSpec]:
+        """The specs of the modules the setting names for the config's targets (`Setting.modules`) that are not
+        trained yet — nothing is trained or loaded to find them. A setting that names none: []."""
+        if self.setting.modules is None:
             return []
         self._plan = {}
         try:
             for target in self.config.targets:
                 self.setting.modules(self, target)
-            planned = [replace(spec, progress=False) for spec in self._plan.values()]
+            return list(self._plan.values())
         finally:
             self._plan = None
-        if not planned:
-            return []
-        with self.clock.stage("train"):
-            return train_all(planned, workers, gpus, spend.executor, spend.executor_options, self.console)
 
     def task_module(self, language: str, method: str | None = None) -> Path:
         cfg = self.config
