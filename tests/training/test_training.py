@@ -446,3 +446,28 @@ def test_trained_folders_hold_one_weights_file_and_a_model_card(tiny_models, tmp
     lora = train(spec(tiny_models, tmp_path, steps=1)).path
     card = (lora / "README.md").read_text()
     assert "library_name: peft" in card and "| steps | 1 (" in card and "held-out loss" in card
+
+
+def test_losses_are_read_back_every_few_steps_exactly_and_a_nan_names_its_step():
+    """On an accelerator the loop reads losses back every SYNC_EVERY steps, not each step (a host sync): the
+    curve is the same numbers, and a NaN still names the step it happened at."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from langarith.training.loop import _Losses
+
+    run = SimpleNamespace(state={"step": 0, "losses": []}, accelerator=SimpleNamespace(reduce=lambda t, op: t),
+                          out=Path("m"), spec=SimpleNamespace(lr=1.0))
+    losses = _Losses(run, every=3)
+    read = []
+    for value in (1.5, 1.25, 1.0, 0.75, 0.5):
+        run.state["step"] += 1
+        read.append(losses.add(torch.tensor(value)))
+    assert read == [None, None, 1.0, None, None] and run.state["losses"] == [1.5, 1.25, 1.0]
+    assert losses.flush() == 0.5 and run.state["losses"] == [1.5, 1.25, 1.0, 0.75, 0.5]
+    for value in (0.25, float("nan")):
+        run.state["step"] += 1
+        losses.add(torch.tensor(value))
+    with pytest.raises(TrainError, match="nan at step 7"):
+        losses.flush()

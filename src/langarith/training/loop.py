@@ -224,10 +224,12 @@ def _loop(run: _Run) -> tuple[float, int]:
     started, tokens_at_start = time.time(), state["tokens"]
     frozen = frozen_linears_in(run.model, torch.bfloat16) if run.precision == "bf16" else contextlib.nullcontext()
     shown = spec.progress and accelerator.is_main_process
+    losses = _Losses(run, every=1 if accelerator.device.type == "cpu" else SYNC_EVERY)
     with frozen, progress(shown, run.console, "loss {task.fields[loss]:.4f}", "{task.fields[tps]:,.0f} tok/s") as bar:
         job = bar.add_task("training", total=run.total, completed=state["step"], loss=float("nan"), tps=0.0)
         for step in range(state["step"], run.total):
             if _deadline_passed(accelerator):
+                losses.flush()
                 _checkpoint(run)
                 raise timing.DeadlineReached(f"training {run.out.name} stopped at step {step} of {run.total} "
                                              f"(checkpoint {run.ckpt}); rerun the same command to continue")
@@ -238,18 +240,52 @@ def _loop(run: _Run) -> tuple[float, int]:
             accelerator.backward(loss)
             run.optimizer.step()
             run.optimizer.zero_grad(set_to_none=True)
-            value = float(accelerator.reduce(loss.detach(), "mean"))
-            if not math.isfinite(value):
-                raise TrainError(f"the loss of {run.out.name} became {value} at step {step + 1} (lr {spec.lr:g}); no "
-                                 "module was written. Lower --lr (paper 1: 2e-4) or check the text or data")
-            state["losses"].append(value)
             state["tokens"] += n_tokens * world
             state["step"] = step + 1
+            value = losses.add(loss)
             tps = (state["tokens"] - tokens_at_start) / max(time.time() - started, 1e-9)
-            bar.update(job, advance=1, loss=value, tps=tps)
+            bar.update(job, advance=1, tps=tps, **({} if value is None else {"loss": value}))
             if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0 and state["step"] < run.total:
+                losses.flush()
                 _checkpoint(run)
+        losses.flush()
     return time.time() - started, tokens_at_start
+
+
+# Steps between reading the loss back on an accelerator: a float() of it each step makes the host wait for the
+# GPU, which then idles while the next batch is prepared. Losses stay exact; a NaN is found within this many
+# steps (and nothing is written either way).
+SYNC_EVERY = 25
+
+
+class _Losses:
+    """The steps' losses, kept on the device and read back (averaged over processes) every `every` steps, at
+    checkpoints and at the end, into the state's loss curve; a loss that is not finite stops the run."""
+
+    def __init__(self, run: _Run, every: int):
+        self.run, self.every, self.pending = run, every, []
+
+    def add(self, loss: Any) -> float | None:
+        """Keep this step's loss; the last value read back if this step read them back."""
+        self.pending.append(loss.detach())
+        return self.flush() if len(self.pending) >= self.every else None
+
+    def flush(self) -> float | None:
+        if not self.pending:
+            return None
+        import torch
+
+        run, state = self.run, self.run.state
+        values = run.accelerator.reduce(torch.stack(self.pending), "mean").tolist()
+        first = state["step"] - len(self.pending)
+        self.pending = []
+        for i, value in enumerate(values):
+            if not math.isfinite(value):
+                raise TrainError(f"the loss of {run.out.name} became {value} at step {first + i + 1} (lr "
+                                 f"{run.spec.lr:g}); no module was written. Lower --lr (paper 1: 2e-4) or check "
+                                 "the text or data")
+        state["losses"] += values
+        return values[-1]
 
 
 def _checkpoint(run: _Run) -> None:

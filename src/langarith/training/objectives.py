@@ -62,7 +62,10 @@ def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
     swap = chosen & (roll >= 0.8) & (roll < 0.9)
     inputs[swap] = random_tokens[swap]
     where = _device_of(model)
-    inputs, chosen, ids = inputs.to(where), chosen.to(where), ids.to(where)
+    # the masked positions as indices found on the CPU: a boolean mask on the device would make it wait for
+    # the GPU every step to learn how many there are
+    picked = chosen.flatten().nonzero()[:, 0]
+    inputs, picked, gold = inputs.to(where), picked.to(where), ids.flatten()[picked].to(where)
     core = unwrap(model)
     body, head = split_mlm(model)
     active = core.active_adapters if getattr(core, "adapters_config", None) is not None else None
@@ -73,8 +76,8 @@ def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
             hidden = body(input_ids=inputs).last_hidden_state
     else:
         hidden = body(input_ids=inputs).last_hidden_state
-    logits = head(hidden[chosen])
-    return F.cross_entropy(logits.float(), ids[chosen])
+    logits = head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, picked))
+    return F.cross_entropy(logits.float(), gold)
 
 
 @contextlib.contextmanager
@@ -152,9 +155,9 @@ def batch_loss(data: TrainingData, model: Any, rows: np.ndarray, step: int, seed
         generator.manual_seed(seed * 1_000_003 + step)
         return language_loss(model, ids, split, data.objective, family, tokenizer, generator), ids.numel()
     if data.head is not None:
-        batch = devices.to_device(heads.collate([data.pairs[i] for i in rows], tokenizer.pad_token_id),
-                                  _device_of(model))
-        return heads.head_loss(model, batch), int(batch["attention_mask"].sum())
+        batch = heads.collate([data.pairs[i] for i in rows], tokenizer.pad_token_id)
+        tokens = int(batch["attention_mask"].sum())  # counted on the CPU, before the batch moves
+        return heads.head_loss(model, devices.to_device(batch, _device_of(model))), tokens
     pairs = [data.pairs[i] for i in rows]
     if family == "encoder-decoder":
         batch = devices.to_device(collate_seq2seq(pairs, tokenizer.pad_token_id), _device_of(model))
