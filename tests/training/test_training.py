@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -471,3 +472,20 @@ def test_losses_are_read_back_every_few_steps_exactly_and_a_nan_names_its_step()
         losses.add(torch.tensor(value))
     with pytest.raises(TrainError, match="nan at step 7"):
         losses.flush()
+
+
+def test_packed_text_is_cached_by_text_tokenizer_and_shape(tmp_path, tiny_models, isolated_cache, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from langarith.training import data
+
+    monkeypatch.setenv("LANGARITH_CACHE", str(tmp_path / "cache"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["decoder"])
+    texts = ["Olá mundo, tudo bem?", "Outra frase em português."] * 20
+    first = data.packed(texts, tokenizer, 8)
+    assert first.dtype == np.int64 and (first == data.pack(texts, tokenizer, 8)).all()
+    monkeypatch.setattr(data, "pack", lambda *a, **k: pytest.fail("packed again"))
+    assert (data.packed(texts, tokenizer, 8) == first).all()  # from the cache
+    with pytest.raises(BaseException, match="packed again"):
+        data.packed([*texts, "mais uma"], tokenizer, 8)  # another text is another entry
+    assert len(list((tmp_path / "cache" / "packed").glob("*.npy"))) == 1

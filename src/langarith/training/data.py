@@ -11,6 +11,10 @@ Every batch is a pure function of (seed, step) (`Batches`): resuming needs no da
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,6 +26,7 @@ from langarith.corpora import read_texts
 from langarith.errors import UnknownLanguageError
 from langarith.langid import share_in_language
 from langarith.models import heads
+from langarith.paths import cache_dir
 from langarith.progress import say
 from langarith.prompts import TEMPLATES, fit_prompt
 from langarith.tasks import Task, get_task
@@ -168,12 +173,34 @@ def collate_seq2seq(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> di
     return {"ids": ids, "mask": mask, "labels": labels, "tokens": int(mask.sum()) + int((labels >= 0).sum())}
 
 
+PACKED_VERSION = 1  # bump when `pack` changes what it makes
+
+
+def packed(texts: list[str], tokenizer: Any, seq_len: int, max_sequences: int | None = None) -> np.ndarray:
+    """`pack`, cached by the text, the tokenizer and the shape: every seed of an experiment, and every module
+    trained on the same text, tokenizes it once (the English Bible, Tatoeba and SIB-200, 5.2 M tokens for
+    multilingual-e5-small: 12 s on 2 cores, 0.3 s from the cache). Kept as int32, half the disk."""
+    digest = hashlib.sha256(json.dumps([PACKED_VERSION, tokenizer.name_or_path, type(tokenizer).__name__,
+                                        len(tokenizer), seq_len, max_sequences]).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    path = cache_dir("packed") / f"{digest.hexdigest()[:24]}.npy"
+    with contextlib.suppress(OSError, ValueError):  # none yet, or a broken file: pack again
+        return np.load(path).astype(np.int64)
+    sequences = pack(texts, tokenizer, seq_len, max_sequences)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")  # a kill mid-write leaves no half file under the name
+    np.save(tmp, sequences.astype(np.int32))
+    os.replace(tmp, path)
+    return sequences
+
+
 def language_data(spec: TrainSpec, family: str, tokenizer: Any, console: Any) -> TrainingData:
     """Packed text of every source, a held-out slice, and (low resource) only the first tokens asked for."""
     objective = "mlm" if family == "encoder" else "prefix-lm"
     texts, sources = read_texts(spec.text, spec.language)
     check_language(texts, spec.language, console)
-    sequences = pack(texts, tokenizer, spec.seq_len, _sequences_needed(spec))
+    sequences = packed(texts, tokenizer, spec.seq_len, _sequences_needed(spec))
     held = min(spec.heldout, len(sequences) // 10)
     heldout, sequences = sequences[:held], sequences[held:]
     if spec.max_text_tokens is not None:
