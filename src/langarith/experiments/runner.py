@@ -124,7 +124,8 @@ class Runner:
         if not planned:
             return []
         with self.clock.stage("train"):
-            return train_all(planned, workers, gpus, spend.executor, spend.executor_options, self.console)
+            return train_all(planned, workers, gpus, spend.executor, spend.executor_options, self.console,
+                             show=self.progress)
 
     def planned_modules(self) -> list[TrainSpec]:
         """The specs of the modules the setting names for the config's targets (`Setting.modules`) that are not

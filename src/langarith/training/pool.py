@@ -89,15 +89,15 @@ def gpu_slots(workers: int, gpus: int) -> list[int | None]:
 
 
 def train_all(specs: Sequence[TrainSpec], workers: int, gpus: int = 0, executor: str = "processes",
-              executor_options: dict[str, Any] | None = None, console: Any = None) -> list[Path]:
+              executor_options: dict[str, Any] | None = None, console: Any = None, show: bool = True) -> list[Path]:
     """Train `specs` wave by wave, up to `workers` at once: processes on this machine (`gpus` GPUs shared round
     -robin), or submitit jobs (Slurm where it runs, else its local backend; `executor_options` go to
-    `update_parameters`, and `cluster` to its `AutoExecutor`). A failed training stops the rest and raises its
-    error; the deadline (`langarith.timing`) holds in every worker."""
+    `update_parameters`, and `cluster` to its `AutoExecutor`), with a progress bar if `show`. A failed training
+    stops the rest and raises its error; the deadline (`langarith.timing`) holds in every worker."""
     if executor not in EXECUTORS:
         raise PoolError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     made: list[Path] = []
-    with progress(True, console, transient=True) as bar:
+    with progress(show, console, transient=True) as bar:
         job = bar.add_task(f"training {len(specs)} modules, {workers} at a time", total=len(specs))
         for wave in waves(specs):
             say(console, f"training {len(wave)} module(s) at once: " + ", ".join(Path(s.out).name for s in wave))
