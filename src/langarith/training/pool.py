@@ -90,8 +90,8 @@ def gpu_slots(workers: int, gpus: int) -> list[int | None]:
 
 def train_all(specs: Sequence[TrainSpec], workers: int, gpus: int = 0, executor: str = "processes",
               executor_options: dict[str, Any] | None = None, console: Any = None, show: bool = True) -> list[Path]:
-    """Train `specs` wave by wave, up to `workers` at once: processes on this machine (`gpus` GPUs shared round
-    -robin), or submitit jobs (Slurm where it runs, else its local backend; `executor_options` go to
+    """Train `specs` wave by wave, up to `workers` at once: processes on this machine (the `gpus` GPUs taken in
+    turn), or submitit jobs (Slurm where it runs, else its local backend; `executor_options` go to
     `update_parameters`, and `cluster` to its `AutoExecutor`), with a progress bar if `show`. A failed training
     stops the rest and raises its error; the deadline (`langarith.timing`) holds in every worker."""
     if executor not in EXECUTORS:
