@@ -88,6 +88,9 @@ class FinishedCells:
         os.replace(tmp, self.path)
 
 
+RUN_MECHANICS = ("workers", "executor", "executor_options")  # budget fields that hand out work, not shape it
+
+
 def cells_record(config: Any) -> dict[str, Any]:
     """What finished cells are tied to: the config, less what cannot change a cell — its label-free twins (they
     only add rows) and how trainings are handed out (`workers`, `executor`, `executor_options`)."""
@@ -96,5 +99,3 @@ def cells_record(config: Any) -> dict[str, Any]:
                          for name, budget in record["budgets"].items()}
     return record
 
-
-RUN_MECHANICS = ("workers", "executor", "executor_options")

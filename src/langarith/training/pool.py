@@ -93,7 +93,8 @@ def train_all(specs: Sequence[TrainSpec], workers: int, gpus: int = 0, executor:
     """Train `specs` wave by wave, up to `workers` at once: processes on this machine (the `gpus` GPUs taken in
     turn), or submitit jobs (Slurm where it runs, else its local backend; `executor_options` go to
     `update_parameters`, and `cluster` to its `AutoExecutor`), with a progress bar if `show`. A failed training
-    stops the rest and raises its error; the deadline (`langarith.timing`) holds in every worker."""
+    stops the rest (those already running finish and keep their modules) and raises its error; the deadline
+    (`langarith.timing`) holds in every worker."""
     if executor not in EXECUTORS:
         raise PoolError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     made: list[Path] = []
