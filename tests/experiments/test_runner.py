@@ -343,3 +343,15 @@ def test_modules_trained_ahead_at_once_give_the_pinned_table(tmp_path, isolated_
         [["eng_Latn", "hin_Deva", "rus_Cyrl", "spa_Latn"], ["eng_Latn"]]
     assert found[1][0].role == "task" and found[1][0].lang_module == found[0][0].out
     assert (tmp_path / "out" / "results.csv").read_text() == (PINNED / "madx-zero-shot-smoke.csv").read_text()
+
+
+def test_how_trainings_are_handed_out_never_redoes_finished_cells():
+    from langarith.experiments.cells import cells_record
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "madx-zero-shot.yaml"
+    plain, handed = load_config(path, "cpu"), load_config(path, "cpu")
+    handed.spend.workers, handed.spend.executor = 8, "submitit"
+    handed.spend.executor_options = {"slurm_partition": "gpu"}
+    assert cells_record(plain) == cells_record(handed)
+    handed.spend.task_steps += 1
+    assert cells_record(plain) != cells_record(handed)
