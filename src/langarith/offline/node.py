@@ -290,32 +290,21 @@ def prepare_models(manifest: dict, env: dict) -> None:
 
 
 def measure(benchmark: Path, into: Path, env: dict, limit: float) -> None:
-    """The node's own rates before the configs: `benchmarks/gpu_throughput.py` (ours against Trainer + PEFT,
-    training and evaluation), its JSON line kept in `into` (a results folder, so that it comes back)."""
-    if not benchmark.is_file():
-        say(f"no {benchmark}: throughput not measured")
-        return
-    started = time.time()
+    """The node's own rates before the configs (`benchmarks/gpu_throughput.py`), its JSON line kept in `into`."""
     try:
-        done = subprocess.run([sys.executable, str(benchmark), "--bf16"], capture_output=True, text=True, env=env,
-                              timeout=limit, cwd=benchmark.parent)
-    except subprocess.TimeoutExpired:
-        say(f"throughput: not finished within {limit:.0f} s")
-        return
-    lines = [x for x in done.stdout.splitlines() if x.startswith("{")]
-    into.mkdir(parents=True, exist_ok=True)
-    (into / "gpu_throughput.json").write_text((lines[-1] if lines else json.dumps({"error": done.stderr[-2000:]}))
-                                              + "\n", encoding="utf-8")
-    say(f"throughput measured in {time.time() - started:.0f} s → {into / 'gpu_throughput.json'}")
+        out = subprocess.run([sys.executable, str(benchmark), "--bf16"], capture_output=True, text=True, env=env,
+                             timeout=limit, cwd=benchmark.parent, check=True).stdout.splitlines()
+        into.mkdir(parents=True, exist_ok=True)
+        (into / "gpu_throughput.json").write_text(out[-1] + "\n", encoding="utf-8")
+    except (OSError, IndexError, subprocess.SubprocessError) as err:  # absent, failed or late: said, not fatal
+        say(f"throughput not measured: {err}")
 
 
 def run(manifest: dict, stage_root: Path, deadline: float, results: Path, out: Path | None,
         source: Path | None, reserve: float = 20.0, least: float = 60.0, throughput: Path | None = None) -> int:
-    """Everything after the transfers, within `deadline` seconds of now: install, convert, measure the node's
-    throughput if asked, run each config (stopping cleanly at the deadline), then always pack what exists into
-    `out`."""
-    ends = time.monotonic() + deadline
-    failed = 0
+    """Everything after the transfers, within `deadline` seconds of now: install, convert, measure if asked, run
+    each config (stopping cleanly at the deadline), then always pack what exists into `out`."""
+    ends, failed = time.monotonic() + deadline, 0
     folders = [results / c["results"] for c in manifest["configs"]]
     try:
         payload = unpack_payload(manifest, stage_root)
@@ -331,8 +320,7 @@ def run(manifest: dict, stage_root: Path, deadline: float, results: Path, out: P
             log = results / config["results"] / "node.log"  # comes back with the results
             log.parent.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "langarith", "experiment", str(payload / config["file"]), "--budget",
-                   config["budget"], "--out", str(results / config["results"]), "--deadline", f"{left:.0f}",
-                   "--quiet"]
+                   config["budget"], "--out", str(results / config["results"]), "--deadline", f"{left:.0f}", "--quiet"]
             say(f"run {config['name']} at {config['budget']} with {left:.0f} s left")
             started = time.time()
             with open(log, "w", encoding="utf-8") as f:
@@ -422,17 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     p_stage = sub.add_parser("stage", help="keep the parts that arrived (run after each transfer)")
     p_run = sub.add_parser("run", help="verify, install, convert, run the configs, pack the results")
     for p in (p_stage, p_run):
-        p.add_argument("--stage", help="where parts and the install live (default $LANGARITH_STAGE or "
-                                       "/tmp/langarith-stage)")
+        p.add_argument("--stage", help="where parts and the install live ($LANGARITH_STAGE, /tmp/langarith-stage)")
     p_run.add_argument("--deadline", type=float, required=True, help="seconds from now by which all is packed")
-    p_run.add_argument("--results", default=None, help="results folder (default: <stage>/results); a folder "
-                                                       "holding an earlier run continues it")
+    p_run.add_argument("--results", help="results folder (default <stage>/results); one with an earlier run continues")
     p_run.add_argument("--out", default=os.environ.get("OUT"), help="where the packed files go (default $OUT)")
-    p_run.add_argument("--source", default=None, help="a langarith source tree (…/src) to use instead of the "
-                                                      "bundled wheel")
-    p_run.add_argument("--throughput", default=None, help="benchmarks/gpu_throughput.py to run first (≤ 3 min): "
-                                                          "the node's measured rates, kept in the first results "
-                                                          "folder")
+    p_run.add_argument("--source", help="a langarith source tree (…/src) to use instead of the bundled wheel")
+    p_run.add_argument("--throughput", help="benchmarks/gpu_throughput.py: run first (≤ 3 min), kept in results")
     p_pack = sub.add_parser("pack", help="results folders → ≤ 8 files of ≤ 16 MiB")
     p_pack.add_argument("folders", nargs="+")
     p_pack.add_argument("--out", required=True)
