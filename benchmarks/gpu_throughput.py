@@ -127,14 +127,6 @@ def run_child(which: str, args: argparse.Namespace, work: Path) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def device_name() -> str:
-    import torch
-
-    from langarith import devices
-
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else devices.describe()["name"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="default: the offline Gemma 3 270M")
@@ -144,6 +136,8 @@ def main() -> None:
     parser.add_argument("--child", choices=["train-ours", "train-hf", "eval-ours", "eval-hf"])
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
+    from langarith.devices import describe
+
     if args.child:
         child(args.child, args.model, args.steps, args.examples, args.bf16, args.work)
         return
@@ -154,7 +148,7 @@ def main() -> None:
     train_ratio = found["train-ours"]["tokens_per_s"] / found["train-hf"]["tokens_per_s"]
     eval_ratio = found["eval-ours"]["examples_per_s"] / found["eval-hf"]["examples_per_s"]
     print(json.dumps({
-        "benchmark": "gpu_throughput", "device": device_name(), "model": args.model or "default (Gemma 3 270M)",
+        "benchmark": "gpu_throughput", "device": describe()["name"], "model": args.model or "default (Gemma 3 270M)",
         "train": {"steps": args.steps, "batch_size": 8, "seq_len": 64, "precision": "bf16" if args.bf16 else "fp32",
                   "ours": found["train-ours"], "hf_trainer_peft": found["train-hf"],
                   "ratio_tokens_per_s": round(train_ratio, 2)},

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from langarith.errors import LangarithError
 
@@ -28,3 +31,25 @@ def data_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """A cached file, or None when it is missing or unreadable (then it is rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {name: z[name] for name in z.files}
+    except (OSError, ValueError, EOFError, KeyError):
+        return None
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write atomically, so a concurrent reader never sees half a file; a read-only cache is fine."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        return

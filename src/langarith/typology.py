@@ -23,7 +23,7 @@ import numpy as np
 from langarith import uriel
 from langarith.codes import Language, resolve
 from langarith.errors import TypologyError, UnknownLanguageError
-from langarith.paths import cache_dir
+from langarith.paths import cache_dir, read_npz, write_npz
 from langarith.uriel import KINDS, NotInURIELError, NoTypologyError, data_version, uriel_languages
 
 RULES: tuple[str, ...] = ("paper", "top-k", "nearest")
@@ -99,12 +99,12 @@ def distance_matrix(codes: Sequence[str | Language], kinds: Iterable[str] = KIND
         json.dumps([data_version(), kinds, identity, [sorted(r.items()) for r in rows]]).encode()
     ).hexdigest()[:24]
     path = cache_dir("typology") / f"matrix-{key}.npz"
-    cached = uriel.read_npz(path)
+    cached = read_npz(path)
     if cached is not None and set(cached) == set(kinds):
         values = cached
     else:
         values = uriel.compute(table, rows, identity, kinds)
-        uriel.write_npz(path, values)
+        write_npz(path, values)
     return DistanceMatrix(languages=languages, values={k: values[k] for k in kinds}, sources=sources)
 
 

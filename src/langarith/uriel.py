@@ -47,8 +47,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +55,7 @@ import numpy as np
 import langarith
 from langarith.codes import MACRO_TO_INDIVIDUAL, Language, suggest
 from langarith.errors import TypologyError, UnknownLanguageError
-from langarith.paths import cache_dir
+from langarith.paths import cache_dir, read_npz, write_npz
 
 KINDS: tuple[str, ...] = ("syntactic", "geographic", "genetic", "phonological", "inventory", "featural")
 
@@ -224,28 +222,6 @@ def _table_from_arrays(arrays: dict[str, np.ndarray]) -> Table:
         located=arrays["located"],
         index={str(code): i for i, code in enumerate(codes)},
     )
-
-
-def read_npz(path: Path) -> dict[str, np.ndarray] | None:
-    """A cached file, or None when it is missing or unreadable (then it is rebuilt)."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {name: z[name] for name in z.files}
-    except (OSError, ValueError, EOFError, KeyError):
-        return None
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically, so a concurrent reader never sees half a file; a read-only cache is fine."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        return
 
 
 def clear_memory_cache() -> None:

@@ -488,4 +488,4 @@ def test_packed_text_is_cached_by_text_tokenizer_and_shape(tmp_path, tiny_models
     assert (data.packed(texts, tokenizer, 8) == first).all()  # from the cache
     with pytest.raises(BaseException, match="packed again"):
         data.packed([*texts, "mais uma"], tokenizer, 8)  # another text is another entry
-    assert len(list((tmp_path / "cache" / "packed").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "cache" / "packed").glob("*.npz"))) == 1

@@ -11,10 +11,8 @@ Every batch is a pure function of (seed, step) (`Batches`): resuming needs no da
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,7 +24,7 @@ from langarith.corpora import read_texts
 from langarith.errors import UnknownLanguageError
 from langarith.langid import share_in_language
 from langarith.models import heads
-from langarith.paths import cache_dir
+from langarith.paths import cache_dir, read_npz, write_npz
 from langarith.progress import say
 from langarith.prompts import TEMPLATES, fit_prompt
 from langarith.tasks import Task, get_task
@@ -185,13 +183,12 @@ def packed(texts: list[str], tokenizer: Any, seq_len: int, max_sequences: int | 
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
-    path = cache_dir("packed") / f"{digest.hexdigest()[:24]}.npy"
-    with contextlib.suppress(OSError, ValueError):  # none yet, or a broken file: pack again
-        return np.load(path).astype(np.int64)
+    path = cache_dir("packed") / f"{digest.hexdigest()[:24]}.npz"
+    cached = read_npz(path)  # None: not there yet, or unreadable
+    if cached is not None and "sequences" in cached:
+        return cached["sequences"].astype(np.int64)
     sequences = pack(texts, tokenizer, seq_len, max_sequences)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")  # a kill mid-write leaves no half file under the name
-    np.save(tmp, sequences.astype(np.int32))
-    os.replace(tmp, path)
+    write_npz(path, {"sequences": sequences.astype(np.int32)})  # atomic; a read-only cache is skipped
     return sequences
 
 

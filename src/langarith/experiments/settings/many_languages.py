@@ -19,9 +19,19 @@ ROWS = ("best-single", "multilingual", "add-all", "add-related", "add-random", "
         "related-scaled")
 
 
+def modules(run: Runner, target: str) -> list[Path]:
+    """Every source's task module, the multilingual one and the language modules of the target and its
+    related sources, as the rows ask for them: trained ahead."""
+    cfg, rows = run.config, run.config.rows
+    related = choose_related(target, cfg.sources).codes
+    return [*(run.task_module(s) for s in cfg.sources),
+            *([run.multilingual_module()] if "multilingual" in rows else []),
+            *(run.language_module(code) for code in [target, *related] if "add-subtract-related" in rows)]
+
+
 @setting("many-languages", rows=fixed_rows(*ROWS), baseline="best-single", runner=Runner,
          controls={"add-related": "add-random", "add-subtract-related": "related-scaled"},
-         label_free=these("add-subtract-related"), modules=lambda run, target: modules(run, target))
+         label_free=these("add-subtract-related"), modules=modules)
 def many_languages(run: Runner, target: str) -> dict[str, Cell]:
     cfg, rows = run.config, run.config.rows
     tasks = {s: run.load(run.task_module(s)) for s in cfg.sources}
@@ -50,16 +60,6 @@ def many_languages(run: Runner, target: str) -> dict[str, Cell]:
             "add-subtract-related", target,
             lambda lam: add_subtract_related(task=tasks, lang=langs, target=target, related=related, lam=lam), note)
     return made
-
-
-def modules(run: Runner, target: str) -> list[Path]:
-    """Every source's task module, the multilingual one and the language modules of the target and its
-    related sources, as the rows ask for them: trained ahead."""
-    cfg, rows = run.config, run.config.rows
-    related = choose_related(target, cfg.sources).codes
-    return [*(run.task_module(s) for s in cfg.sources),
-            *([run.multilingual_module()] if "multilingual" in rows else []),
-            *(run.language_module(code) for code in [target, *related] if "add-subtract-related" in rows)]
 
 
 def random_sources(run: Runner, target: str, tasks: dict[str, Any], k: int) -> Cell:
