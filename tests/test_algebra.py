@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from langarith.algebra import ModuleVector, mean, vsum, weighted_sum
 from langarith.errors import IncompatibleModulesError, NonFiniteError, SemanticsError
 from langarith.lowrank import lora_delta, truncate_lora
+from langarith.models.identity import legacy_identity
 
 seeds = st.integers(min_value=0, max_value=10_000)
 scalars = st.floats(min_value=-4, max_value=4, allow_nan=False, allow_infinity=False)
@@ -143,9 +144,12 @@ def test_mismatched_shapes_name_the_tensors():
 
 def test_mismatched_base_models_and_types_are_refused():
     a, b = synthetic_lora(1, label="a"), synthetic_lora(2, label="b")
-    a.base_model, b.base_model = "google/gemma-3-270m", "xlm-roberta-base"
-    with pytest.raises(IncompatibleModulesError, match=r"different base models.*gemma.*xlm"):
+    a.base, b.base = legacy_identity("google/gemma-3-270m"), legacy_identity("FacebookAI/xlm-roberta-base")
+    with pytest.raises(IncompatibleModulesError, match=r"different base models: a on google/gemma-3-270m .*, b on "
+                                                       r"FacebookAI/xlm-roberta-base .*Retrain b on google/gemma"):
         (a + b).materialize()
+    b.base = None  # unknown fits any
+    assert (a + b).materialize().base == a.base
     c = synthetic_lora(3, label="c")
     c.kind = "lokr"
     with pytest.raises(IncompatibleModulesError, match=r"only modules of one type"):

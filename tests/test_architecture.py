@@ -20,6 +20,7 @@ LAYERS = {  # first matching prefix; everything else is the core (layer 1)
     "langarith.experiments": 4,
     "langarith.evaluation": 3,
     "langarith.training": 3,
+    "langarith.models.identity": 1,  # torch-free and core-only: formats, algebra and Module compare base models
     "langarith.models": 2,
     "langarith.tasks": 2,
     "langarith.methods": 2,

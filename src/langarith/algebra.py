@@ -27,6 +27,7 @@ import numpy as np
 from langarith.errors import IncompatibleModulesError, NonFiniteError, SemanticsError, SharedInitWarning
 from langarith.formats import get_format
 from langarith.lowrank import pad_rank, truncate_layers
+from langarith.models.identity import check_one_base
 from langarith.module import LoraPair, Module
 
 Semantics = Literal["factor", "delta"]
@@ -232,13 +233,7 @@ def check_compatible(mods: Sequence[Module], semantics: Semantics) -> None:
                 f"{m.label} is a {m.format} {m.kind} module but {ref.label} is a {ref.format} {ref.kind} "
                 "module; only modules of one type can be combined"
             )
-    bases = {m.base_model for m in mods if m.base_model}
-    if len(bases) > 1:
-        listing = ", ".join(f"{m.label}: {m.base_model}" for m in mods if m.base_model)
-        raise IncompatibleModulesError(
-            f"modules were trained on different base models ({listing}); parameters of different "
-            "models cannot be combined. Retrain the modules on one base model."
-        )
+    check_one_base([(m.label, m.base) for m in mods])  # by weights' fingerprint, else by hub id or name
     for m in mods:
         if m.kind == "lora" and m.signature.get("use_dora"):
             raise SemanticsError(

@@ -14,6 +14,7 @@ from langarith.codes import resolve
 from langarith.errors import ExpressionError, RecipeError
 from langarith.expr import evaluate, names_in
 from langarith.formats import load, save
+from langarith.models.identity import common_base
 from langarith.module import Module
 from langarith.recipes import RECIPES, RecipeInputs, result_language
 
@@ -71,6 +72,7 @@ def compose(
         weights = dict(zip(loaded, applied, strict=True))
         result = value
     result.language, result.role = language, role
+    result.base = common_base([m.base for m in loaded.values()])
     provenance["weights"] = weights
     provenance["inputs"] = [
         {"name": name, "path": str(m.source) if m.source else None, "sha256": m.sha256,

@@ -17,6 +17,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from langarith.algebra import ModuleVector
+    from langarith.models.identity import BaseIdentity
 
 @dataclass(frozen=True)
 class LoraPair:
@@ -37,7 +38,8 @@ class Module:
     kind: str
     format: str
     config: dict[str, Any]
-    base_model: str | None = None
+    base_model: str | None = None  # as the folder's config names it
+    base: BaseIdentity | None = None  # the base model it was trained on (None: unknown, fits any)
     targets: tuple[str, ...] = ()
     rank: int | None = None
     alpha: float | None = None
@@ -111,6 +113,7 @@ class Module:
             "format": self.format,
             "kind": self.kind,
             "base_model": self.base_model,
+            "base": self.base.describe() if self.base else None,
             "targets": list(self.targets),
             "rank": self.rank,
             "alpha": self.alpha,

@@ -133,8 +133,10 @@ def test_a_module_of_another_base_model_is_refused_even_when_shapes_match(evalua
     config = json.loads((folder / "adapter_config.json").read_text())
     config["base_model_name_or_path"] = "Qwen/Qwen2-0.5B"
     (folder / "adapter_config.json").write_text(json.dumps(config))
-    with pytest.raises(EvaluationError, match=r"was trained on Qwen/Qwen2-0.5B, but this evaluation runs tiny.*"
-                                              r"pass --model Qwen/Qwen2-0.5B"), evaluator.merged(folder):
+    with pytest.raises(EvaluationError, match=r"was trained on Qwen/Qwen2-0.5B \(the hub's weights; weights not "
+                                              r"fingerprinted\), but this evaluation runs tiny \(random test model "
+                                              r"\(seed 0\); weights sha256 \w{12}\) from .*; pass --model "
+                                              r"Qwen/Qwen2-0.5B"), evaluator.merged(folder):
         pass
     config["base_model_name_or_path"] = f"/another/machine/cache/{Path(evaluator.info.path).name}"
     (folder / "adapter_config.json").write_text(json.dumps(config))

@@ -42,7 +42,8 @@ def test_export_refuses_what_cannot_be_merged_and_keeps_other_folders(tiny_model
     with pytest.raises(ModelError, match=r"bottleneck.*add layers: serve them with AdapterHub"):
         export_merged(adapter, tmp_path / "x")
     module = trained(tiny_models, tmp_path)
-    with pytest.raises(ModelError, match=r"was trained on .*decoder, not .*encoder; pass --model"):
+    with pytest.raises(ModelError, match=r"was trained on decoder \(local folder decoder; weights sha256 \w{12}\), "
+                                         r"not on encoder \(local folder encoder; .*\); pass --model \S+/decoder$"):
         export_merged(module, tmp_path / "x", model=str(tiny_models["encoder"]))
     notes = tmp_path / "notes"
     notes.mkdir()

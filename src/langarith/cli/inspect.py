@@ -14,7 +14,7 @@ from rich.table import Table
 from langarith.cli.app import app
 from langarith.formats import load
 
-_FACTS = ("path", "format", "kind", "base_model", "language", "role", "rank", "alpha", "num_tensors", "num_params",
+_FACTS = ("path", "format", "kind", "base", "language", "role", "rank", "alpha", "num_tensors", "num_params",
           "norm", "dtypes", "targets", "extras", "sha256")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from langarith import label_free
 from langarith.errors import LangarithError
 from langarith.formats import load
-from langarith.models import is_base_of
+from langarith.models.identity import model_hint
 from langarith.module import Module
 from langarith.search import search
 from langarith.tasks import Example, Scores, Task
@@ -88,12 +88,12 @@ def load_examples(task: Task, data: str | Path, language: str, split: str, limit
 
 def same_base(module: Module, info: Any) -> None:
     """Refuse a module trained on another base model than the evaluator's (`info`): one whose shapes happen
-    to match would otherwise run and score nonsense. Models are compared by name or folder name, so a module
-    trained on another machine (another cache path) still fits."""
-    base = module.base_model
-    if not is_base_of(base, info):
-        raise EvaluationError(f"{module.label} was trained on {base}, but this evaluation runs {info.name} "
-                              f"({info.path}); pass --model {base}")
+    to match would otherwise run and score nonsense. Bases are compared by their weights' fingerprint (else by
+    hub id or name), so a module trained on another machine (another cache path) still fits; unknown fits."""
+    base = module.base
+    if base is not None and not base.same_as(info.identity):
+        raise EvaluationError(f"{module.label} was trained on {base.describe()}, but this evaluation runs "
+                              f"{info.identity.describe()} from {info.path}; pass --model {model_hint(base)}")
 
 
 def finite(module: Module | str | Path) -> Module:

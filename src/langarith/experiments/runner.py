@@ -31,6 +31,7 @@ from langarith.experiments.report import write_results
 from langarith.experiments.setting import LABEL_FREE_MARK, SETTINGS, ExperimentError
 from langarith.formats import load
 from langarith.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
+from langarith.models import check_trained_on
 from langarith.search import lambda_grid
 from langarith.tasks import get_task
 from langarith.training import TrainSpec, train
@@ -82,7 +83,7 @@ class Runner:
         label = language if isinstance(language, str) else "mul"
         folder = self.modules_dir / f"{role}_{label}_{digest}"
         if (folder / "langarith.json").exists():
-            return folder
+            return check_trained_on(folder, spend.model or cfg.model)  # another machine's "default" may differ
         precision = devices.training_precision(spend.precision)
         spec = TrainSpec(role=role, language=label, out=folder, model=spend.model or cfg.model, method=method,
                          method_options=options, seed=cfg.seed, batch_size=spend.batch_size,

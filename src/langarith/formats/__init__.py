@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from langarith import __version__
 from langarith.atomic import atomic_folder
+from langarith.cards import composed_card
 from langarith.errors import ModuleFileError, SemanticsError
 from langarith.formats.files import read_json, write_json
+from langarith.models.identity import BaseIdentity, recorded_base
 from langarith.module import Module
 from langarith.registry import Registry
 
@@ -79,6 +80,7 @@ def load(
     path = Path(path).expanduser()
     module = detect(path).read(path)
     manifest = path / MANIFEST if path.is_dir() else None
+    info: dict[str, Any] = {}
     if manifest is not None and manifest.exists():
         info = read_json(manifest)
         module.language = info.get("language")
@@ -86,10 +88,20 @@ def load(
         module.provenance = info.get("provenance") or {}
         module.init_fingerprint = (info.get("init") or {}).get("fingerprint")
         module.training = training_record(info)
+    module.base = _base(info, module.base_model, manifest)
     module.name = name or module.name
     module.language = language or module.language
     module.role = role or module.role
     return module
+
+
+def _base(info: dict[str, Any], recorded: str | None, manifest: Path | None) -> BaseIdentity | None:
+    """The base the manifest records (or, for a module written before it did, the one its config names)."""
+    try:
+        return recorded_base(info, recorded)
+    except ValueError as err:
+        raise ModuleFileError(f"{manifest}: its 'base' entry is not a base model record ({err}); restore it, or "
+                              "delete the entry to fall back to the base its adapter_config.json names") from err
 
 
 # What `inspect` shows of a training manifest; the manifest itself keeps everything (curves, versions…).
@@ -135,7 +147,8 @@ def save(
         "langarith_version": __version__,
         "format": module.format,
         "kind": module.kind,
-        "base_model": module.base_model,
+        "base_model": module.base.portable if module.base else module.base_model,
+        "base": module.base.to_json() if module.base else None,
         "language": module.language,
         "role": module.role,
         "provenance": provenance,
@@ -146,36 +159,13 @@ def save(
     with atomic_folder(out, overwrite=overwrite, protect=protect) as tmp:
         get_format(module.format).write(module, tmp, name, metadata)
         write_json(tmp / MANIFEST, record)
-        (tmp / "README.md").write_text(model_card(module, provenance, name), encoding="utf-8")
+        (tmp / "README.md").write_text(composed_card(module, provenance, name, out.name), encoding="utf-8")
     return out
 
 
 def _adapter_name(out: Path) -> str:
     cleaned = "".join(ch if ch.isalnum() else "_" for ch in out.name).strip("_")
     return cleaned or "composed"
-
-
-def model_card(module: Module, provenance: dict[str, Any], name: str) -> str:
-    made = provenance.get("expression") or (provenance.get("recipe") or {}).get("name") or "—"
-    lines = [
-        f"# {name}",
-        "",
-        f"A {module.kind} module ({module.format} format) composed with langarith {__version__}"
-        f" on {datetime.now(timezone.utc).date().isoformat()}.",
-        "",
-        f"- base model: {module.base_model or 'unknown'}",
-        f"- language: {module.language or 'unspecified'}; role: {module.role or 'unspecified'}",
-        f"- made by: `{made}`",
-        f"- semantics: {provenance.get('semantics', '—')}"
-        + (f", truncated to rank {provenance['rank']}" if provenance.get("rank") else ""),
-    ]
-    weights = provenance.get("weights") or {}
-    if weights:
-        lines += ["", "| input | weight | sha256 |", "|---|---:|---|"]
-        shas = {i.get("name"): i.get("sha256", "") for i in provenance.get("inputs", [])}
-        lines += [f"| {k} | {v:.6g} | `{(shas.get(k) or '')[:16]}` |" for k, v in weights.items()]
-    lines += ["", "Full provenance: `langarith.json`. Inspect with `langarith inspect <this folder>`.", ""]
-    return "\n".join(lines)
 
 
 # Formats register themselves on import; detection tries them in this order.

@@ -103,6 +103,8 @@ class AdapterHubFormat(Format):
 
     def write(self, module: Module, folder: Path, adapter_name: str, metadata: dict[str, str]) -> None:
         config = dict(module.config["adapter"], name=adapter_name)
+        if module.base is not None:  # a name, not a local path
+            config["model_name"] = module.base.portable
         write_json(folder / CONFIG, config)
         weights = {_named(k, adapter_name): v for k, v in module.tensors.items()}
         stored = {_named(k, adapter_name): v for k, v in module.stored_as.items()}

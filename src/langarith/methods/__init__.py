@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from langarith.errors import LangarithError
+from langarith.formats.files import read_json, write_json
 from langarith.registry import Registry
 
 
@@ -51,9 +52,21 @@ class Method(ABC):
     def attach(self, model: Any, options: dict[str, Any], family: str, lang_module: Path | None = None) -> Any:
         """Add the trainable module to `model` (base frozen) and return the model to train."""
 
+    #: where the library's adapter_config.json names the base model (None: the folder is a whole model)
+    base_field: ClassVar[str | None] = None
+
     @abstractmethod
     def save(self, model: Any, folder: Path) -> None:
         """Write the standard folder (PEFT / AdapterHub) of the trained module into `folder`."""
+
+    def save_portable(self, model: Any, folder: Path, base: str) -> None:
+        """`save`, with the base model named `base` (its hub id, else langarith's name) where the library wrote
+        the local folder it was loaded from: the folder names the same base on every machine, and PEFT and
+        AdapterHub load it as before (they take the base model as given)."""
+        self.save(model, folder)
+        if self.base_field is not None:
+            config = read_json(folder / "adapter_config.json")
+            write_json(folder / "adapter_config.json", {**config, self.base_field: base})
 
     def trainable(self, model: Any) -> dict[str, Any]:
         return {n: p for n, p in model.named_parameters() if p.requires_grad}

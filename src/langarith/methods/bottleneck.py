@@ -36,6 +36,7 @@ def quiet() -> Iterator[None]:
 class Bottleneck(Method):
     name = "bottleneck"
     defaults: ClassVar[dict[str, Any]] = {"config": "seq_bn", "reduction_factor": 16, "non_linearity": "relu"}
+    base_field: ClassVar[str | None] = "model_name"
 
     def attach(self, model: Any, options: dict[str, Any], family: str, lang_module: Path | None = None) -> Any:
         import adapters

@@ -12,6 +12,7 @@ from langarith.models import attention_targets
 class LoRA(Method):
     name = "lora"
     defaults: ClassVar[dict[str, Any]] = {"rank": 4, "alpha": 8, "targets": None, "dropout": 0.0}
+    base_field: ClassVar[str | None] = "base_model_name_or_path"
 
     #: whether the method can adapt GPT-2-style Conv1D layers (weights stored transposed)
     adapts_conv1d: ClassVar[bool] = True

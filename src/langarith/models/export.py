@@ -17,9 +17,12 @@ from typing import Any
 from langarith import __version__
 from langarith.algebra import check_finite
 from langarith.atomic import atomic_folder
+from langarith.cards import base_sentence, front_matter, use_snippet
 from langarith.formats import load
-from langarith.models import ModelError, ModelInfo, is_base_of, load_tokenizer, resolve
+from langarith.models import ModelError, ModelInfo, load_tokenizer, resolve
 from langarith.models import load as load_model
+from langarith.models.identity import model_hint
+from langarith.module import Module
 
 RECORD = "langarith-export.json"  # marks a folder `export` wrote, so --overwrite replaces only those
 DTYPES = ("float32", "bfloat16", "float16")
@@ -37,7 +40,7 @@ def export_merged(module_dir: str | Path, out: str | Path, *, model: str | None 
         raise ModelError(f"{module_dir} is a {module.format} {module.kind} module; --merge takes PEFT modules (LoRA, "
                          "LoKr), whose updates fold into the weights. Bottleneck adapters add layers: serve them with "
                          "AdapterHub (`adapters`) on the base model instead")
-    info = _base(module.base_model, model, module_dir)
+    info = _base(module, model, module_dir)
     merged = _merge(info, module_dir, dtype)
     tokenizer = load_tokenizer(info)
     with atomic_folder(Path(out), overwrite=overwrite, protect=[module_dir], markers=(RECORD,)) as tmp:
@@ -45,15 +48,24 @@ def export_merged(module_dir: str | Path, out: str | Path, *, model: str | None 
         tokenizer.save_pretrained(str(tmp))
         (tmp / RECORD).write_text(json.dumps(_record(module, module_dir, info, dtype), indent=2) + "\n",
                                   encoding="utf-8")
+        (tmp / "README.md").write_text(merged_card(module, module_dir, info, dtype, Path(out).name),
+                                       encoding="utf-8")
     return Path(out)
 
 
-def _base(recorded: str | None, given: str | None, module_dir: Path) -> ModelInfo:
-    if given is None and not recorded:
+def _base(module: Module, given: str | None, module_dir: Path) -> ModelInfo:
+    """The model to merge into: `given`, else the one the module records (by --model name where langarith knows
+    the weights, by hub id, else by the folder its training loaded), refused unless it is the recorded base."""
+    recorded = module.base
+    trained_from = (module.training or {}).get("model")
+    candidate = given or (recorded.option if recorded else None) or trained_from or module.base_model
+    if not candidate:
         raise ModelError(f"{module_dir} does not record its base model; pass --model")
-    info = resolve(given or recorded)
-    if not is_base_of(recorded, info):
-        raise ModelError(f"{module_dir} was trained on {recorded}, not {info.name}; pass --model {recorded}")
+    info = resolve(candidate)
+    if recorded is not None and not recorded.same_as(info.identity):
+        hint = recorded.option or trained_from or model_hint(recorded)
+        raise ModelError(f"{module_dir} was trained on {recorded.describe()}, not on {info.identity.describe()}; "
+                         f"pass --model {hint}")
     return info
 
 
@@ -76,5 +88,24 @@ def _merge(info: ModelInfo, module_dir: Path, dtype: str) -> Any:
 
 def _record(module: Any, module_dir: Path, info: ModelInfo, dtype: str) -> dict[str, Any]:
     return {"langarith_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "base_model": info.name, "module": str(module_dir), "module_sha256": module.sha256,
-            "module_kind": module.kind, "language": module.language, "role": module.role, "dtype": dtype}
+            "base_model": info.identity.portable, "base": info.identity.to_json(), "module": str(module_dir),
+            "module_sha256": module.sha256, "module_kind": module.kind, "language": module.language,
+            "role": module.role, "dtype": dtype}
+
+
+def merged_card(module: Module, module_dir: Path, info: ModelInfo, dtype: str, folder: str) -> str:
+    """The README of the merged folder: a whole model (`base_model_relation: merge`) that transformers loads."""
+    base = info.identity
+    lines = [front_matter("transformers", base, "merge", module.language,
+                          ["langarith", "merge", module.kind, *([f"{module.role}-module"] if module.role else [])]),
+             f"# {folder}", "",
+             f"The base model {base.portable} with the {module.kind} module `{module_dir.name}` merged into its "
+             f"weights by langarith {__version__} (`langarith export --merge`), saved in {dtype}: a whole model, "
+             "loadable without langarith or PEFT.", "",
+             *base_sentence(base, "Its base is"),
+             f"- base model: {base.describe()}",
+             f"- module: {module.kind}, language {module.language or 'unspecified'}, role "
+             f"{module.role or 'unspecified'}, sha256 `{(module.sha256 or '')[:16]}`", "",
+             "## Use", "", *use_snippet("model", folder, base, info.family),
+             f"What was merged, and from what: `{RECORD}`.", ""]
+    return "\n".join(lines)

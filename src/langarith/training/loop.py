@@ -333,9 +333,9 @@ def _save(run: _Run, before: float | None, after: float | None, loop_s: float, l
                 for param in run.method.trainable(trained).values():
                     param.data = param.data.to(torch.bfloat16)
         with atomic_folder(run.out) as tmp:
-            run.method.save(trained, tmp)
+            run.method.save_portable(trained, tmp, run.info.identity.portable)
             write_json(tmp / "langarith.json", manifest)
-            (tmp / "README.md").write_text(trained_card(manifest), encoding="utf-8")  # replaces PEFT's blank card
+            (tmp / "README.md").write_text(trained_card(manifest, run.out.name), encoding="utf-8")  # not PEFT's
         shutil.rmtree(run.ckpt, ignore_errors=True)
     accelerator.wait_for_everyone()
     return Trained(run.out, trained, manifest)
@@ -351,6 +351,7 @@ def _manifest(run: _Run, before: float | None, after: float | None, final: list[
         "role": spec.role,
         "objective": run.data.objective,
         "model": {"name": info.name, "path": info.path, "family": info.family, "type": info.model_type},
+        "base": info.identity.to_json(),  # the same on every machine: what compose and evaluate compare
         "method": {"name": run.method.name, "options": run.options},
         "init": run.init,
         "seed": spec.seed,
