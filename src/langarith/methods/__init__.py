@@ -64,9 +64,11 @@ class Method(ABC):
         the local folder it was loaded from: the folder names the same base on every machine, and PEFT and
         AdapterHub load it as before (they take the base model as given)."""
         self.save(model, folder)
-        if self.base_field is not None:
-            config = read_json(folder / "adapter_config.json")
-            write_json(folder / "adapter_config.json", {**config, self.base_field: base})
+        if self.base_field is None:
+            return
+        for name in ("adapter_config.json", "head_config.json"):  # an AdapterHub head names the base model too
+            if (folder / name).exists():
+                write_json(folder / name, {**read_json(folder / name), self.base_field: base})
 
     def trainable(self, model: Any) -> dict[str, Any]:
         return {n: p for n, p in model.named_parameters() if p.requires_grad}
