@@ -163,6 +163,8 @@ def test_legacy_values_map_to_identities(isolated_cache, tmp_path):
     tiny = resolve("tiny").identity
     for value in ("/another/machine/.cache/langarith/models/tiny-llama-v1", "tiny"):
         assert legacy_identity(value) == tiny
+    built = resolve("tiny").path
+    assert resolve(built).identity == tiny  # the build's folder given as --model is the build
     gemma = legacy_identity("/home/x/.cache/langarith/models/gemma-3-270m-0123456789ab-c1")  # not built here
     assert (gemma.name, gemma.hub_id, gemma.fingerprint, gemma.option) == \
         ("gemma-3-270m", "google/gemma-3-270m", None, "default")
@@ -177,6 +179,9 @@ def test_legacy_values_map_to_identities(isolated_cache, tmp_path):
     found = legacy_identity(str(local))
     assert (found.name, found.hub_id, found.weights) == ("local-model", None, "local folder local-model")
     assert found.fingerprint == fingerprint(local) is not None
+    (local / "config.json").write_text(json.dumps({"_name_or_path": "Qwen/Qwen2.5-0.5B"}))
+    tuned = legacy_identity(str(local))  # saved from a hub model: named by its id, loaded from the folder
+    assert (tuned.hub_id, tuned.portable, tuned.option) == ("Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-0.5B", None)
 
 
 def test_same_base_compares_fingerprints_else_portable_names():

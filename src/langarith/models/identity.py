@@ -62,9 +62,10 @@ class BaseIdentity:
 
     @property
     def option(self) -> str | None:
-        """What `--model` takes to load these weights: langarith's option for its own models, else the hub id."""
+        """What `--model` takes to load these weights: langarith's option for its own models, the id of a hub
+        model; None for a local folder (whose config may name a hub id its weights no longer are)."""
         build = _BY_NAME.get(self.name)
-        return build.option if build else self.hub_id
+        return build.option if build else self.hub_id if self.name == self.hub_id else None
 
     def same_as(self, other: BaseIdentity) -> bool:
         if self.fingerprint and other.fingerprint:
@@ -133,9 +134,9 @@ def build_of(identity: BaseIdentity | None) -> _Build | None:
 # --- identities ---------------------------------------------------------------------------------------------
 def identity_of(name: str, path: str, family: str | None = None) -> BaseIdentity:
     """The identity of a resolved model: `name` as langarith calls it, `path` what from_pretrained loads."""
-    build = _BY_NAME.get(name)
     local = Path(path)
-    if build is not None:
+    build = _BY_NAME.get(name) or next((b for b in BUILDS if b.folder.fullmatch(local.name) and local.is_dir()), None)
+    if build is not None:  # by langarith's name, or a build's folder given as a path
         return BaseIdentity(build.name, build.hub_id, build.phrase(local), fingerprint(local), build.family)
     if local.is_dir():
         return BaseIdentity(local.name, _hub_id_in(local), f"local folder {local.name}", fingerprint(local), family)
