@@ -116,6 +116,13 @@ def test_a_module_of_other_weights_is_refused_naming_both_bases(two_caches, tiny
     with pytest.raises(IncompatibleModulesError, match=r"a on tiny .*b on tiny \(random test model \(seed 0\); "
                                                        r"weights sha256 000000000000\)"):
         compose(tmp_path / "y", expression="a + b", modules={"a": two_caches / "lora1", "b": edited})
+    # a config edited to name another base after langarith wrote it is believed over the manifest
+    renamed = Path(shutil.copytree(two_caches / "lora2", tmp_path / "renamed"))
+    config = config_of(renamed)
+    config["base_model_name_or_path"] = "some-other/model"
+    (renamed / "adapter_config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(IncompatibleModulesError, match=r"b on some-other/model \(the hub's weights"):
+        compose(tmp_path / "z", expression="a + b", modules={"a": two_caches / "lora1", "b": renamed})
 
 
 def test_the_experiment_cache_refuses_a_module_of_other_weights(two_caches, isolated_cache, tmp_path):

@@ -165,10 +165,14 @@ def legacy_identity(value: str) -> BaseIdentity:
 
 
 def recorded_base(manifest: dict[str, Any], recorded: str | None) -> BaseIdentity | None:
-    """A module's base: its manifest's `base` entry, else what its config (`recorded`) or an older manifest
-    names; None when nothing does. ValueError for a `base` entry that is not one."""
+    """A module's base: its manifest's `base` entry where its config (`recorded`, what PEFT and AdapterHub read)
+    names the same, else what the config or an older manifest names; None when nothing does. A config that names
+    another base was edited after langarith wrote it, and is believed. ValueError for a `base` entry that is not
+    one."""
     if manifest.get("base") is not None:
-        return BaseIdentity.from_json(manifest["base"])
+        base = BaseIdentity.from_json(manifest["base"])
+        if not recorded or recorded in (base.portable, base.name):
+            return base
     model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
     value = recorded or model.get("path") or manifest.get("base_model")
     return legacy_identity(value) if isinstance(value, str) and value else None
