@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-.PHONY: install test lint demo quickstart bench
+.PHONY: install test lint demo quickstart bench check-wheel
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ quickstart: $(VENV)/.installed
 	    --module task_en=$(OUT)/modules/task_en --module lang_pt=$(OUT)/modules/lang_pt \
 	    --module lang_en=$(OUT)/modules/lang_en --out $(OUT)/task_pt_delta_r4
 	$(VENV)/bin/langarith inspect $(OUT)/task_pt_add_subtract
+
+# The package as a user installs it: wheel and sdist built, installed into a fresh venv, run (a few minutes).
+check-wheel: $(VENV)/.installed
+	BUILDER=$(PY) bash scripts/check-wheel.sh
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/compose.py
