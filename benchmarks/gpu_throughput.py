@@ -38,10 +38,10 @@ LANGUAGE = "por_Latn"
 
 def _examples(limit: int) -> tuple[list, list[str], Path]:
     from langarith.evaluation import load_examples
-    from langarith.paths import data_dir
     from langarith.tasks import get_task
 
-    task, data = get_task("sib200"), data_dir() / "sib200"
+    task = get_task("sib200")
+    data = task.where()
     return load_examples(task, data, LANGUAGE, "dev", limit), task.labels(data, LANGUAGE), data
 
 

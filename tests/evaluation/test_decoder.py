@@ -7,13 +7,13 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
 from langarith.evaluation import DecoderEvaluator as Evaluator
 from langarith.evaluation import EvaluationError
-from langarith.paths import data_dir
 from langarith.tasks import get_task
 
-SIB = data_dir() / "sib200"
+SIB = SHARED / "sib200"
 pytestmark = pytest.mark.skipif(not SIB.exists(), reason="needs the shared SIB-200 data")
 
 
@@ -93,7 +93,7 @@ def test_evaluate_reports_metrics_and_generation_runs(evaluator, module_dir):
     assert result.n == 10 and result.scores.primary == "accuracy"
     assert 0.0 <= result.value <= 100.0 and set(result.scores.metrics) == {"accuracy", "macro_f1"}
     assert math.isclose(result.value, 10.0 * sum(result.scores.per_example))
-    ner = data_dir() / "masakhaner2"
+    ner = SHARED / "masakhaner2"
     if ner.exists():
         gen = evaluator.evaluate(None, "ner", ner, "en", "dev", limit=3)
         assert len(gen.predictions) == 3 and all("\n" not in p for p in gen.predictions)

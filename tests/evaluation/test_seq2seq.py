@@ -4,13 +4,13 @@ full-sequence scoring through the decoder, generation runs, and a merged module 
 from __future__ import annotations
 
 import pytest
+from conftest import SHARED
 
 from langarith.evaluation import EvaluationError, Seq2SeqEvaluator, merged_evaluator
-from langarith.paths import data_dir
 from langarith.tasks import get_task
 from langarith.training import TrainSpec, train
 
-SIB = data_dir() / "sib200"
+SIB = SHARED / "sib200"
 pytestmark = pytest.mark.skipif(not SIB.exists(), reason="needs the shared SIB-200 data")
 
 

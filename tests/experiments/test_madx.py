@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 
-from langarith.paths import data_dir
 from langarith.training import TrainSpec, train
 
 
@@ -342,7 +342,7 @@ def test_seeds_run_the_table_once_each_and_report_mean_and_sd(tmp_path, isolated
     assert "± " in (tmp_path / "run" / "results.md").read_text()
 
 
-@pytest.mark.skipif(not (data_dir() / "wikiann").exists(), reason="needs the shared WikiANN data")
+@pytest.mark.skipif(not (SHARED / "wikiann").exists(), reason="needs the shared WikiANN data")
 def test_task_vectors_compare_language_and_task_vectors(tmp_path, isolated_cache):
     """Paper 2's Appendix E at the smoke budget: one task adapter per target next to the language adapters, both
     kinds measured as Δθ = θ − θ₀ with θ₀ rebuilt as training seeded it (a task adapter trained with lr 1e-30 has

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SHARED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from langarith.experiments import SETTINGS, Cell, ExperimentError, load_config
 from langarith.experiments.runner import Runner
 from langarith.experiments.table import other_metrics
-from langarith.paths import data_dir
 
-pytestmark = pytest.mark.skipif(not (data_dir() / "sib200").exists(), reason="needs the shared SIB-200 data")
+pytestmark = pytest.mark.skipif(not (SHARED / "sib200").exists(), reason="needs the shared SIB-200 data")
 
 SMOKE = {"model": "tiny", "task_steps": 2, "language_steps": 2, "dev_limit": 6, "test_limit": 8,
          "lambda_step": 0.5, "batch_size": 4, "seq_len": 16}
@@ -200,7 +200,7 @@ def test_shipped_configs_validate_at_every_budget(path):
         cfg = load_config(path, budget)
         tiny = "tiny-encoder" if SETTINGS[cfg.setting].method == "bottleneck" else "tiny"
         assert cfg.spend.model == (tiny if budget == "smoke" else None)
-        assert cfg.data_path().exists() or not data_dir().exists()
+        assert cfg.data_path().exists() or not SHARED.exists()
 
 
 PINNED = Path(__file__).resolve().parent / "pinned"
@@ -257,7 +257,7 @@ def test_dev_rows_that_are_test_rows_stop_the_run(tmp_path):
 
     data = tmp_path / "sib"
     for lang in ("eng_Latn", "por_Latn"):
-        shutil.copytree(data_dir() / "sib200" / lang, data / lang)
+        shutil.copytree(SHARED / "sib200" / lang, data / lang)
     shutil.copy(data / "por_Latn" / "test.tsv", data / "por_Latn" / "dev.tsv")
     runner = Runner(load_config(write(tmp_path, data=str(data))), tmp_path / "out", progress=False)
     runner.examples("pt", "dev")

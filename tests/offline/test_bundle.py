@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
 from langarith.offline import OfflineError, wheels
-from langarith.paths import data_dir
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -57,7 +57,7 @@ def test_a_bundle_refuses_what_it_cannot_carry(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (data_dir() / "sib200").exists(), reason="needs the shared SIB-200 data")
+@pytest.mark.skipif(not (SHARED / "sib200").exists(), reason="needs the shared SIB-200 data")
 def test_a_bundle_runs_on_a_simulated_node_and_gives_the_same_results(tmp_path, isolated_cache):
     from langarith.experiments import load_config
     from langarith.experiments.runner import Runner

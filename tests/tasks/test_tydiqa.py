@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import SHARED
 
-from langarith.paths import data_dir
 from langarith.tasks import Example, TaskError, get_task
 
-TYDI = data_dir() / "tydiqa"
+TYDI = SHARED / "tydiqa"
 pytestmark = pytest.mark.skipif(not TYDI.exists(), reason="needs the shared TyDi QA data")
 task = get_task("tydiqa")
 

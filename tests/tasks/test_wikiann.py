@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import SHARED
 
-from langarith.paths import data_dir
 from langarith.tasks import TaskError, get_task
 
-WIKIANN = data_dir() / "wikiann"
+WIKIANN = SHARED / "wikiann"
 pytestmark = pytest.mark.skipif(not WIKIANN.exists(), reason="needs the shared WikiANN data")
 task = get_task("wikiann")
 

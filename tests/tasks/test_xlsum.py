@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from langarith.data import DataError
 from langarith.tasks import TaskError, get_task
 
 task = get_task("xlsum")
@@ -38,7 +39,7 @@ def test_the_parquet_layout_reads_by_language_code(tmp_path):
 
 def test_what_the_export_lacks_is_a_one_line_error(tmp_path):
     root = export(tmp_path / "xlsum", splits=("train",))
-    with pytest.raises(TaskError, match="cannot read split 'test'"):
+    with pytest.raises(DataError, match="cannot read split 'test'"):
         task.load(root, "sw", "test")
     with pytest.raises(TaskError, match="XL-Sum has no 'qu'"):
         task.load(root, "qu", "train")

@@ -6,11 +6,11 @@ import csv
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
-from langarith.paths import data_dir
 from langarith.tasks import TaskError, get_task
 
-XNLI = data_dir() / "xnli"
+XNLI = SHARED / "xnli"
 pytestmark = pytest.mark.skipif(not XNLI.exists(), reason="needs the shared XNLI data")
 task = get_task("xnli")
 

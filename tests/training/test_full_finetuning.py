@@ -7,12 +7,12 @@ import json
 
 import pytest
 import torch
+from conftest import SHARED
 
 from langarith.formats import ModuleFileError, load
-from langarith.paths import data_dir
 from langarith.training import TrainSpec, train
 
-SIB = data_dir() / "sib200"
+SIB = SHARED / "sib200"
 pytestmark = pytest.mark.skipif(not SIB.exists(), reason="needs the shared SIB-200 data")
 
 

@@ -9,12 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
 from langarith.evaluation import DecoderEvaluator, MadxEvaluator
-from langarith.paths import data_dir
 from langarith.training import TrainSpec, train
 
-SHARED = data_dir()
 pytestmark = pytest.mark.skipif(not all((SHARED / d).exists() for d in ("xnli", "wikiann", "tydiqa")),
                                 reason="needs the shared XNLI, WikiANN and TyDi QA data")
 

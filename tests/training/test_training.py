@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -68,9 +67,8 @@ def _reload(base_dir: Path, out: Path, family: str, method: str):
 
 
 def test_task_module_label_only_loss_and_manifest(tiny_models, tmp_path):
-    out = train(TrainSpec(role="task", language="en", task="sib200", data=Path(os.environ.get(
-        "LANGARITH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "sib200",
-        model=str(tiny_models["decoder"]), out=tmp_path / "task", steps=12, lr=2e-2, batch_size=4, progress=False)).path
+    out = train(TrainSpec(role="task", language="en", task="sib200", model=str(tiny_models["decoder"]),
+                          out=tmp_path / "task", steps=12, lr=2e-2, batch_size=4, progress=False)).path
     m = manifest(out)
     curve = m["loss_curve"]
     assert sum(curve[-3:]) / 3 < sum(curve[:3]) / 3
@@ -229,8 +227,7 @@ def test_madx_task_adapter_trains_on_a_frozen_language_adapter(tiny_models, tmp_
 
     lang = train(spec(tiny_models, tmp_path, family="encoder", method="bottleneck", steps=3, out=tmp_path / "lang_en",
                       method_options={"config": "seq_bn_inv"})).path
-    data = Path(os.environ.get("LANGARITH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "sib200"
-    out, model = (made := train(TrainSpec(role="task", language="en", task="sib200", data=data, method="bottleneck",
+    out, model = (made := train(TrainSpec(role="task", language="en", task="sib200", method="bottleneck",
                                  lang_module=lang, model=str(tiny_models["encoder"]), out=tmp_path / "task_en",
                                  steps=4, lr=1e-2, batch_size=4, progress=False))).path, made.model
     assert manifest(out)["lang_module"] == str(lang)

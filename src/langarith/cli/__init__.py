@@ -13,6 +13,7 @@ from rich.console import Console
 
 from langarith.cli import analyze as _analyze  # noqa: F401
 from langarith.cli import compose as _compose  # noqa: F401  (registers commands)
+from langarith.cli import data as _data  # noqa: F401
 from langarith.cli import evaluate as _evaluate  # noqa: F401
 from langarith.cli import experiment as _experiment  # noqa: F401
 from langarith.cli import export as _export  # noqa: F401
@@ -24,8 +25,8 @@ from langarith.cli.app import app
 from langarith.errors import LangarithError
 from langarith.hub import offline_unless_reachable
 
-# Commands that load models (and so may touch the hub); the others never import transformers.
-_MODEL_COMMANDS = {"train", "evaluate", "search-lambda", "experiment", "demo", "export"}
+# Commands that load models or data (and so may touch the hub); the others never import transformers.
+_MODEL_COMMANDS = {"train", "evaluate", "search-lambda", "experiment", "demo", "export", "data"}
 
 
 def main() -> None:

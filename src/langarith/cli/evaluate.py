@@ -30,6 +30,8 @@ from langarith.tasks import TASKS, get_task
 _MODEL = typer.Option(None, "--model", help="Base model (HF id or folder); default: the offline Gemma 3 270M.")
 _BATCH = typer.Option(None, "--batch-size", help="Examples per forward pass (default: 16 on the CPU, 64 on a GPU; "
                       "encoders 32 and 256).")
+_DATA = typer.Option(None, "--data", help="A data folder (holding sib200/, …), the task's dataset folder, or a "
+                     "file; default: $LANGARITH_DATA, the data folder beside the checkout, else the Hugging Face hub.")
 _ROUGE = typer.Option(None, "--rouge-tokenizer", help="SentencePiece .model for SentencePiece-ROUGE on non-English "
                       "text (default: the evaluated model's own tokenizer).")
 
@@ -39,7 +41,7 @@ def evaluate(
     module: Path | None = typer.Option(None, "--module", help="Module folder; omit to evaluate the base model."),
     task: str = typer.Option(..., "--task", help=" | ".join(TASKS)),
     lang: str = typer.Option(..., "--lang", help="Language of the evaluation data (any code: pt, por_Latn)."),
-    data: Path = typer.Option(..., "--data", help="The dataset folder (e.g. ../shared/data/sib200) or a file."),
+    data: Path | None = _DATA,
     split: str = typer.Option("test", "--split", help="dev | test"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
     model: str | None = _MODEL,
@@ -58,6 +60,7 @@ def evaluate(
         raise EvaluationError(f"--predictions {predictions} is a folder; give a file to write one JSON line per "
                               "example into")
     chosen = get_task(task)
+    data = chosen.where(data)
     examples = load_examples(chosen, data, lang, split, limit)
     if lang_module is not None or _is_encoder(model):
         if module is None:
@@ -93,7 +96,8 @@ def search_lambda(
     source: str | None = typer.Option(None, "--source", help="Source language S (default: the only task)."),
     target: str = typer.Option(..., "--target", help="Target language T (its dev split is searched)."),
     eval_task: str = typer.Option(..., "--eval-task", help=" | ".join(TASKS)),
-    dev: Path = typer.Option(..., "--dev", help="Dataset folder (or file) whose dev split tunes λ."),
+    dev: Path | None = typer.Option(None, "--dev", "--data", help="Whose dev split tunes λ: a data folder, the "
+                                    "task's dataset folder or a file (default: found as for evaluate)."),
     split: str = typer.Option("dev", "--split", help="The validation split; never the test split."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N validation examples."),
     step: float = typer.Option(GRID_STEP, "--step", help="Grid step (the papers: 0.05)."),
@@ -119,6 +123,8 @@ def search_lambda(
     """Choose λ for a recipe on validation data: every λ tried, its score, and the evaluations spent."""
     from langarith.evaluation import MadxEvaluator, load_examples, merged_evaluator  # slow to import: lazy
 
+    chosen = get_task(eval_task)
+    dev = chosen.where(dev)
     if split.strip().lower() == "test" or (dev.is_file() and dev.stem.lower().startswith("test")):
         raise RecipeError(f"λ is chosen on validation data; --split {split} --dev {dev} would tune it on the test set. "
                           "Pass the dev split (--split dev) of the dataset folder")
@@ -142,7 +148,6 @@ def search_lambda(
         return build
 
     build = builder(target)
-    chosen = get_task(eval_task)
     default_low, default_high = PAPER_LAMBDAS if recipe == "ties" else (0.0, 1.0)
     grid = lambda_grid(step, default_low if low is None else low, default_high if high is None else high)
     evaluator = None if strategy == "fixed" else MadxEvaluator(model, madx_task, batch_size=batch_size,

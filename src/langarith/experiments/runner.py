@@ -42,12 +42,15 @@ from langarith.training.spec import DEFAULT_STEPS
 class Runner:
     """A config's table on a decoder: LoRA / LoKr modules merged into the weights to evaluate."""
 
-    def __init__(self, config: Config, out: Path, console: Any = None, progress: bool = True):
+    def __init__(self, config: Config, out: Path, console: Any = None, progress: bool = True,
+                 data: Path | None = None):
+        """`data`: a data folder to read the config's dataset and text from before the usual places."""
         self.config, self.out, self.progress = config, Path(out).expanduser(), progress
         self.console = console if console is not None else Console(stderr=True)
         self.setting = SETTINGS[config.setting]
         self.modules_dir = self.out / "modules"
-        self.task, self.data = get_task(config.task), config.data_path()
+        self.data_root = data
+        self.task, self.data = get_task(config.task), config.data_path(data)
         self._evaluator: Any = None
         self._examples: dict[tuple[str, str], list[Any]] = {}  # (language, split): read once per run
         self._labels: dict[str, list[str] | None] = {}
@@ -89,8 +92,8 @@ class Runner:
                          method_options=options, seed=cfg.seed, batch_size=spend.batch_size,
                          progress=self.progress, resume=folder.with_name(folder.name + ".ckpt").exists(),
                          precision=precision, save_dtype=precision, **what)
-        if role == "language":
-            spec.seq_len = spend.seq_len
+        if role == "language":  # its text is found where the run's data is (a place, not part of the key)
+            spec.seq_len, spec.data = spend.seq_len, self.data_root
         if self._plan is not None:  # planned, trained by `train_ahead` with the others
             self._plan[folder] = spec
             return folder
@@ -107,7 +110,7 @@ class Runner:
             return [self._portable(v) for v in value]
         if isinstance(value, Path):
             if value == self.data:
-                return self.config.data
+                return self.config.data or self.task.dataset
             if value.parent == self.modules_dir:
                 return value.name
         return value
@@ -156,7 +159,7 @@ class Runner:
         and then training lasts the budget's steps or one pass over that text, whichever is longer."""
         spend = self.config.spend
         if language not in self._text:
-            self._text[language] = available_text(spend.text or self.config.text, language)
+            self._text[language] = available_text(spend.text or self.config.text, language, self.data_root)
         text = self._text[language]
         if not text:
             raise ExperimentError(f"no unlabeled text for {language} among {spend.text or self.config.text}; add a "

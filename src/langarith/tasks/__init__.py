@@ -1,8 +1,10 @@
 """Labeled tasks: one file per task, registered here. A task turns its dataset files into examples
 (prompt, target) for a decoder, using the prompt templates of `langarith.prompts`.
 
-`--data` may be the dataset's root folder (`../shared/data/sib200`), a language folder, or a file;
-language codes in any spelling find the dataset's own folder (`en` → `eng_Latn`).
+A task reads its dataset (`Task.dataset`, a name of `langarith.data`) from where `Task.where` finds it: `--data`
+(a data folder, the dataset's folder such as `../shared/data/sib200`, a language folder, or a file),
+`$LANGARITH_DATA`, the data folder beside the checkout, or the Hugging Face hub (`hf:<id>`). Language codes in
+any spelling find the dataset's own folder (`en` → `eng_Latn`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from langarith.codes import find_in
+from langarith.data import get_dataset, is_hub, locate
+from langarith.data.hub import hub_rows
 from langarith.errors import LangarithError
 from langarith.registry import Registry
+
+__all__ = ["TASKS", "Example", "Scores", "Task", "TaskError", "get_task", "hub_rows", "is_hub", "register"]
 
 
 class TaskError(LangarithError):
@@ -79,8 +85,17 @@ class Task(ABC):
         """The label set of this task's encoder head: the class names for classification, none for spans."""
         return self.labels(data, language) if self.head == "classification" else None
 
-    #: the same dataset on the Hugging Face hub, read where the shared data is absent (None: no fallback)
-    hub: str | None = None
+    #: the dataset it reads (`langarith.data.DATASETS`): where it is found, and its hub id
+    dataset: str
+
+    @property
+    def hub(self) -> str | None:
+        """The same dataset on the Hugging Face hub, read where no local copy is (None: no fallback)."""
+        return get_dataset(self.dataset).hub
+
+    def where(self, data: str | Path | None = None) -> Path:
+        """Where this task's data is read from: `data` if given, else local copies first, then the hub."""
+        return locate(self.dataset, data)
 
     def hub_config(self, language: str) -> str:
         """The hub dataset's configuration (subset) for `language`."""
@@ -104,46 +119,6 @@ class Task(ABC):
             present = ", ".join(sorted(p.name for p in (data / folder).iterdir()))
             raise TaskError(f"{path} does not exist (the {split} split is missing; present: {present})")
         return path
-
-
-HUB_SPLITS = {"dev": "validation"}
-
-
-def is_hub(data: str | Path) -> bool:
-    return str(data).startswith("hf:")
-
-
-def hub_rows(data: str | Path, config: str, split: str) -> list[dict[str, Any]]:
-    """Rows of one split of a Hugging Face dataset: `hf:NAME` reads the hub's parquet export of NAME;
-    `hf:/a/folder` reads a local copy of that export (`<config>/<split>/*.parquet` or
-    `<config>/<name>-<split>.parquet`) through the same loader. Integer class labels become their names
-    (column `category`); a sequence of them gets a column of names beside it (`ner_tags` → `ner_tags_names`),
-    since the export stores only the ids and the names live in the features."""
-    from datasets import load_dataset
-
-    name = str(data)[3:]
-    local = Path(name).expanduser()
-    try:
-        if local.exists():
-            ds = load_dataset(str(local), data_dir=config, split=HUB_SPLITS.get(split, split))
-        else:
-            ds = load_dataset(name, data_dir=config, split=HUB_SPLITS.get(split, split),
-                              revision="refs/convert/parquet")
-    except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
-        raise TaskError(f"cannot read split {split!r} of {config!r} from {name} ({err}). Without network access, "
-                        "pass --data with a local copy of the dataset") from err
-    label = ds.features.get("label")
-    names = getattr(label, "names", None)
-    rows = [dict(r) for r in ds]
-    if names:
-        for r in rows:
-            r.setdefault("category", names[r["label"]])
-    for column, feature in ds.features.items():
-        tags = getattr(getattr(feature, "feature", None), "names", None)
-        if tags:
-            for r in rows:
-                r[f"{column}_names"] = [tags[i] for i in r[column]]
-    return rows
 
 
 TASKS: Registry[Task] = Registry("task", TaskError)

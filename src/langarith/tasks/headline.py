@@ -23,7 +23,7 @@ class Headline(Task):
     kind = "generation"
     primary = "rouge2"
     max_new_tokens = 32
-    hub = "masakhane/masakhanews"
+    dataset = "masakhanews"
 
     def hub_config(self, language: str) -> str:
         return masakhanews_config(language)

@@ -12,13 +12,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from langarith.codes import find_in, same_language, to_iso1
+from langarith.data import get_dataset
 from langarith.metrics import entity_counts, entity_f1, f1_from_counts, parse_entities, tags_from_entities
 from langarith.prompts import prompt, target
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
 MASAKHANER2 = ("bam", "bbj", "ewe", "fon", "hau", "ibo", "kin", "lug", "luo", "mos", "nya", "pcm", "sna", "swa",
                "tsn", "twi", "wol", "xho", "yor", "zul")
-MASAKHANER2_HUB, CONLL03_HUB, WIKIANN_HUB = "masakhane/masakhaner2", "eriktks/conll2003", "unimelb-nlp/wikiann"
+MASAKHANER2_HUB, WIKIANN_HUB = get_dataset("masakhaner2").hub, get_dataset("wikiann").hub
+CONLL03_HUB = "eriktks/conll2003"  # English on the hub route (the shared folder's English is CoNLL-03)
 ENTITY_TYPES = ("PER", "ORG", "LOC")
 #: WikiANN files Norwegian Bokmål under the macrolanguage's code
 WIKIANN_CODES = {"nb": "no"}
@@ -87,8 +89,8 @@ class Ner(Task):
         tags = {t for e in examples for t in e.gold[1]}
         return ["O", *sorted(tags - {"O"})]
     max_new_tokens = 48
-    #: what experiments fall back to without the shared data; `hub_source` turns it into a dataset per language
-    hub = MASAKHANER2_HUB
+    #: its hub fallback, `hf:masakhane/masakhaner2`, is turned into a dataset per language by `hub_source`
+    dataset = "masakhaner2"
 
     def hub_source(self, data: str | Path, language: str) -> tuple[str, str]:
         """(dataset, configuration) that `hf:…` data means for `language`. `hf:masakhane/masakhaner2`, the

@@ -20,7 +20,7 @@ def masakhanews_config(language: str) -> str:
 
 class NewsTopic(Sib200):
     name = "news-topic"
-    hub = "masakhane/masakhanews"
+    dataset = "masakhanews"
 
     def hub_config(self, language: str) -> str:
         return masakhanews_config(language)

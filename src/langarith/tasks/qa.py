@@ -52,7 +52,7 @@ class Qa(Task):
     kind = "generation"
     primary = "f1"
     max_new_tokens = 24
-    hub = "google/xquad"
+    dataset = "xquad"
 
     def hub_config(self, language: str) -> str:
         found = find_in(language, XQUAD)

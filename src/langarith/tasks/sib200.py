@@ -18,7 +18,7 @@ class Sib200(Task):
     kind = "classification"
     primary = "accuracy"
     column = "category"
-    hub = "Davlan/sib200"
+    dataset = "sib200"
 
     def hub_config(self, language: str) -> str:
         return to_flores(language)

@@ -54,7 +54,7 @@ def bucket(paragraph: dict[str, Any]) -> int:
 
 class TydiQa(Qa):
     name = "tydiqa"
-    hub = "google-research-datasets/tydiqa"
+    dataset = "tydiqa"
 
     def file(self, data: Path, language: str, kind: str) -> Path:
         data = Path(data).expanduser()

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from langarith.tasks import TaskError, hub_rows, is_hub, register
-from langarith.tasks.ner import ENTITY_TYPES, WIKIANN_HUB, Ner, read_conll, wikiann_config
+from langarith.tasks.ner import ENTITY_TYPES, Ner, read_conll, wikiann_config
 
 TAGS = frozenset({"O", *(f"{bio}-{kind}" for kind in ENTITY_TYPES for bio in "BI")})
 
 
 class WikiAnn(Ner):
     name = "wikiann"
-    hub = WIKIANN_HUB
+    dataset = "wikiann"
 
     def hub_source(self, data: str | Path, language: str) -> tuple[str, str]:
         config = wikiann_config(language)

@@ -42,7 +42,7 @@ def xlsum_config(language: str) -> str:
 
 class XlSum(Headline):
     name = "xlsum"
-    hub = "csebuetnlp/xlsum"
+    dataset = "xlsum"
     max_new_tokens = 64
 
     def hub_config(self, language: str) -> str:

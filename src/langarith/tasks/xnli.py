@@ -26,7 +26,7 @@ class Xnli(Sib200):
     """Scored as SIB-200 is (accuracy, macro-F1, McNemar's test); the examples are sentence pairs."""
 
     name = "xnli"
-    hub = "facebook/xnli"
+    dataset = "xnli"
 
     def hub_config(self, language: str) -> str:
         found = find_in(language, XNLI)

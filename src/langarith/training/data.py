@@ -195,7 +195,7 @@ def packed(texts: list[str], tokenizer: Any, seq_len: int, max_sequences: int | 
 def language_data(spec: TrainSpec, family: str, tokenizer: Any, console: Any) -> TrainingData:
     """Packed text of every source, a held-out slice, and (low resource) only the first tokens asked for."""
     objective = "mlm" if family == "encoder" else "prefix-lm"
-    texts, sources = read_texts(spec.text, spec.language)
+    texts, sources = read_texts(spec.text, spec.language, spec.data)
     check_language(texts, spec.language, console)
     sequences = packed(texts, tokenizer, spec.seq_len, _sequences_needed(spec))
     held = min(spec.heldout, len(sequences) // 10)
@@ -228,32 +228,33 @@ def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> Trai
         raise TrainError(f"a bottleneck task module on a {family} could not be evaluated or composed into one: "
                          "evaluation merges PEFT modules into the weights. Use --method lora (or lokr); bottleneck "
                          "task adapters are for encoders (MAD-X)")
-    if spec.task is None or spec.data is None:
-        raise TrainError("a task module needs --task and --data")
+    if spec.task is None:
+        raise TrainError("a task module needs --task")
     task = get_task(spec.task)
+    data = task.where(spec.data)
     first = (spec.languages or [spec.language])[0]
     examples = []
     for lang in spec.languages or [spec.language]:
-        loaded = task.load(spec.data, lang, spec.split)
+        loaded = task.load(data, lang, spec.split)
         if not loaded:
-            raise TrainError(f"{spec.data}: no {task.name} examples for {lang} in the {spec.split} split (an empty "
+            raise TrainError(f"{data}: no {task.name} examples for {lang} in the {spec.split} split (an empty "
                              "file, or a header only); give labeled rows to train on")
         examples.extend(loaded)
-    common = {"task": task.name, "data": str(spec.data), "split": spec.split, "examples": len(examples),
+    common = {"task": task.name, "data": str(data), "split": spec.split, "examples": len(examples),
               "languages": spec.languages}
     if family == "encoder":
         if method != "bottleneck":
             raise TrainError(f"task modules on encoders are AdapterHub adapters with a prediction head (MAD-X); use "
                              f"--method bottleneck, not {method}")
         kind = heads.head_kind(task)
-        labels = task.head_labels(spec.data, first, examples)
+        labels = task.head_labels(data, first, examples)
         pairs = heads.encode(task, examples, tokenizer, spec.max_len, labels)
         return TrainingData(f"{kind}-head:{task.name}", len(pairs), None,
                             {"task": task.name, "labels": labels, "head": kind, **common}, pairs=pairs, task=task,
                             head=kind, labels=labels)
     pairs = encode_examples(examples, tokenizer, spec.max_len, seq2seq=family == "encoder-decoder")
     scoring = "label scoring (trained as label generation)" if task.kind == "classification" else None
-    manifest = {"task": task.name, "labels": task.labels(spec.data, first), "classification": scoring, **common,
+    manifest = {"task": task.name, "labels": task.labels(data, first), "classification": scoring, **common,
                 "prompt_template": TEMPLATES}
     return TrainingData(f"{task.kind}:{task.name}", len(pairs), None, manifest, pairs=pairs, task=task)
 

@@ -196,7 +196,8 @@ def _definition(run: _Run) -> dict[str, Any]:
     spec = run.spec
     return {"model": run.info.name, "method": run.method.name, "options": run.options, "role": spec.role,
             "language": spec.language, "text": list(spec.text), "task": spec.task,
-            "data": Path(spec.data).name if spec.data else None, "languages": spec.languages, "split": spec.split,
+            "data": Path(spec.data).name if spec.data and spec.role == "task" else None,  # text: where, not what
+            "languages": spec.languages, "split": spec.split,
             "lang_module": Path(spec.lang_module).name if spec.lang_module else None, "batch_size": spec.batch_size,
             "seq_len": spec.seq_len, "max_len": spec.max_len, "lr": spec.lr, "seed": spec.seed,
             "heldout": spec.heldout, "max_text_tokens": spec.max_text_tokens, "precision": run.precision}

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from langarith.paths import cache_dir, data_dir
+from langarith.data import is_hub, local
+from langarith.paths import cache_dir
 from langarith.progress import progress, say
 from langarith.training.data import pack
 from langarith.training.objectives import mlm_loss, split_mlm, unwrap
@@ -31,7 +32,7 @@ def shared_mlm_head(model: Any, info: Any, tokenizer: Any, seq_len: int, own_tex
     with the body frozen, cached, and frozen in every language module after. Language adapters of one base
     then all read the same head, so their arithmetic compares like with like, and a module never carries a
     head of its own. The head's output matrix stays tied to the input embeddings (training it would change
-    the base model under the module). Text: 200 Tatoeba sentences of every language in the shared data, or,
+    the base model under the module). Text: 200 Tatoeba sentences of every language in a local Tatoeba copy, or,
     without it, the module's own text (the manifest says which)."""
     import torch
     from safetensors.torch import load_file, save_file
@@ -76,5 +77,9 @@ def shared_mlm_head(model: Any, info: Any, tokenizer: Any, seq_len: int, own_tex
 
 
 def mlm_head_text_files() -> list[Path]:
-    """The shared MLM head's text: the Tatoeba file of every language in the shared data (none without it)."""
-    return sorted(p for p in (data_dir() / "tatoeba").glob("tatoeba.*-eng.*") if not p.name.endswith(".eng"))
+    """The shared MLM head's text: the Tatoeba file of every language in a local copy of Tatoeba (none
+    without one: the hub's copy is not read for it, so the head does not depend on the network)."""
+    root = local("tatoeba")
+    if root is None or is_hub(root):
+        return []
+    return sorted(p for p in root.glob("tatoeba.*-eng.*") if not p.name.endswith(".eng"))
