@@ -247,8 +247,8 @@ def test_pull_writes_what_the_readers_read_and_a_run_reads_only_that(tmp_path, m
     assert task.load(task.where(out), "pt", "test") == task.load(SIB, "pt", "test")
     assert read_texts(["tatoeba:pt"], data=out)[0] == read_texts([str(TATOEBA / "tatoeba.por-eng.por")])[0]
     assert read_texts(["sib200:pt"], data=out)[0] == read_texts(["sib200:pt"], data=SHARED)[0]
-    with pytest.raises(DataError, match=r"sib200 has no 'eng_Latn' \(it has: por_Latn\); `langarith data pull "
-                                        r"sib200 --langs LANG"):
+    with pytest.raises(DataError, match=r"sib200 has no 'eng_Latn' \(it has: por_Latn\); pass --data with a copy "
+                                        r"that has it, or `langarith data pull sib200 --langs LANG"):
         task.load(task.where(out), "en", "test")
     monkeypatch.setenv("LANGARITH_DATA", str(out))
     rows = dict((d.name, where) for d, where in where_each())

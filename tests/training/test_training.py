@@ -35,6 +35,8 @@ def test_language_module_loss_falls_and_reloads_identically(tiny_models, tmp_pat
     settings = {"lr": 5e-3, "steps": 25} if family == "encoder" else {}
     if method == "lokr" and family == "decoder":  # one Kronecker factor starts at zero: the first steps barely move
         settings = {"steps": 25}
+    if method == "lokr" and family == "encoder":  # and on the tiny BERT it needs a larger scale to move at all
+        settings = {**settings, "method_options": {"rank": 8, "alpha": 32}}
     out, model = (made := train(spec(tiny_models, tmp_path, family, method, **settings))).path, made.model
     m = manifest(out)
     assert m["objective"] == ("mlm" if family == "encoder" else "prefix-lm")

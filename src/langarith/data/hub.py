@@ -42,8 +42,9 @@ def read_split(data: str | Path, config: str, split: str) -> Any:
     local = Path(name).expanduser()
     if local.is_dir() and not (local / config).is_dir() and not list(local.glob(f"{config}-*.parquet")):
         dataset = for_hub_id(name)
-        pull = f"; `langarith data pull {dataset.name} --langs LANG --out {local.parent}` adds it" if dataset else ""
-        raise DataError(f"{local} has no {config!r} (it has: {', '.join(hub_configs(local)) or 'nothing'}){pull}")
+        pull = f", or `langarith data pull {dataset.name} --langs LANG --out {local.parent}` adds it" if dataset else ""
+        raise DataError(f"{local} has no {config!r} (it has: {', '.join(hub_configs(local)) or 'nothing'}); pass "
+                        f"--data with a copy that has it{pull}")
     try:
         if local.exists():
             ds = load_dataset(str(local), data_dir=config, split=hub_split(split))

@@ -110,7 +110,7 @@ class MadxRunner(Runner):
         else:
             with heads.fresh_weights_unreported():  # the fresh MLM head is reported again; it plays no part here
                 model, _ = models.load(info)
-        torch.manual_seed(init_seed(info.name, method.name, options))
+        torch.manual_seed(init_seed(info.seed_name, method.name, options))
         model = method.attach(model, options, info.family)
         if expected is not None and fingerprint(method.trainable(model)) != expected:
             return None

@@ -60,6 +60,12 @@ class ModelInfo:
         the weights are hashed once per machine)."""
         return identity_of(self.name, self.path, self.family)
 
+    @property
+    def seed_name(self) -> str:
+        """The name initial factors are seeded from: langarith's name or the hub id as given, and a local folder's
+        own name rather than its path, so that the same folder seeds the same factors on every machine."""
+        return Path(self.name).name if Path(self.name).expanduser().exists() else self.name
+
 
 def resolve(model: str | None) -> ModelInfo:
     """`None`/"default" → the converted Gemma 3 270M; "default-encoder" → the converted

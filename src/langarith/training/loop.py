@@ -161,7 +161,7 @@ def _setup_module(run: _Run) -> None:
         facts.update(shared_mlm_head(model, info, run.tokenizer, spec.seq_len, data.texts, run.console,
                                      spec.progress))
         model.to("cpu")
-    seed = init_seed(info.name, run.method.name, run.options)
+    seed = init_seed(info.seed_name, run.method.name, run.options)
     torch.manual_seed(seed)
     model = run.method.attach(model, run.options, info.family, spec.lang_module)
     if encoder_task:
