@@ -99,10 +99,11 @@ def hub_configs(data: str | Path) -> list[str]:
         return sorted(p.name for p in local.iterdir() if p.is_dir())
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.hf_api import RepoFolder
 
     try:
         tree = HfApi().list_repo_tree(name, repo_type="dataset", revision=PARQUET)
-        return sorted(entry.path for entry in tree if not hasattr(entry, "size"))  # folders carry no size
+        return sorted(entry.path for entry in tree if isinstance(entry, RepoFolder))
     except (HfHubHTTPError, OfflineModeIsEnabled, OSError, ValueError) as err:
         dataset = for_hub_id(name)
         what = f"cannot list the configurations of {name} ({type(err).__name__}: {_first_line(err)})"
