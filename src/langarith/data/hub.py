@@ -52,11 +52,10 @@ def read_split(data: str | Path, config: str, split: str) -> Any:
             ds = load_dataset(name, data_dir=config, split=hub_split(split), revision=PARQUET)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
         dataset = for_hub_id(name)
-        what = f"cannot read split {split!r} of {config!r} from {name} ({type(err).__name__}: {_first_line(err)})"
         if local.exists() or dataset is None:
-            raise DataError(f"{what}; check the folder and that it has this configuration and split, or pass "
-                            "--data with another copy") from err
-        raise DataError(f"{what}. {missing(dataset, why='it did not answer')}") from err
+            raise DataError(f"cannot read split {split!r} of {config!r} from {name} ({_said(err)}); check the folder "
+                            "and that it has this configuration and split, or pass --data with another copy") from err
+        raise DataError(missing(dataset, why=f"split {split!r} of {config!r}: {_said(err)}")) from err
     if _copies:
         folder, written = _copies[-1]
         out = folder / config / hub_split(split) / "0000.parquet"
@@ -67,8 +66,12 @@ def read_split(data: str | Path, config: str, split: str) -> Any:
     return ds
 
 
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [""])[0][:200]
+def _said(err: Exception) -> str:
+    """An error in a few words: its type, and its first line unless the type says it all (offline, no network)."""
+    if isinstance(err, ConnectionError) or "Offline" in type(err).__name__:
+        return f"{type(err).__name__}, no connection"
+    first = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first[:160]}{'…' if len(first) > 160 else ''}"
 
 
 def hub_rows(data: str | Path, config: str, split: str) -> list[dict[str, Any]]:
@@ -106,5 +109,5 @@ def hub_configs(data: str | Path) -> list[str]:
         return sorted(entry.path for entry in tree if isinstance(entry, RepoFolder))
     except (HfHubHTTPError, OfflineModeIsEnabled, OSError, ValueError) as err:
         dataset = for_hub_id(name)
-        what = f"cannot list the configurations of {name} ({type(err).__name__}: {_first_line(err)})"
-        raise DataError(f"{what}. {missing(dataset, why='it did not answer')}" if dataset else what) from err
+        what = f"its configurations: {_said(err)}"
+        raise DataError(missing(dataset, why=what) if dataset else f"cannot list {name}'s {what}") from err
