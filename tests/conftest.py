@@ -15,9 +15,58 @@ from langarith.module import LoraPair, Module
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-#: the local data folder the tests read (../shared/data beside the checkout, or $LANGARITH_DATA); tests that
-#: need it are skipped where it is absent
+# Four languages in Tatoeba's layout, made from a few phrases, stand in for the local copy on a clone without one:
+# training tests read `tatoeba:pt` and the tiny tokenizer learns its pieces from it; nothing else is faked.
+PHRASES = {
+    "eng": (["The child", "The teacher", "My mother", "My father", "Our friend"], ["reads", "buys", "wants", "sees"],
+            ["the book", "the food", "the water", "the house", "the car", "the letter"],
+            ["today", "every morning", "in the city"]),
+    "por": (["A criança", "O professor", "A minha mãe", "O meu pai", "O nosso amigo"], ["lê", "compra", "quer", "vê"],
+            ["o livro", "a comida", "a água", "a casa", "o carro", "a carta"],
+            ["hoje", "todas as manhãs", "na cidade"]),
+    "spa": (["El niño", "El profesor", "Mi madre", "Mi padre", "Nuestro amigo"], ["lee", "compra", "quiere", "ve"],
+            ["el libro", "la comida", "el agua", "la casa", "el coche", "la carta"],
+            ["hoy", "todas las mañanas", "en la ciudad"]),
+    "swh": (["Mtoto", "Mwalimu", "Mama yangu", "Baba yangu", "Rafiki yetu"], ["anasoma", "ananunua", "anataka",
+            "anaona"], ["kitabu", "chakula", "maji", "nyumba", "gari", "barua"], ["leo", "kila asubuhi", "mjini"]),
+}
+
+
+def phrase_tatoeba(root: Path) -> Path:
+    """`root/tatoeba/tatoeba.{por,spa,swh}-eng.*`: 360 parallel sentences per language from PHRASES."""
+    import itertools
+
+    def sentences(code: str) -> str:
+        return "".join(f"{s} {v} {o} {t}.\n" for s, v, o, t in itertools.product(*PHRASES[code]))
+
+    (root / "tatoeba").mkdir(parents=True, exist_ok=True)
+    for code in ("por", "spa", "swh"):
+        (root / "tatoeba" / f"tatoeba.{code}-eng.{code}").write_text(sentences(code), encoding="utf-8")
+        (root / "tatoeba" / f"tatoeba.{code}-eng.eng").write_text(sentences("eng"), encoding="utf-8")
+    return root
+
+
+PHRASES_ENV = "LANGARITH_TEST_PHRASES"  # names the stand-in folder (pytest imports conftest twice; subprocesses)
+if PHRASES_ENV not in os.environ and data_folder() is None:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["LANGARITH_DATA"] = os.environ[PHRASES_ENV] = str(
+        phrase_tatoeba(Path(tempfile.mkdtemp(prefix="langarith-phrases-"))))
+    atexit.register(shutil.rmtree, os.environ[PHRASES_ENV], True)
+
+#: the data folder the tests read: the real one (../shared/data beside the checkout, or $LANGARITH_DATA), or the
+#: phrases standing in for it on a clone without one
 SHARED = data_folder() or Path("/no-local-data-folder")
+#: the real local data folder, or None where the phrases stand in
+REAL_DATA = None if PHRASES_ENV in os.environ else data_folder()
+needs_real_data = pytest.mark.skipif(REAL_DATA is None, reason="needs the local data folder (../shared/data)")
+
+
+def needs_local(name: str) -> pytest.MarkDecorator:
+    """Skip unless the data folder holds `name` (e.g. sib200)."""
+    return pytest.mark.skipif(not (SHARED / name).exists(), reason=f"needs the local {name} data")
 
 
 def tiny_llama(seed: int = 0):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import needs_real_data
 
 from langarith.corpora import CorpusError, read_texts
 
@@ -19,6 +20,7 @@ def test_local_formats(tmp_path):
         read_texts([str(tmp_path / "d.jsonl")])
 
 
+@needs_real_data
 def test_shared_corpora_by_language_in_any_spelling():
     pt, _ = read_texts(["tatoeba:pt"])
     assert pt == read_texts(["tatoeba:por"])[0] == read_texts(["tatoeba:por_Latn"])[0]

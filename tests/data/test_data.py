@@ -188,6 +188,22 @@ def test_text_sources_with_no_route_fail_the_same_way(tmp_path, monkeypatch, no_
             read_texts([spec])
 
 
+
+def test_an_unreachable_hub_is_said_in_a_few_words(monkeypatch, no_local_data):
+    """No network (no name resolution), as on an air-gapped node: the line names the error, not its retry dump."""
+    import requests
+    from huggingface_hub import HfApi
+
+    def unreachable(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("(MaxRetryError(\"HTTPSConnectionPool(host='huggingface.co', "
+                                                  "port=443): Max retries exceeded with url: /api/datasets/…\"))")
+
+    monkeypatch.setattr(HfApi, "list_repo_tree", unreachable)
+    with pytest.raises(CorpusError) as caught:
+        read_texts(["tatoeba:pt"])
+    assert "hub did not give mteb/tatoeba-bitext-mining (its configurations: ConnectionError, no connection)" in str(
+        caught.value) and "MaxRetry" not in str(caught.value)
+
 @needs(SIB)
 def test_the_order_is_data_env_checkout_hub_and_a_named_path_is_never_replaced(tmp_path, monkeypatch,
                                                                              no_local_data):

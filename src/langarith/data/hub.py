@@ -68,8 +68,8 @@ def read_split(data: str | Path, config: str, split: str) -> Any:
 
 def _said(err: Exception) -> str:
     """An error in a few words: its type, and its first line unless the type says it all (offline, no network)."""
-    if isinstance(err, ConnectionError) or "Offline" in type(err).__name__:
-        return f"{type(err).__name__}, no connection"
+    if any(word in kind.__name__ for kind in type(err).__mro__ for word in ("Connection", "Offline", "Timeout")):
+        return f"{type(err).__name__}, no connection"  # requests' and the hub's errors are not the builtin one
     first = (str(err).strip().splitlines() or [""])[0]
     return f"{type(err).__name__}: {first[:160]}{'…' if len(first) > 160 else ''}"
 
