@@ -61,9 +61,23 @@ def read_split(data: str | Path, config: str, split: str) -> Any:
         out = folder / config / hub_split(split) / "0000.parquet"
         if not out.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
-            ds.to_parquet(str(out))
+            with _no_datasets_bars():  # the copy is quick; the download's own bars stay
+                ds.to_parquet(str(out))
             written.append((name, config, hub_split(split), len(ds)))
     return ds
+
+
+@contextlib.contextmanager
+def _no_datasets_bars() -> Iterator[None]:
+    import datasets
+
+    was_off = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_off:
+            datasets.enable_progress_bars()
 
 
 def _said(err: Exception) -> str:

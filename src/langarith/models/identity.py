@@ -245,8 +245,11 @@ def file_sha256(path: Path) -> str:
     known = read_npz(cached) if cached is not None else None
     if known is not None and known.get("sha256", np.empty(0)).size == 32:
         return bytes(known["sha256"]).hex()
-    with real.open("rb") as handle:
-        sha = hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    with real.open("rb") as handle:  # hashlib.file_digest is Python ≥ 3.11
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    sha = digest.hexdigest()
     if cached is not None:
         write_npz(cached, {"sha256": np.frombuffer(bytes.fromhex(sha), dtype=np.uint8)})
     return sha
