@@ -107,7 +107,7 @@ class Recipe:
     help: str
 
 
-RECIPES: Registry[Recipe] = Registry("recipe", RecipeError)
+RECIPES: Registry[Recipe] = Registry("recipe", RecipeError, group="recipes")
 
 
 def recipe(name: str, role: str, uses_lambda: bool, help: str) -> Callable:
@@ -266,3 +266,6 @@ def _pick_all(mapping: Mapping[str, Vec], languages: Sequence[str], role: str) -
     if not languages:
         raise RecipeError(f"the related list is empty: no {role} modules to average")
     return [_pick(mapping, lang, role) for lang in languages]
+
+
+RECIPES.load_plugins()  # recipes of installed packages (entry points `langarith.recipes`)

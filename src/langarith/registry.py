@@ -1,10 +1,19 @@
-"""Name → implementation tables (formats, methods, tasks, recipes, merges, experiment settings): adding one
-means adding one file that registers itself. A name registered twice is an error at import, and an unknown
-name is a typed error that lists the known ones."""
+"""Name → implementation tables (formats, methods, tasks, recipes, merges, experiment settings, datasets).
+
+Adding one is adding one file: its definition carries the registry's decorator (`@register` over a class,
+which registers an instance of it; `@register("name")`, `@setting("name", …)`, `@recipe("name", …)` over a
+function), and the package finds the file itself (`Registry.discover`): every module of the package is
+imported, then every plugin module another installed package declares under the entry-point group
+`langarith.<group>`. A name registered twice is an error, and an unknown name is a typed error that lists
+the known ones.
+"""
 
 from __future__ import annotations
 
-from typing import Generic, Protocol, TypeVar
+import importlib
+import importlib.metadata
+import pkgutil
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class _Named(Protocol):
@@ -15,18 +24,45 @@ T = TypeVar("T", bound=_Named)
 
 
 class Registry(dict[str, T], Generic[T]):
-    def __init__(self, what: str, error: type[Exception]):
+    def __init__(self, what: str, error: type[Exception], group: str | None = None):
         super().__init__()
         self.what, self.error = what, error
+        #: plugins of other packages register through the entry-point group `langarith.<group>`
+        self.group = group
 
-    def register(self, item: T) -> T:
-        if item.name in self:
-            raise self.error(f"two {self.what}s are named {item.name!r} ({self[item.name]!r} and {item!r}); "
+    def register(self, item: Any) -> Any:
+        """Register `item`; a class is registered as an instance of it and returned as it is, so that
+        `@register` can stand over its definition."""
+        made = item() if isinstance(item, type) else item
+        if made.name in self:
+            raise self.error(f"two {self.what}s are named {made.name!r} ({self[made.name]!r} and {made!r}); "
                              "rename one")
-        self[item.name] = item
+        self[made.name] = made
         return item
 
     def get_or_raise(self, name: str) -> T:
         if name not in self:
             raise self.error(f"unknown {self.what} {name!r}; choose one of {', '.join(self)}")
         return self[name]
+
+    def discover(self, package: str) -> None:
+        """Import every module of `package` in name order (each registers what it defines; names starting
+        with `_` are skipped), then the plugins (`load_plugins`)."""
+        path = importlib.import_module(package).__path__
+        for found in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+            if not found.name.startswith("_"):
+                importlib.import_module(f"{package}.{found.name}")
+        self.load_plugins()
+
+    def load_plugins(self) -> None:
+        """Import each module installed packages name under the entry-point group `langarith.<group>`, e.g.
+        `[project.entry-points."langarith.tasks"] my-task = "my_package.my_task"` in their pyproject."""
+        if self.group is None:
+            return
+        for point in importlib.metadata.entry_points(group=f"langarith.{self.group}"):
+            try:
+                point.load()
+            except Exception as err:
+                source = f" of {point.dist.name}" if point.dist is not None else ""
+                raise self.error(f"the {self.what} plugin {point.name!r} ({point.value}{source}) failed to import: "
+                                 f"{type(err).__name__}: {err}; fix or uninstall that package") from err

@@ -67,7 +67,7 @@ class Setting:
         return None
 
 
-SETTINGS: Registry[Setting] = Registry("experiment setting", ExperimentError)
+SETTINGS: Registry[Setting] = Registry("experiment setting", ExperimentError, group="settings")
 LABEL_FREE_MARK = "@"  # `la@transfer`: the row `la` with λ chosen by the label-free strategy `transfer`
 
 

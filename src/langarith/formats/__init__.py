@@ -46,7 +46,7 @@ class Format(ABC):
         )
 
 
-_FORMATS: Registry[Format] = Registry("module format", ModuleFileError)
+_FORMATS: Registry[Format] = Registry("module format", ModuleFileError, group="formats")
 register = _FORMATS.register
 get_format = _FORMATS.get_or_raise
 
@@ -168,7 +168,5 @@ def _adapter_name(out: Path) -> str:
     return cleaned or "composed"
 
 
-# Formats register themselves on import; detection tries them in this order.
-from langarith.formats import adapterhub as _adapterhub  # noqa: E402,F401
-from langarith.formats import peft as _peft  # noqa: E402,F401
-from langarith.formats import state_dict as _state_dict  # noqa: E402,F401
+# every format file registers itself (detection tries them in name order); then installed plugins
+_FORMATS.discover(__name__)

@@ -42,6 +42,7 @@ _NOT_SIGNATURE = {"dropout", "init_weights", "init_weights_seed", "phm_init_rang
                   "hypercomplex_nonlinearity", "stochastic_depth"}
 
 
+@register
 class AdapterHubFormat(Format):
     name = "adapterhub"
 
@@ -162,6 +163,3 @@ def _targets(tensors: dict[str, np.ndarray]) -> tuple[str, ...]:
     """Where the adapter sits, with layer numbers folded: `bert.encoder.layer.*.output.adapters`."""
     places = {re.sub(r"\.\d+\.", ".*.", key.split("." + PLACEHOLDER)[0]) for key in tensors}
     return tuple(sorted(places))
-
-
-register(AdapterHubFormat())

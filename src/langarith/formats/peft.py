@@ -45,6 +45,7 @@ _SIGNATURE = {
 }
 
 
+@register
 class PeftFormat(Format):
     name = "peft"
 
@@ -153,6 +154,3 @@ def _targets(tensors: dict[str, np.ndarray]) -> tuple[str, ...]:
 
 def _canon(value: Any) -> Any:
     return sorted(value) if isinstance(value, list) else value
-
-
-register(PeftFormat())

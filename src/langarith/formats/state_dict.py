@@ -15,6 +15,7 @@ WEIGHTS = "state_dict.safetensors"
 _SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
+@register
 class StateDictFormat(Format):
     name = "safetensors"
 
@@ -52,6 +53,3 @@ def _weights_file(path: Path) -> Path | None:
         return None
     found = [p for p in path.iterdir() if p.suffix in _SUFFIXES]
     return found[0] if len(found) == 1 else None
-
-
-register(StateDictFormat())

@@ -48,7 +48,7 @@ class MergeMethod:
         return self.fn(stacked, weights, **params)
 
 
-MERGES: Registry[MergeMethod] = Registry("merge method", SemanticsError)
+MERGES: Registry[MergeMethod] = Registry("merge method", SemanticsError, group="merges")
 
 
 def register(name: str) -> Callable[[MergeFn], MergeFn]:
@@ -170,6 +170,5 @@ def keep_top(x: np.ndarray, fraction: float, trim: str = "module", segments: Seq
     return np.where(mags >= threshold, x, 0.0)
 
 
-from langarith.merges import dare as _dare  # noqa: E402,F401
-from langarith.merges import magnitude as _magnitude  # noqa: E402,F401
-from langarith.merges import ties as _ties  # noqa: E402,F401
+# every merge file of this package registers itself; then installed plugins (entry points `langarith.merges`)
+MERGES.discover(__name__)

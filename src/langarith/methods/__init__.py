@@ -74,7 +74,7 @@ class Method(ABC):
         return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-METHODS: Registry[Method] = Registry("method", MethodError)
+METHODS: Registry[Method] = Registry("method", MethodError, group="methods")
 register = METHODS.register
 get_method = METHODS.get_or_raise
 
@@ -94,7 +94,5 @@ def fingerprint(params: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-from langarith.methods import bottleneck as _bottleneck  # noqa: E402,F401
-from langarith.methods import full as _full  # noqa: E402,F401
-from langarith.methods import lokr as _lokr  # noqa: E402,F401
-from langarith.methods import lora as _lora  # noqa: E402,F401
+# every method file of this package registers itself; then installed plugins (entry points `langarith.methods`)
+METHODS.discover(__name__)

@@ -33,6 +33,7 @@ def quiet() -> Iterator[None]:
         log.setLevel(level)
 
 
+@register
 class Bottleneck(Method):
     name = "bottleneck"
     defaults: ClassVar[dict[str, Any]] = {"config": "seq_bn", "reduction_factor": 16, "non_linearity": "relu"}
@@ -75,6 +76,3 @@ class Bottleneck(Method):
         # prediction head (MAD-X); language adapters have none.
         with_head = NAME in getattr(model, "heads", {})
         model.save_adapter(str(folder), NAME, with_head=with_head)
-
-
-register(Bottleneck())

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from langarith.methods import Method, MethodError, register
 
 
+@register
 class Full(Method):
     name = "full"
     defaults: ClassVar[dict[str, Any]] = {}
@@ -30,6 +31,3 @@ class Full(Method):
 
         model.save_pretrained(str(folder))
         AutoTokenizer.from_pretrained(model.config._name_or_path).save_pretrained(str(folder))
-
-
-register(Full())

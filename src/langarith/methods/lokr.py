@@ -10,6 +10,7 @@ from langarith.methods import register
 from langarith.methods.lora import LoRA
 
 
+@register
 class LoKr(LoRA):
     name = "lokr"
     defaults: ClassVar[dict[str, Any]] = {
@@ -27,6 +28,3 @@ class LoKr(LoRA):
 
     def save(self, model: Any, folder: Path) -> None:
         model.save_pretrained(str(folder))
-
-
-register(LoKr())

@@ -9,6 +9,7 @@ from langarith.methods import Method, MethodError, register
 from langarith.models import attention_targets
 
 
+@register
 class LoRA(Method):
     name = "lora"
     defaults: ClassVar[dict[str, Any]] = {"rank": 4, "alpha": 8, "targets": None, "dropout": 0.0}
@@ -51,6 +52,3 @@ def _conv1d_layers(model: Any, targets: list[str]) -> list[str]:
     names = {name.rsplit(".", 1)[-1] for name, layer in model.named_modules()
              if type(layer).__name__ == "Conv1D" and name.rsplit(".", 1)[-1] in targets}
     return sorted(names)
-
-
-register(LoRA())

@@ -121,17 +121,10 @@ class Task(ABC):
         return path
 
 
-TASKS: Registry[Task] = Registry("task", TaskError)
+TASKS: Registry[Task] = Registry("task", TaskError, group="tasks")
 register = TASKS.register
 get_task = TASKS.get_or_raise
 
 
-from langarith.tasks import headline as _headline  # noqa: E402,F401
-from langarith.tasks import ner as _ner  # noqa: E402,F401
-from langarith.tasks import news_topic as _news_topic  # noqa: E402,F401
-from langarith.tasks import qa as _qa  # noqa: E402,F401
-from langarith.tasks import sib200 as _sib200  # noqa: E402,F401
-from langarith.tasks import tydiqa as _tydiqa  # noqa: E402,F401
-from langarith.tasks import wikiann as _wikiann  # noqa: E402,F401
-from langarith.tasks import xlsum as _xlsum  # noqa: E402,F401
-from langarith.tasks import xnli as _xnli  # noqa: E402,F401
+# every task file of this package registers itself; then installed plugins (entry points `langarith.tasks`)
+TASKS.discover(__name__)

@@ -18,6 +18,7 @@ from langarith.tasks import Example, Scores, Task, hub_rows, is_hub, register
 from langarith.tasks.news_topic import masakhanews_config
 
 
+@register
 class Headline(Task):
     name = "headline"
     kind = "generation"
@@ -50,6 +51,3 @@ class Headline(Task):
         metrics["rouge_tokens"] = 0.0 if pieces is None else 1.0  # 1: SentencePiece pieces, 0: English words
         per = rouge_scores(refs, predictions, tokenize=pieces, kind="rouge2")
         return Scores(metrics, self.primary, per, "bootstrap")
-
-
-register(Headline())

@@ -78,6 +78,7 @@ def entities(words: list[str], tags: list[str]) -> list[tuple[str, str]]:
     return [(kind, " ".join(ws)) for kind, ws in spans]
 
 
+@register
 class Ner(Task):
     name = "ner"
     kind = "generation"
@@ -145,6 +146,3 @@ class Ner(Task):
 
         return Scores({"f1": entity_f1(gold, pred), "sentence_exact": 100.0 * sum(per) / max(len(per), 1)},
                       self.primary, per, "bootstrap", corpus)
-
-
-register(Ner())

@@ -18,12 +18,10 @@ def masakhanews_config(language: str) -> str:
     return found
 
 
+@register
 class NewsTopic(Sib200):
     name = "news-topic"
     dataset = "masakhanews"
 
     def hub_config(self, language: str) -> str:
         return masakhanews_config(language)
-
-
-register(NewsTopic())

@@ -46,6 +46,7 @@ def example(paragraph: dict[str, Any], qa: dict[str, Any]) -> Example:
                                          "answer_start": start})
 
 
+@register
 class Qa(Task):
     name = "qa"
     head = "qa"
@@ -85,6 +86,3 @@ class Qa(Task):
         golds = [e.gold or [e.label or ""] for e in examples]
         em, f1 = squad_em_f1(golds, predictions)
         return Scores({"exact_match": em, "f1": f1}, self.primary, squad_scores(golds, predictions)[1], "bootstrap")
-
-
-register(Qa())

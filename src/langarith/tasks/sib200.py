@@ -12,6 +12,7 @@ from langarith.prompts import prompt, target
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
 
+@register
 class Sib200(Task):
     name = "sib200"
     head = "classification"
@@ -57,6 +58,3 @@ class Sib200(Task):
         if not path.exists():
             return None
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-register(Sib200())

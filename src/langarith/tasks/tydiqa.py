@@ -52,6 +52,7 @@ def bucket(paragraph: dict[str, Any]) -> int:
     return int.from_bytes(hashlib.sha256(paragraph["context"].encode("utf-8")).digest()[:4], "big") % 20
 
 
+@register
 class TydiQa(Qa):
     name = "tydiqa"
     dataset = "tydiqa"
@@ -113,6 +114,3 @@ class TydiQa(Qa):
         if not chosen:
             raise TaskError(f"{data} ({HUB_CONFIG}/{split}) has no question whose id begins with {name}-")
         return f"{data} ({HUB_CONFIG}/{split}, {name})", chosen
-
-
-register(TydiQa())

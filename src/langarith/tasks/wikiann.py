@@ -15,6 +15,7 @@ from langarith.tasks.ner import ENTITY_TYPES, Ner, read_conll, wikiann_config
 TAGS = frozenset({"O", *(f"{bio}-{kind}" for kind in ENTITY_TYPES for bio in "BI")})
 
 
+@register
 class WikiAnn(Ner):
     name = "wikiann"
     dataset = "wikiann"
@@ -38,6 +39,3 @@ class WikiAnn(Ner):
                 raise TaskError(f"{path}: sentence {n} has tags outside WikiANN's BIO tags of "
                                 f"{', '.join(ENTITY_TYPES)}: {', '.join(unknown)}")
         return sentences
-
-
-register(WikiAnn())

@@ -40,6 +40,7 @@ def xlsum_config(language: str) -> str:
     return SCRIPTS.get((found, resolve(language).script or ""), CONFIGS[found])
 
 
+@register
 class XlSum(Headline):
     name = "xlsum"
     dataset = "xlsum"
@@ -64,6 +65,3 @@ class XlSum(Headline):
             raise TaskError(f"{data} [{config}/{split}]: {empty} rows have an empty summary")
         return [Example(prompt("summary", text=" ".join(str(r["text"]).split())), target(str(r["summary"])),
                         gold=str(r["summary"]).strip()) for r in rows]
-
-
-register(XlSum())

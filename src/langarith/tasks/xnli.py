@@ -22,6 +22,7 @@ LABELS = ("entailment", "neutral", "contradiction")  # the hub's ClassLabel orde
 COLUMNS = ("premise", "hypothesis", "label")
 
 
+@register
 class Xnli(Sib200):
     """Scored as SIB-200 is (accuracy, macro-F1, McNemar's test); the examples are sentence pairs."""
 
@@ -69,6 +70,3 @@ class Xnli(Sib200):
             if path.is_file():
                 return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return list(LABELS)
-
-
-register(Xnli())

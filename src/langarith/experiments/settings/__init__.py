@@ -9,8 +9,6 @@ Paper 2 (MAD-X on encoders): `zero_shot`, `enhancement`, `low_resource`, `relate
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from langarith.experiments.setting import SETTINGS
 
-for _found in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    importlib.import_module(f"{__name__}.{_found.name}")
+SETTINGS.discover(__name__)  # then installed plugins (entry points `langarith.settings`)
