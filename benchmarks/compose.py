@@ -5,7 +5,7 @@ For each K in {2, 10, 50}, with equal weights 1/K, in one run, two levels are ti
 - op: the combination alone, on modules already in memory. Ours: `ModuleVector.materialize` (`factor`, the
   papers; `delta` truncated to rank 4). PEFT: the `add_weighted_adapter` call (`linear`; `svd` with
   svd_rank 4) on adapters already loaded into a model.
-- end to end: K module folders in, one module folder out. Ours: `langarith.compose.compose` (read, hash,
+- end to end: K module folders in, one module folder out. Ours: `langarith.arith.compose.compose` (read, hash,
   combine, write atomically). PEFT: load the K adapters into an already built model, merge,
   `save_pretrained` the merged adapter (building the model is not timed).
 - exact composition: ours `delta` without truncation (ΔW to float precision) vs PEFT `svd` with
@@ -71,7 +71,7 @@ def make_modules(root: Path, k: int, base) -> list[Path]:
 
 
 def exact_deltas(folders: list[Path]) -> dict[str, np.ndarray]:
-    from langarith.formats import load
+    from langarith.arith.formats import load
 
     mods = [load(f) for f in folders]
     w = 1.0 / len(mods)
@@ -89,8 +89,8 @@ def rel_error(deltas: dict[str, np.ndarray], exact: dict[str, np.ndarray]) -> fl
 
 
 def our_deltas(folder: Path) -> dict[str, np.ndarray]:
-    from langarith.formats import load
-    from langarith.lowrank import lora_delta
+    from langarith.arith.formats import load
+    from langarith.arith.lowrank import lora_delta
 
     m = load(folder)
     return {layer: lora_delta(m, layer) for layer in m.lora}
@@ -107,9 +107,9 @@ def best_of(fn, repeats: int) -> float:
 
 def run_ours(folders: list[Path], out: Path, semantics: str, rank: int | None, repeats: int) -> tuple[float, float]:
     """(op seconds, end-to-end seconds), best of `repeats`."""
-    from langarith.algebra import mean
-    from langarith.compose import compose
-    from langarith.formats import load
+    from langarith.arith.algebra import mean
+    from langarith.arith.compose import compose
+    from langarith.arith.formats import load
 
     names = {f"m{i}": f for i, f in enumerate(folders)}
     mods = [load(f, name=n) for n, f in names.items()]

@@ -34,8 +34,8 @@ ASSUMED_MFU = 0.10  # small models, small batches: a tenth of peak until the nod
 # A step cannot be faster than its kernel launches: about 1 ms per layer for a training step (forward and
 # backward) and 0.3 ms per layer for an evaluation batch (each generated token is one) — assumed, as above.
 FLOOR_MS_PER_LAYER = {"train": 1.0, "eval": 0.3}
-GPU_EVAL_BATCH = {"decoder": 64, "encoder": 256}  # langarith.devices.EVAL_BATCH on CUDA
-WORKERS = 4  # langarith.devices.WORKERS_PER_GPU: independent trainings at once on one GPU
+GPU_EVAL_BATCH = {"decoder": 64, "encoder": 256}  # langarith.core.devices.EVAL_BATCH on CUDA
+WORKERS = 4  # langarith.core.devices.WORKERS_PER_GPU: independent trainings at once on one GPU
 
 
 def body_and_head(model: str | None) -> tuple[str, float, float, int]:
@@ -83,7 +83,7 @@ def evaluations(config, name: str) -> tuple[float, str]:
     """Examples evaluated by the whole run: from the committed cpu run's cells (λ evaluations × dev rows + test
     rows), scaled to this budget's rows and targets."""
     from langarith.evaluation import load_examples
-    from langarith.search import lambda_grid
+    from langarith.scoring.search import lambda_grid
     from langarith.tasks import get_task
 
     ran = ROOT / "results" / f"{name}-cpu" / "results.json"

@@ -64,7 +64,8 @@ def eval_hf(model: str | None, module: Path, limit: int) -> dict:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from langarith import devices, models
+    from langarith import models
+    from langarith.core import devices
     from langarith.prompts import fit_prompt, target
 
     examples, labels, _ = _examples(limit)
@@ -136,7 +137,7 @@ def main() -> None:
     parser.add_argument("--child", choices=["train-ours", "train-hf", "eval-ours", "eval-hf"])
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
-    from langarith.devices import describe
+    from langarith.core.devices import describe
 
     if args.child:
         child(args.child, args.model, args.steps, args.examples, args.bf16, args.work)

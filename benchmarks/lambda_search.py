@@ -46,9 +46,9 @@ def _modules(run: Path) -> dict[str, Path]:
 
 def decoder_curves(run: Path, targets: list[str]):
     """(name, task, language, dev, predict(λ)) for Add and Add & Subtract on the default decoder."""
+    from langarith.arith.formats import load
+    from langarith.arith.recipes import add, add_subtract
     from langarith.evaluation import DecoderEvaluator, load_examples
-    from langarith.formats import load
-    from langarith.recipes import add, add_subtract
     from langarith.tasks import get_task
 
     folders = _modules(run)
@@ -70,10 +70,10 @@ def decoder_curves(run: Path, targets: list[str]):
 
 def madx_curves(run: Path):
     """LA(en, rel) and λ·en for every target of a MAD-X zero-shot run on the default encoder."""
+    from langarith.arith.formats import load
+    from langarith.arith.recipes import la
     from langarith.evaluation import MadxEvaluator, load_examples
     from langarith.experiments.madx_runner import nearest_partner
-    from langarith.formats import load
-    from langarith.recipes import la
     from langarith.tasks import get_task
 
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
@@ -118,7 +118,7 @@ def main() -> None:
     if not args.run and not args.madx and not args.replay:
         parser.error("give --run DIR and/or --madx DIR (or --replay with --cache)")
 
-    from langarith.search import STRATEGIES, lambda_grid, search
+    from langarith.scoring.search import STRATEGIES, lambda_grid, search
 
     grid = lambda_grid(0.05)
     cached = json.loads(args.cache.read_text(encoding="utf-8")) if args.cache and args.cache.exists() else {}

@@ -48,7 +48,7 @@ def run_hf(model: str | None, steps: int, out: Path, bf16: bool) -> dict:
     )
 
     from langarith import models
-    from langarith.corpora import read_texts
+    from langarith.languages.corpora import read_texts
     from langarith.training.data import pack
 
     info = models.resolve(model)

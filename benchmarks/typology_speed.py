@@ -26,9 +26,9 @@ TARGET_S = 2.0
 def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["LANGARITH_CACHE"] = cache
-        from langarith import typology, uriel
-        from langarith.codes import _resolve, resolve
-        from langarith.errors import UnknownLanguageError
+        from langarith.core.errors import UnknownLanguageError
+        from langarith.languages import typology, uriel
+        from langarith.languages.codes import _resolve, resolve
 
         resolve_cache_clear = _resolve.cache_clear
 

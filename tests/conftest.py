@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from langarith.arith.module import LoraPair, Module
 from langarith.data import data_folder
-from langarith.module import LoraPair, Module
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -233,7 +233,7 @@ def kill_mid_write(out: Path, content: str = "{}") -> None:
     script = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from langarith.atomic import atomic_folder
+        from langarith.core.atomic import atomic_folder
         with atomic_folder(Path({str(out)!r})) as tmp:
             (tmp / "adapter_config.json").write_text({content!r})
             print("writing", flush=True)

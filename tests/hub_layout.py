@@ -40,7 +40,7 @@ def export_news(root: Path) -> Path:
     """masakhane/masakhanews's export: <config>/masakhanews-<split>.parquet with an integer ClassLabel."""
     from datasets import ClassLabel, Dataset, Features, Value
 
-    from langarith.corpora import read_file
+    from langarith.languages.corpora import read_file
 
     names = [n.strip() for n in (NEWS / "yor" / "labels.txt").read_text(encoding="utf-8").split() if n.strip()]
     features = Features({"label": ClassLabel(names=names), "headline": Value("string"), "text": Value("string")})

@@ -1,6 +1,7 @@
-"""The package's shape: imports go one way — cli → offline → experiments → evaluation/training →
-models/tasks/methods → core — with no import cycle (function-level imports included; the `module`↔`algebra`
-operator pair aside), and no file longer than a reader can hold."""
+"""The package's shape: wings whose imports go one way — cli → offline → experiments → evaluation/training →
+models/tasks/methods → analysis → arith → scoring → languages → data → core — with no import cycle
+(function-level imports included; the `module`↔`algebra` operator pair aside), few modules loose at the root,
+and no file or class longer than a reader can hold."""
 
 from __future__ import annotations
 
@@ -11,20 +12,29 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "langarith"
-ALLOWED_PAIRS = {frozenset({"langarith.module", "langarith.algebra"})}
+ALLOWED_PAIRS = {frozenset({"langarith.arith.module", "langarith.arith.algebra"})}
 MAX_LINES = 450
-LAYERS = {  # first matching prefix; everything else is the core (layer 1)
-    "langarith.__main__": 7,
-    "langarith.cli": 6,
-    "langarith.offline": 5,
-    "langarith.experiments": 4,
-    "langarith.evaluation": 3,
-    "langarith.data.pull": 3,  # runs the tasks' and text sources' own readers against the hub
-    "langarith.training": 3,
-    "langarith.models.identity": 1,  # torch-free and core-only: formats, algebra and Module compare base models
-    "langarith.models": 2,
-    "langarith.tasks": 2,
-    "langarith.methods": 2,
+MAX_CLASS_LINES = 250
+MAX_LOOSE = 8  # modules at the package root, outside every wing
+#: classes still over MAX_CLASS_LINES, each to be split (the experiments' Runner: issue X, settings as plans)
+LONG_CLASSES = {"langarith.experiments.runner.Runner"}
+LAYERS = {  # the wings, bottom up; first matching prefix; the root's loose modules are the core's (layer 1)
+    "langarith.__main__": 12,
+    "langarith.cli": 11,
+    "langarith.offline": 10,
+    "langarith.experiments": 9,
+    "langarith.evaluation": 8,
+    "langarith.training": 8,
+    "langarith.data.pull": 8,  # runs the tasks' and text sources' own readers against the hub
+    "langarith.models": 7,
+    "langarith.tasks": 7,
+    "langarith.methods": 7,
+    "langarith.analysis": 6,
+    "langarith.arith": 5,
+    "langarith.scoring": 4,
+    "langarith.languages": 3,
+    "langarith.data": 2,
+    "langarith.core": 1,
 }
 
 
@@ -119,6 +129,20 @@ def test_imports_go_one_way():
 @pytest.mark.parametrize("path", sorted(modules().values()), ids=lambda p: str(p.relative_to(SRC)))
 def test_no_file_over_450_lines(path: Path):
     assert len(path.read_text(encoding="utf-8").splitlines()) <= MAX_LINES
+
+
+def test_few_modules_lie_loose_at_the_root():
+    loose = sorted(p.name for p in (SRC / PACKAGE).glob("*.py"))
+    assert len(loose) <= MAX_LOOSE, loose
+
+
+def test_no_class_over_250_lines():
+    long = set()
+    for module, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+                long.add(f"{module}.{node.name}")
+    assert long == LONG_CLASSES
 
 
 def test_the_checks_find_a_cycle_and_an_upward_import(tmp_path):

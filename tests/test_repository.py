@@ -38,8 +38,8 @@ def test_the_ignore_rules_keep_full_budget_modules_and_drop_checkpoints_and_bund
 
 
 def test_an_unusable_cache_folder_is_a_clean_error(tmp_path, monkeypatch):
-    from langarith.errors import LangarithError
-    from langarith.paths import cache_dir
+    from langarith.core.errors import LangarithError
+    from langarith.core.paths import cache_dir
 
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setenv("LANGARITH_CACHE", str(tmp_path / "a-file"))

@@ -13,17 +13,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Module": "langarith.module",
-    "ModuleVector": "langarith.algebra",
-    "mean": "langarith.algebra",
-    "vsum": "langarith.algebra",
-    "weighted_sum": "langarith.algebra",
-    "load": "langarith.formats",
-    "save": "langarith.formats",
-    "compose": "langarith.compose",
-    "related": "langarith.typology",
-    "distance_matrix": "langarith.typology",
-    "resolve": "langarith.codes",
+    "Module": "langarith.arith.module",
+    "ModuleVector": "langarith.arith.algebra",
+    "mean": "langarith.arith.algebra",
+    "vsum": "langarith.arith.algebra",
+    "weighted_sum": "langarith.arith.algebra",
+    "load": "langarith.arith.formats",
+    "save": "langarith.arith.formats",
+    "compose": "langarith.arith.compose",
+    "related": "langarith.languages.typology",
+    "distance_matrix": "langarith.languages.typology",
+    "resolve": "langarith.languages.codes",
 }
 
 

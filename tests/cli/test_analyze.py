@@ -13,9 +13,9 @@ from conftest import synthetic_lora
 from typer.testing import CliRunner
 
 import langarith
-from langarith.analysis import as_updates, cosine_matrix
+from langarith.analysis.measures import as_updates, cosine_matrix
 from langarith.cli import app, main
-from langarith.typology import distance
+from langarith.languages.typology import distance
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 pytestmark = pytest.mark.usefixtures("isolated_cache")

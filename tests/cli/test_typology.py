@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 import langarith.cli.typology  # noqa: F401  (registers the commands)
 from langarith.cli.app import app
-from langarith.errors import UnknownLanguageError
-from langarith.typology import KINDS, SelectionError
+from langarith.core.errors import UnknownLanguageError
+from langarith.languages.typology import KINDS, SelectionError
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("isolated_cache")

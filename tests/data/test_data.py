@@ -34,9 +34,9 @@ from hub_layout import (
 )
 
 import langarith.data
-from langarith.corpora import CorpusError, read_file, read_texts
 from langarith.data import PULLED, DataError, locate
 from langarith.data.pull import pull, where_each
+from langarith.languages.corpora import CorpusError, read_file, read_texts
 from langarith.tasks import TaskError, get_task
 from langarith.tasks.ner import read_conll
 

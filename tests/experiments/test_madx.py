@@ -137,9 +137,9 @@ def test_stack_equals_a_manual_two_adapter_forward(madx_setup, tiny_models):
 
 
 def test_la_at_lambda_one_and_zero_reproduces_each_adapter(madx_setup, tiny_models):
+    from langarith.arith.formats import load
+    from langarith.arith.recipes import la
     from langarith.evaluation import MadxEvaluator
-    from langarith.formats import load
-    from langarith.recipes import la
 
     ev = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
     texts = ["The health news is here.", "Sports today, science tomorrow"]
@@ -159,9 +159,9 @@ def test_la_at_lambda_one_and_zero_reproduces_each_adapter(madx_setup, tiny_mode
 
 
 def test_evaluate_and_tune_on_dev(madx_setup, tiny_models):
+    from langarith.arith.formats import load
+    from langarith.arith.recipes import la
     from langarith.evaluation import MadxEvaluator
-    from langarith.formats import load
-    from langarith.recipes import la
 
     ev = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
     result = ev.evaluate(madx_setup["en"], "sib200", madx_setup["sib"], "eng_Latn", "test")

@@ -30,7 +30,7 @@ class Weather(Sib200):
 SETTING = '''
 from langarith.experiments.runner import Runner
 from langarith.experiments.setting import fixed_rows, setting
-from langarith.recipes import scaled
+from langarith.arith.recipes import scaled
 
 
 def source_task(run, target):

@@ -91,7 +91,7 @@ def test_other_metrics_tables_skip_the_primary_and_bookkeeping():
 
 
 def test_lambda_one_reproduces_the_baseline_exactly(tmp_path, isolated_cache):
-    from langarith.recipes import add_subtract
+    from langarith.arith.recipes import add_subtract
 
     runner = Runner(load_config(write(tmp_path)), tmp_path / "out", progress=False)
     task = runner.load(runner.task_module("en"))
@@ -220,7 +220,7 @@ def test_shipped_configs_run_at_smoke_and_give_their_pinned_results(tmp_path, is
 
 
 def test_a_deadline_leaves_complete_results_and_the_rerun_continues(tmp_path, isolated_cache, monkeypatch):
-    from langarith import timing
+    from langarith.core import timing
     from langarith.experiments.cells import FinishedCells
 
     path = write(tmp_path)

@@ -48,7 +48,7 @@ def test_export_refuses_what_cannot_be_merged_and_keeps_other_folders(tiny_model
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "todo.txt").write_text("keep me")
-    from langarith.errors import OutputExistsError
+    from langarith.core.errors import OutputExistsError
 
     with pytest.raises(OutputExistsError):
         export_merged(module, notes, overwrite=True)

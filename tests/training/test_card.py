@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from langarith.cards import composed_card
-from langarith.compose import compose
-from langarith.models.identity import BaseIdentity, fingerprint
-from langarith.module import Module
+from langarith.arith.cards import composed_card
+from langarith.arith.compose import compose
+from langarith.arith.identity import BaseIdentity, fingerprint
+from langarith.arith.module import Module
 from langarith.training import TrainSpec, train
 from langarith.training.card import trained_card
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import SHARED
 
-from langarith.formats import ModuleFileError, load
+from langarith.arith.formats import ModuleFileError, load
 from langarith.training import TrainSpec, train
 
 SIB = SHARED / "sib200"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from langarith import timing
+from langarith.core import timing
 from langarith.training import TrainSpec, train
 from langarith.training.pool import PoolError, deadline_at, gpu_slots, log_file, train_all, waves
 
@@ -58,7 +58,7 @@ def test_submitit_local_backend_trains_the_same_module(tmp_path, tiny_models, is
 
 
 def test_a_failed_training_raises_its_own_error_in_the_caller(tmp_path, tiny_models, isolated_cache):
-    from langarith.corpora import CorpusError
+    from langarith.languages.corpora import CorpusError
 
     with pytest.raises(CorpusError, match=r"nowhere\.txt"):
         train_all([spec(tiny_models, tmp_path / "ok", 0),

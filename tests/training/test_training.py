@@ -142,7 +142,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tiny_models, tmp_path):
 
 
 def test_errors_say_what_to_do(tiny_models, tmp_path):
-    from langarith.corpora import CorpusError
+    from langarith.languages.corpora import CorpusError
 
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
@@ -154,7 +154,7 @@ def test_errors_say_what_to_do(tiny_models, tmp_path):
         train(spec(tiny_models, tmp_path, text=[str(binary)]))
     with pytest.raises(CorpusError, match="neither a file nor a known corpus"):
         train(spec(tiny_models, tmp_path, text=["nope.txt"]))
-    from langarith.errors import UnknownLanguageError
+    from langarith.core.errors import UnknownLanguageError
 
     with pytest.raises(UnknownLanguageError):
         train(spec(tiny_models, tmp_path, language="xx-not-a-language", text=["tatoeba:xx-not-a-language"]))
@@ -265,7 +265,7 @@ def test_bf16_mixed_precision_trains_and_keeps_fp32_weights(tiny_models, tmp_pat
     m = manifest(out)
     assert m["precision"] == "bf16"
     assert m["heldout_loss"]["after"] < m["heldout_loss"]["before"], m["heldout_loss"]
-    from langarith.formats import load
+    from langarith.arith.formats import load
 
     assert load(out).summary()["dtypes"] == ["float32"]
     with pytest.raises(TrainError, match="fp32 or bf16"):
@@ -302,7 +302,7 @@ def test_bf16_copies_of_frozen_weights_give_bitwise_the_autocast_step():
 
 def test_a_deadline_stops_at_a_checkpoint_and_the_rerun_matches_an_uninterrupted_run(tiny_models, tmp_path,
                                                                                       monkeypatch):
-    from langarith import timing
+    from langarith.core import timing
 
     full = train(spec(tiny_models, tmp_path, steps=6, checkpoint_every=0, out=tmp_path / "full")).path
     out = tmp_path / "cut"
@@ -329,7 +329,7 @@ def test_a_deadline_stops_at_a_checkpoint_and_the_rerun_matches_an_uninterrupted
 
 
 def test_bf16_saved_modules_load_and_evaluate_as_bf16(tiny_models, tmp_path):
-    from langarith.formats import load
+    from langarith.arith.formats import load
 
     out = train(spec(tiny_models, tmp_path, steps=2, save_dtype="bf16")).path
     module = load(out)
@@ -348,7 +348,7 @@ def test_a_loss_that_becomes_nan_fails_and_writes_nothing(tiny_models, tmp_path)
 
 
 def test_resuming_another_run_is_refused_with_what_differs(tiny_models, tmp_path, monkeypatch):
-    from langarith import timing
+    from langarith.core import timing
 
     asked = []
     monkeypatch.setattr(timing, "left", lambda: asked.append(None) or (-1.0 if len(asked) > 3 else 60.0))
@@ -390,7 +390,7 @@ def test_a_corrupt_or_foreign_checkpoint_is_a_clean_error_on_resume(tiny_models,
     ({"language": "zz"}, "zz"),
 ])
 def test_what_cannot_train_is_a_clean_error(tiny_models, tmp_path, change, message):
-    from langarith.errors import LangarithError
+    from langarith.core.errors import LangarithError
 
     with pytest.raises(LangarithError, match=message):
         train(spec(tiny_models, tmp_path, steps=1, **change))

@@ -22,8 +22,8 @@ from langarith.cli import offline as _offline  # noqa: F401
 from langarith.cli import train as _train  # noqa: F401
 from langarith.cli import typology as _typology  # noqa: F401
 from langarith.cli.app import app
-from langarith.errors import LangarithError
-from langarith.hub import offline_unless_reachable
+from langarith.core.errors import LangarithError
+from langarith.core.hub import offline_unless_reachable
 
 # Commands that load models or data (and so may touch the hub); the others never import transformers.
 _MODEL_COMMANDS = {"train", "evaluate", "search-lambda", "experiment", "demo", "export", "data"}

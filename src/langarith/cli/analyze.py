@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from langarith import __version__
-from langarith.analysis import (
+from langarith.analysis.measures import (
     AnalysisError,
     DistancePairs,
     NotEnoughLanguagesError,
@@ -26,13 +26,13 @@ from langarith.analysis import (
     mean_between,
     mean_pairwise,
 )
+from langarith.analysis.plots import cosine_heatmap, density_plot, distance_vs_cosine
+from langarith.arith.formats import detect, load
+from langarith.arith.module import Module
 from langarith.cli.app import app
 from langarith.cli.typology import Kind
-from langarith.errors import ModuleFileError, OutputExistsError
-from langarith.formats import detect, load
-from langarith.module import Module
-from langarith.plots import cosine_heatmap, density_plot, distance_vs_cosine
-from langarith.typology import DEFAULT_KIND
+from langarith.core.errors import ModuleFileError, OutputExistsError
+from langarith.languages.typology import DEFAULT_KIND
 
 REPORT = "report.md"
 COSINE_PNG = "cosine_heatmap.png"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
+from langarith.arith.formats import load
+from langarith.arith.recipes import RECIPES
 from langarith.cli.app import app
-from langarith.errors import ExpressionError, RecipeError
-from langarith.formats import load
-from langarith.recipes import RECIPES
+from langarith.core.errors import ExpressionError, RecipeError
 
 
 class SemanticsChoice(str, Enum):
@@ -62,7 +62,7 @@ def compose(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
 ) -> None:
     """Compose modules with arithmetic into a new module in the inputs' format."""
-    from langarith.compose import compose as run  # recipes pull in typology (0.1 s): only when composing
+    from langarith.arith.compose import compose as run  # recipes pull in typology (0.1 s): only when composing
     if expression is not None and (task or lang):
         raise ExpressionError("--task/--lang go with --recipe; with an expression, name modules with --module")
     if recipe is not None and module:

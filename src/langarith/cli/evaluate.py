@@ -12,19 +12,19 @@ from typing import Any
 
 import typer
 
-from langarith import label_free
-from langarith.algebra import ModuleVector
+from langarith.arith.algebra import ModuleVector
+from langarith.arith.compose import load_as
+from langarith.arith.formats import save
+from langarith.arith.merges.ties import PAPER_LAMBDAS
+from langarith.arith.module import Module
+from langarith.arith.recipes import RECIPES, RecipeInputs
 from langarith.cli.app import app
 from langarith.cli.compose import _pairs
-from langarith.compose import load_as
-from langarith.errors import RecipeError
-from langarith.formats import save
-from langarith.label_free import LABEL_FREE
-from langarith.merges.ties import PAPER_LAMBDAS
+from langarith.core.errors import RecipeError
 from langarith.models import resolve
-from langarith.module import Module
-from langarith.recipes import RECIPES, RecipeInputs
-from langarith.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES, lambda_grid
+from langarith.scoring import label_free
+from langarith.scoring.label_free import LABEL_FREE
+from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES, lambda_grid
 from langarith.tasks import TASKS, get_task
 
 _MODEL = typer.Option(None, "--model", help="Base model (HF id or folder); default: the offline Gemma 3 270M.")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from langarith import timing
 from langarith.cli.app import app
+from langarith.core import timing
 
 _OUT = typer.Option(None, "--out", "-o", help="Results folder (default: runs/<config name>-<budget>).")
 _DATA = typer.Option(None, "--data", help="A data folder (holding sib200/, tatoeba/, …; e.g. what `langarith data "

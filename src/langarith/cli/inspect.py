@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from langarith.arith.formats import load
 from langarith.cli.app import app
-from langarith.formats import load
 
 _FACTS = ("path", "format", "kind", "base", "language", "role", "rank", "alpha", "num_tensors", "num_params",
           "norm", "dtypes", "targets", "extras", "sha256")

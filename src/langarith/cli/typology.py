@@ -1,6 +1,6 @@
 """`langarith related` and `langarith distances`: pick source languages for a target by URIEL
 typology, and inspect the distances behind the choice. Model-free: numpy and langcodes only;
-matplotlib is imported (by `langarith.plots`) only when a heatmap is asked for."""
+matplotlib is imported (by `langarith.analysis.plots`) only when a heatmap is asked for."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from langarith.analysis.plots import distance_heatmap, image_format
 from langarith.cli.app import app
-from langarith.plots import distance_heatmap, image_format
-from langarith.typology import (
+from langarith.languages.typology import (
     DEFAULT_KIND,
     KINDS,
     PAPER_MAX_GEOGRAPHIC,

@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from langarith.errors import LangarithError
-from langarith.registry import Registry
+from langarith.core.errors import LangarithError
+from langarith.core.registry import Registry
 
 PULLED = "langarith-pull.json"  # marks a dataset folder `langarith data pull` wrote (the hub's parquet layout)
 ENV = "LANGARITH_DATA"

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from langarith import __version__
-from langarith.corpora import BIBLE_DB, bible_subset, read_texts
+from langarith.core.errors import LangarithError
 from langarith.data import DATASETS, PULLED, DataError, DataSet, get_dataset, is_hub, locate
 from langarith.data.hub import PARQUET, Copied, copying_to, hub_configs, hub_split, read_split
-from langarith.errors import LangarithError
+from langarith.languages.corpora import BIBLE_DB, bible_subset, read_texts
 from langarith.tasks import TASKS
 
 SPLITS = ("train", "dev", "test")

@@ -13,12 +13,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from langarith import label_free
-from langarith.errors import LangarithError
-from langarith.formats import load
-from langarith.models.identity import model_hint
-from langarith.module import Module
-from langarith.search import search
+from langarith.arith.formats import load
+from langarith.arith.identity import model_hint
+from langarith.arith.module import Module
+from langarith.core.errors import LangarithError
+from langarith.scoring import label_free
+from langarith.scoring.search import search
 from langarith.tasks import Example, Scores, Task
 
 

@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from langarith import devices, models, timing
+from langarith import models
+from langarith.arith.formats import detect, save
+from langarith.arith.module import Module
+from langarith.core import devices, timing
+from langarith.core.progress import progress
 from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, finite, load_examples, same_base
-from langarith.formats import detect, save
-from langarith.metrics import sentencepiece_tokenizer
-from langarith.module import Module
-from langarith.progress import progress
 from langarith.prompts import fit_prompt, target
+from langarith.scoring.metrics import sentencepiece_tokenizer
 from langarith.tasks import Example, Task, get_task
 
 

@@ -16,14 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from langarith import devices, models, timing
-from langarith.algebra import ModuleVector
+from langarith import models
+from langarith.arith.algebra import ModuleVector
+from langarith.arith.formats import save
+from langarith.arith.module import Module
+from langarith.core import devices, timing
+from langarith.core.progress import progress
 from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, finite, load_examples, same_base
-from langarith.formats import save
 from langarith.methods.bottleneck import quiet
 from langarith.models import heads
-from langarith.module import Module
-from langarith.progress import progress
 from langarith.tasks import Example, Task, get_task
 
 LANG = "lang"  # the language slot's adapter name at inference

@@ -11,12 +11,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from langarith.codes import resolve, same_language
 from langarith.data import DATASETS, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
-from langarith.label_free import LABEL_FREE
+from langarith.languages.codes import resolve, same_language
 from langarith.methods import METHODS
-from langarith.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES
+from langarith.scoring.label_free import LABEL_FREE
+from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES
 from langarith.tasks import TASKS, get_task
 from langarith.training.spec import DEFAULT_STEPS, default
 
@@ -40,7 +40,7 @@ class Budget(Strict):
     test_limit: int | None = Field(None, ge=1)
     lambda_step: float = Field(GRID_STEP, gt=0, le=1)
     lambda_low: float = Field(0.0, ge=0, le=1)
-    search: str = DEFAULT_STRATEGY  # a λ search strategy (langarith.search)
+    search: str = DEFAULT_STRATEGY  # a λ search strategy (langarith.scoring.search)
     random_draws: int = Field(3, ge=1)
     text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
     lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
@@ -84,7 +84,7 @@ class Config(Strict):
     dev_split: str = "dev"
     test_split: str = "test"
     seed: int = 0
-    #: label-free λ strategies (`langarith.label_free`): each of the setting's method rows gets a twin whose λ
+    #: label-free λ strategies (`langarith.scoring.label_free`): each of the setting's method rows gets a twin whose λ
     #: was chosen without the target's labels (`la@transfer`), tested against the dev-tuned row
     label_free: list[str] = Field(default_factory=list)
     budget: BudgetName = "cpu"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from langarith import devices
+from langarith.core import devices
 from langarith.experiments.config import Budget, Config
 from langarith.experiments.setting import ExperimentError
 

@@ -10,14 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from langarith import devices, models
+from langarith import models
+from langarith.arith.formats import load
+from langarith.arith.module import Module
+from langarith.core import devices
 from langarith.evaluation.madx import MadxEvaluator
 from langarith.experiments.runner import Runner
-from langarith.formats import load
+from langarith.languages.typology import choose_related
 from langarith.methods import fingerprint, get_method, init_seed
 from langarith.models import heads
-from langarith.module import Module
-from langarith.typology import choose_related
 
 
 def nearest_partner(target: str, pool: Sequence[str], source: str) -> str:

@@ -13,13 +13,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from langarith import devices, plots
-from langarith.analysis import cosine_matrix, density_stats, mean_pairwise
-from langarith.errors import LangarithError
+from langarith.analysis import plots
+from langarith.analysis.measures import cosine_matrix, density_stats, mean_pairwise
+from langarith.arith.formats.files import write_json
+from langarith.core import devices
+from langarith.core.errors import LangarithError
 from langarith.experiments.cells import Cell
 from langarith.experiments.setting import LABEL_FREE_MARK
 from langarith.experiments.table import other_metrics, table
-from langarith.formats.files import write_json
 
 
 def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:

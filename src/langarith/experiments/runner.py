@@ -19,20 +19,21 @@ from typing import Any
 
 from rich.console import Console
 
-from langarith import devices, label_free, timing
-from langarith.algebra import ModuleVector
-from langarith.analysis import as_updates
-from langarith.corpora import available_text
+from langarith.analysis.measures import as_updates
+from langarith.arith.algebra import ModuleVector
+from langarith.arith.formats import load
+from langarith.core import devices, timing
 from langarith.evaluation import merged_evaluator
 from langarith.evaluation.base import load_examples
 from langarith.experiments.cells import Cell, FinishedCells, cells_record
 from langarith.experiments.config import Config
 from langarith.experiments.report import write_results
 from langarith.experiments.setting import LABEL_FREE_MARK, SETTINGS, ExperimentError
-from langarith.formats import load
-from langarith.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
+from langarith.languages.corpora import available_text
 from langarith.models import check_trained_on
-from langarith.search import lambda_grid
+from langarith.scoring import label_free
+from langarith.scoring.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
+from langarith.scoring.search import lambda_grid
 from langarith.tasks import get_task
 from langarith.training import TrainSpec, train
 from langarith.training.pool import train_all
@@ -191,7 +192,7 @@ class Runner:
         return self._evaluator
 
     def eval_precision(self) -> str:
-        return "fp32"  # merged-weights evaluation: see langarith.devices
+        return "fp32"  # merged-weights evaluation: see langarith.core.devices
 
     def examples(self, language: str, split: str) -> list[Any]:
         if (language, split) not in self._examples:

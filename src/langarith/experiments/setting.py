@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langarith.codes import same_language
-from langarith.errors import LangarithError
-from langarith.registry import Registry
+from langarith.core.errors import LangarithError
+from langarith.core.registry import Registry
+from langarith.languages.codes import same_language
 
 
 class ExperimentError(LangarithError):

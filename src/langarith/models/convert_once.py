@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from langarith.errors import LangarithError
-from langarith.paths import cache_dir
+from langarith.core.errors import LangarithError
+from langarith.core.paths import cache_dir
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langarith.errors import LangarithError
+from langarith.core.errors import LangarithError
 from langarith.models import convert_once
 from langarith.models.convert_once import MARKER, DefaultEncoderError
 from langarith.models.e5_file import (
@@ -160,7 +160,7 @@ def default_encoder_dir(console: Console | None = None) -> Path:
     """The default encoder as a Hugging Face folder, converting it on first use.
 
     Later calls only check that the folder is complete (milliseconds). The cache root follows
-    `langarith.paths.cache_dir` (`$LANGARITH_CACHE` first).
+    `langarith.core.paths.cache_dir` (`$LANGARITH_CACHE` first).
     """
     source = source_path()
 

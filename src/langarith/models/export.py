@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from langarith import __version__
-from langarith.algebra import check_finite
-from langarith.atomic import atomic_folder
-from langarith.cards import base_sentence, front_matter, use_snippet
-from langarith.formats import load
+from langarith.arith.algebra import check_finite
+from langarith.arith.cards import base_sentence, front_matter, use_snippet
+from langarith.arith.formats import load
+from langarith.arith.identity import model_hint
+from langarith.arith.module import Module
+from langarith.core.atomic import atomic_folder
 from langarith.models import ModelError, ModelInfo, load_tokenizer, resolve
 from langarith.models import load as load_model
-from langarith.models.identity import model_hint
-from langarith.module import Module
 
 RECORD = "langarith-export.json"  # marks a folder `export` wrote, so --overwrite replaces only those
 DTYPES = ("float32", "bfloat16", "float16")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langarith.errors import LangarithError
+from langarith.core.errors import LangarithError
 from langarith.models import convert_once
 from langarith.models.convert_once import MARKER, DefaultModelError
 from langarith.models.gemma_tokenizer import (
@@ -95,7 +95,7 @@ def default_model_dir(console: Console | None = None) -> Path:
     """The default model as a Hugging Face folder, converting it on first use.
 
     Later calls only check that the folder is complete, so they cost well under a second. The
-    cache root follows `langarith.paths.cache_dir` (`$LANGARITH_CACHE` first).
+    cache root follows `langarith.core.paths.cache_dir` (`$LANGARITH_CACHE` first).
     """
 
     def build(staged: Path, work: Path, console: Console) -> None:

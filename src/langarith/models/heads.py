@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from langarith.errors import LangarithError
+from langarith.core.errors import LangarithError
 from langarith.models import fresh_weights_unreported
 from langarith.tasks import TASKS, Example, Task
 

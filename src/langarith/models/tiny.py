@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from langarith.core.paths import cache_dir
 from langarith.data import is_hub, local
-from langarith.paths import cache_dir
 
 TINY = "tiny"  # a tiny random decoder for smoke runs of configs and CI: numbers mean nothing, the path is real
 TINY_ENCODER = "tiny-encoder"  # the same for encoders (MAD-X configs)

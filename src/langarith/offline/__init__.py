@@ -11,7 +11,7 @@ into the few small files a transfer can bring back; `langarith unpack` opens the
 
 from __future__ import annotations
 
-from langarith.errors import LangarithError
+from langarith.core.errors import LangarithError
 
 
 class OfflineError(LangarithError):

@@ -22,10 +22,10 @@ from typing import Any
 
 import langarith
 from langarith import models
+from langarith.core.paths import cache_dir
 from langarith.experiments import load_config
 from langarith.offline import OfflineError, node, wheels
 from langarith.offline.data import write_archive
-from langarith.paths import cache_dir
 
 MIB = node.MIB
 HEAD = ("run.sh", "node.py", "manifest.json")

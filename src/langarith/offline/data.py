@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from langarith import models
-from langarith.corpora import BIBLE_DB, bible_subset, read_texts
+from langarith.core.errors import LangarithError
 from langarith.data import get_dataset, local_roots
-from langarith.errors import LangarithError
+from langarith.languages.corpora import BIBLE_DB, bible_subset, read_texts
 from langarith.offline import OfflineError
 from langarith.tasks import get_task
 from langarith.training.mlm_head import mlm_head_text_files

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langarith.codes import find_in
+from langarith.core.errors import LangarithError
+from langarith.core.registry import Registry
 from langarith.data import get_dataset, is_hub, locate
 from langarith.data.hub import hub_rows
-from langarith.errors import LangarithError
-from langarith.registry import Registry
+from langarith.languages.codes import find_in
 
 __all__ = ["TASKS", "Example", "Scores", "Task", "TaskError", "get_task", "hub_rows", "is_hub", "register"]
 

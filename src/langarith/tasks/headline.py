@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from langarith.codes import same_language
-from langarith.corpora import read_file
-from langarith.metrics import chrf, off_target_rate, rouge, rouge_scores
+from langarith.languages.codes import same_language
+from langarith.languages.corpora import read_file
 from langarith.prompts import prompt, target
+from langarith.scoring.metrics import chrf, off_target_rate, rouge, rouge_scores
 from langarith.tasks import Example, Scores, Task, hub_rows, is_hub, register
 from langarith.tasks.news_topic import masakhanews_config
 

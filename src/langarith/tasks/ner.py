@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from langarith.codes import find_in, same_language, to_iso1
 from langarith.data import get_dataset
-from langarith.metrics import entity_counts, entity_f1, f1_from_counts, parse_entities, tags_from_entities
+from langarith.languages.codes import find_in, same_language, to_iso1
 from langarith.prompts import prompt, target
+from langarith.scoring.metrics import entity_counts, entity_f1, f1_from_counts, parse_entities, tags_from_entities
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
 MASAKHANER2 = ("bam", "bbj", "ewe", "fon", "hau", "ibo", "kin", "lug", "luo", "mos", "nya", "pcm", "sna", "swa",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from langarith.codes import find_in
+from langarith.languages.codes import find_in
 from langarith.tasks import TaskError, register
 from langarith.tasks.sib200 import Sib200
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from langarith.codes import find_in, to_iso1
-from langarith.metrics import squad_em_f1, squad_scores
+from langarith.languages.codes import find_in, to_iso1
 from langarith.prompts import prompt, target
+from langarith.scoring.metrics import squad_em_f1, squad_scores
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
 XQUAD = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from langarith.codes import to_flores
-from langarith.corpora import read_file
-from langarith.metrics import accuracy, macro_f1
+from langarith.languages.codes import to_flores
+from langarith.languages.corpora import read_file
 from langarith.prompts import prompt, target
+from langarith.scoring.metrics import accuracy, macro_f1
 from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
 
 

@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from langarith.codes import to_iso1
+from langarith.languages.codes import to_iso1
 from langarith.tasks import Example, TaskError, hub_rows, is_hub, register
 from langarith.tasks.qa import Qa, example
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from langarith.codes import find_in, resolve
+from langarith.languages.codes import find_in, resolve
 from langarith.prompts import prompt, target
 from langarith.tasks import Example, TaskError, hub_rows, is_hub, register
 from langarith.tasks.headline import Headline

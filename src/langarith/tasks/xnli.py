@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from langarith.codes import find_in
-from langarith.corpora import CorpusError, read_file
+from langarith.languages.codes import find_in
+from langarith.languages.corpora import CorpusError, read_file
 from langarith.prompts import prompt, target
 from langarith.tasks import Example, TaskError, hub_rows, is_hub, register
 from langarith.tasks.sib200 import Sib200

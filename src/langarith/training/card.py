@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from langarith.cards import LIBRARIES, base_sentence, front_matter, use_snippet
-from langarith.models.identity import BaseIdentity
+from langarith.arith.cards import LIBRARIES, base_sentence, front_matter, use_snippet
+from langarith.arith.identity import BaseIdentity
 
 #: the kind of folder each method writes: AdapterHub's, a whole model; the rest are PEFT's
 _FOLDER = {"bottleneck": "adapterhub", "full": "model"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from langarith.atomic import atomic_folder
-from langarith.formats.files import require_regular
+from langarith.arith.formats.files import require_regular
+from langarith.core.atomic import atomic_folder
 from langarith.training.spec import TrainError
 
 CHECKPOINT = "checkpoint.pt"

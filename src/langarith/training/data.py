@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from langarith.codes import same_language
-from langarith.corpora import read_texts
-from langarith.errors import UnknownLanguageError
-from langarith.langid import share_in_language
+from langarith.core.errors import UnknownLanguageError
+from langarith.core.paths import cache_dir, read_npz, write_npz
+from langarith.core.progress import say
+from langarith.languages.codes import same_language
+from langarith.languages.corpora import read_texts
+from langarith.languages.langid import share_in_language
 from langarith.models import heads
-from langarith.paths import cache_dir, read_npz, write_npz
-from langarith.progress import say
 from langarith.prompts import TEMPLATES, fit_prompt
 from langarith.tasks import Task, get_task
 from langarith.training.spec import TrainError, TrainSpec

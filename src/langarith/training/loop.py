@@ -8,7 +8,7 @@ What the rest of langarith relies on:
   on the CPU from a seed of those (`methods.init_seed`), so factor-wise arithmetic between them means
   something on every machine; the manifest records a fingerprint of that start.
 - It runs under `accelerate launch` unchanged: each process takes its rows of the global batch.
-- The deadline (`langarith.timing`) is checked before every step: past it, a checkpoint is written and
+- The deadline (`langarith.core.timing`) is checked before every step: past it, a checkpoint is written and
   `DeadlineReached` raised, and the same call later continues from there.
 """
 
@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langarith import __version__, devices, models, timing
-from langarith.atomic import atomic_folder
-from langarith.codes import resolve
-from langarith.errors import OutputExistsError
-from langarith.formats.files import write_json
+from langarith import __version__, models
+from langarith.arith.formats.files import write_json
+from langarith.core import devices, timing
+from langarith.core.atomic import atomic_folder
+from langarith.core.errors import OutputExistsError
+from langarith.core.progress import progress, say
+from langarith.languages.codes import resolve
 from langarith.methods import fingerprint, get_method, init_seed
 from langarith.methods.bottleneck import NAME
 from langarith.models import heads
-from langarith.progress import progress, say
 from langarith.training.card import trained_card
 from langarith.training.checkpoints import CHECKPOINT, checkpoint_dir, load_checkpoint, save_checkpoint
 from langarith.training.data import Batches, TrainingData, language_data, task_data

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from langarith.core.paths import cache_dir
+from langarith.core.progress import progress, say
 from langarith.data import is_hub, local
-from langarith.paths import cache_dir
-from langarith.progress import progress, say
 from langarith.training.data import pack
 from langarith.training.objectives import mlm_loss, split_mlm, unwrap
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from langarith import devices
+from langarith.core import devices
 from langarith.models import heads
 from langarith.training.data import TrainingData, collate_seq2seq, collate_task
 

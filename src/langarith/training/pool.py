@@ -24,9 +24,9 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from langarith import timing
-from langarith.errors import LangarithError
-from langarith.progress import progress, say
+from langarith.core import timing
+from langarith.core.errors import LangarithError
+from langarith.core.progress import progress, say
 from langarith.training.spec import TrainSpec
 
 EXECUTORS = ("processes", "submitit")
@@ -94,7 +94,7 @@ def train_all(specs: Sequence[TrainSpec], workers: int, gpus: int = 0, executor:
     turn), or submitit jobs (Slurm where it runs, else its local backend; `executor_options` go to
     `update_parameters`, and `cluster` to its `AutoExecutor`), with a progress bar if `show`. A failed training
     stops the rest (those already running finish and keep their modules) and raises its error; the deadline
-    (`langarith.timing`) holds in every worker."""
+    (`langarith.core.timing`) holds in every worker."""
     if executor not in EXECUTORS:
         raise PoolError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     made: list[Path] = []

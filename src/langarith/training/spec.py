@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langarith.errors import LangarithError
+from langarith.core.errors import LangarithError
 
 ROLES = ("language", "task")
 SAVE_DTYPES = ("fp32", "bf16")

@@ -3,11 +3,11 @@ LA(rel, T), with rel the pool language nearest to the target, and `la-best`, the
 
 from __future__ import annotations
 
+from langarith.arith.recipes import la
 from langarith.experiments.cells import Cell, better_on_dev
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import fixed_rows, setting, these
 from langarith.experiments.settings.zero_shot import MADX, partner_modules
-from langarith.recipes import la
 
 
 @setting("enhancement", rows=fixed_rows("madx", "la-en", "la-rel", "la-best"), baseline="madx", needs_pool=True,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from langarith.arith.recipes import la
 from langarith.experiments.cells import Cell
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import setting
 from langarith.experiments.settings.zero_shot import MADX
-from langarith.recipes import la
 
 
 def budget_label(tokens: int) -> str:

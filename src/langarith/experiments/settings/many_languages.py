@@ -1,7 +1,7 @@
 """Paper 1, Task-in-Many-Languages: task modules of several sources for an unseen target — the best single
 source (on dev) and one multilingual module as baselines, Add all and Add related (eq. 3), Add & Subtract
 related (eq. 4); controls: `add-random` (as many sources drawn at random as Add related uses, several draws)
-and `related-scaled` (related ×λ). Related sources by the one rule of `langarith.typology`."""
+and `related-scaled` (related ×λ). Related sources by the one rule of `langarith.languages.typology`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import random
 from pathlib import Path
 from typing import Any
 
+from langarith.arith.recipes import add_all, add_related, add_subtract_related, scaled
 from langarith.experiments.cells import Cell
 from langarith.experiments.runner import Runner
 from langarith.experiments.setting import fixed_rows, setting, these
-from langarith.recipes import add_all, add_related, add_subtract_related, scaled
-from langarith.typology import choose_related
+from langarith.languages.typology import choose_related
 
 ROWS = ("best-single", "multilingual", "add-all", "add-related", "add-random", "add-subtract-related",
         "related-scaled")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from langarith.arith.recipes import add, add_subtract, scaled
 from langarith.experiments.cells import Cell
 from langarith.experiments.runner import Runner
 from langarith.experiments.setting import fixed_rows, setting, these
-from langarith.recipes import add, add_subtract, scaled
 
 
 def modules(run: Runner, target: str) -> list[Path]:

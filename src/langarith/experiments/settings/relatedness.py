@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from langarith.arith.recipes import la
 from langarith.experiments.cells import Cell
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import setting
 from langarith.experiments.settings.zero_shot import MADX
-from langarith.recipes import la
-from langarith.typology import distance
+from langarith.languages.typology import distance
 
 
 def rows(pool: Sequence[str], budgets: Sequence[int]) -> list[str]:

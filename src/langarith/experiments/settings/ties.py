@@ -4,13 +4,13 @@ of each of (en, rel), elects signs, averages what agrees and scales by λ ∈ [0
 
 from __future__ import annotations
 
+from langarith.arith.merges import merge
+from langarith.arith.merges.ties import PAPER_LAMBDAS
 from langarith.experiments.cells import Cell
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import fixed_rows, setting, these
 from langarith.experiments.settings.zero_shot import MADX, ROWS, la_against_proxies, partner_modules
-from langarith.merges import merge
-from langarith.merges.ties import PAPER_LAMBDAS
-from langarith.search import lambda_grid
+from langarith.scoring.search import lambda_grid
 
 TOP_K = (20, 80)  # percent of each adapter TIES keeps
 

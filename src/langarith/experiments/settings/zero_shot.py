@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from langarith.arith.recipes import la, scaled
 from langarith.experiments.cells import Cell, better_on_dev
 from langarith.experiments.madx_runner import MadxRunner
 from langarith.experiments.setting import fixed_rows, setting, these
-from langarith.recipes import la, scaled
 
 ROWS = ("madx-en", "madx-rel", "best-proxy", "en-scaled", "la")
 MADX = {"runner": MadxRunner, "single_source": True, "method": "bottleneck"}  # what every paper-2 setting shares

@@ -1,0 +1,1 @@
+"""What modules look like: the measures behind the analysis figures (`measures`) and the figures (`plots`)."""

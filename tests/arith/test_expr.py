@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import synthetic_lora
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from langarith.arith.algebra import ModuleVector
+from langarith.arith.expr import evaluate, names_in
+from langarith.core.errors import ExpressionError
+
+
+@pytest.fixture
+def mods():
+    return {n: synthetic_lora(i, label=n) for i, n in enumerate(["task_en", "lang_pt", "lang_en"])}
+
+
+def test_the_papers_expression(mods):
+    v = evaluate("0.7*task_en + 0.3*(lang_pt - lang_en)", mods)
+    assert v.weights() == pytest.approx({"task_en": 0.7, "lang_pt": 0.3, "lang_en": -0.3})
+
+
+def test_functions_division_and_unary(mods):
+    assert evaluate("mean(task_en, lang_pt)", mods).weights() == pytest.approx({"task_en": 0.5, "lang_pt": 0.5})
+    assert evaluate("sum(task_en, lang_pt)/4", mods).weights() == pytest.approx({"task_en": 0.25, "lang_pt": 0.25})
+    assert evaluate("-(1 - 0.25)*task_en", mods).weights() == pytest.approx({"task_en": -0.75})
+    assert names_in("mean(task_en, lang_pt) - 2*lang_en") == {"task_en", "lang_pt", "lang_en"}
+
+
+def test_syntax_errors_point_at_the_problem(mods):
+    with pytest.raises(ExpressionError, match=r"syntax error.*\n.*0\.7\*task_en \+\n"):
+        evaluate("0.7*task_en +", mods)
+
+
+def test_unknown_names_suggest_close_matches(mods):
+    with pytest.raises(ExpressionError, match=r"unknown module name 'lang_p'.*did you mean lang_pt"):
+        evaluate("task_en + lang_p", mods)
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("task_en * lang_pt", "multiplied by numbers"),
+    ("task_en + 1", "modules add to modules"),
+    ("task_en ** 2", "unsupported syntax"),
+    ("__import__('os')", "unsupported syntax"),
+    ("task_en.tensors", "unsupported syntax"),
+    ("0.5", "is a number"),
+    ("task_en / 0", "division"),
+    ("mean(1, 2)", "takes one or more modules"),
+])
+def test_non_linear_or_unsafe_expressions_are_refused(mods, expr, message):
+    with pytest.raises(ExpressionError, match=message):
+        evaluate(expr, mods)
+
+
+FUZZ_MODULES = {n: synthetic_lora(i, label=n) for i, n in enumerate(["a", "b", "task_en"])}
+TOKENS = ["a", "b", "task_en", "c", "mean", "sum", "(", ")", ",", "+", "-", "*", "/", "**", "0.5", "2", "1e400",
+          "0", ".", "'", " ", "__import__", "1e", "x.y"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40).map("".join) | st.text(max_size=40))
+def test_any_text_is_a_module_or_a_clean_error(text):
+    """Fuzz: an expression evaluates to a module vector or raises ExpressionError, never another exception."""
+    try:
+        result = evaluate(text, FUZZ_MODULES)
+    except ExpressionError:
+        return
+    assert isinstance(result, ModuleVector) and all(math.isfinite(w) for w in result.weights().values())
