@@ -118,7 +118,8 @@ def main() -> None:
     if not args.run and not args.madx and not args.replay:
         parser.error("give --run DIR and/or --madx DIR (or --replay with --cache)")
 
-    from langarith.scoring.search import STRATEGIES, lambda_grid, search
+    from langarith.scoring.choosers import Evidence, get_chooser, names
+    from langarith.scoring.search import lambda_grid
 
     grid = lambda_grid(0.05)
     cached = json.loads(args.cache.read_text(encoding="utf-8")) if args.cache and args.cache.exists() else {}
@@ -127,7 +128,7 @@ def main() -> None:
         sources.append(decoder_curves(args.run, args.targets.split(",")))
     if args.madx and not args.replay:
         sources.append(madx_curves(args.madx))
-    results: dict[str, list[dict]] = {s: [] for s in STRATEGIES}
+    results: dict[str, list[dict]] = {s: [] for s in names("labels")}
     for source in sources:
         for name, task, target, dev, predict in source:
             if name in cached and len(cached[name]["predictions"]["1"]) == len(dev):
@@ -151,9 +152,9 @@ def main() -> None:
 
             full = {lam: metric(range(len(dev)), predictions[lam]) for lam in grid}
             best = max(full.values())
-            for strategy in STRATEGIES:
+            for strategy in names("labels"):
                 for seed in SEEDS if strategy == "halving" else (0,):
-                    found = search(predict_rows, metric, len(dev), grid, strategy, seed=seed)
+                    found = get_chooser(strategy)(Evidence(grid, predict_rows, metric, len(dev), seed))
                     results[strategy].append({
                         "curve": name, "seed": seed, "lambda": found.best, "evaluations": found.evaluations,
                         "seconds": round(found.evaluations * len(dev) * per_row, 1),

@@ -60,7 +60,7 @@ def test_evaluate_and_search_lambda(modules, tmp_path):
         assert found["strategy"] == strategy and found["evaluations"] == evaluations
         assert best is None or found["best"] == best
     done = cli(*args, "--strategy", "transfer", "--transfer", "pt", "--target", "es")  # pt's λ, applied to es
-    assert done.returncode == 0 and "the median of the λ chosen on pt's dev data" in done.stdout, done.stderr
+    assert done.returncode == 0 and "the median of the dev-tuned λ on pt" in done.stdout, done.stderr
     refused = cli(*args, "--strategy", "transfer")
     assert refused.returncode == 2 and "--transfer LANG" in refused.stderr
 

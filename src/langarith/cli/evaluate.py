@@ -22,9 +22,8 @@ from langarith.cli.app import app
 from langarith.cli.compose import _pairs
 from langarith.core.errors import RecipeError
 from langarith.models import resolve
-from langarith.scoring import label_free
-from langarith.scoring.label_free import LABEL_FREE
-from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES, lambda_grid
+from langarith.scoring.choosers import CHOOSERS, Evidence, get_chooser
+from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, lambda_grid
 from langarith.tasks import TASKS, get_task
 
 _MODEL = typer.Option(None, "--model", help="Base model (HF id or folder); default: the offline Gemma 3 270M.")
@@ -104,9 +103,8 @@ def search_lambda(
     low: float | None = typer.Option(None, "--low", help="Smallest λ of the grid (default 0; ties: 0.8)."),
     high: float | None = typer.Option(None, "--high", help="Largest λ of the grid (default 1; ties, whose λ scales "
                                       "the merge: 1.8, paper 2's range)."),
-    strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", help=" | ".join((*STRATEGIES, *LABEL_FREE)) +
-                                 " (the last three read no label of the target: unlabeled reads its dev inputs, "
-                                 "transfer tunes on the --transfer languages' labeled dev, fixed is 0.5)"),
+    strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", help="; ".join(
+        f"{c.name}: {c.help}" + (" (no label of the target)" if c.label_free else "") for c in CHOOSERS.values())),
     transfer: str | None = typer.Option(None, "--transfer", help="Comma-separated languages with labeled dev data "
                                         "(--strategy transfer): each is composed as if it were the target and "
                                         "its best λ found; the median is applied to the target."),
@@ -131,10 +129,9 @@ def search_lambda(
     if recipe not in RECIPES or not RECIPES[recipe].uses_lambda:
         tuned = [n for n, r in RECIPES.items() if r.uses_lambda]
         raise RecipeError(f"{recipe!r} has no λ to search; recipes with λ: {', '.join(tuned)}")
-    if strategy not in (*STRATEGIES, *LABEL_FREE):
-        raise RecipeError(f"unknown --strategy {strategy!r}; choose one of {', '.join((*STRATEGIES, *LABEL_FREE))}")
-    if strategy == "transfer" and not transfer:
-        raise RecipeError("--strategy transfer takes λ from other languages' labeled dev data: name them with "
+    chooser = get_chooser(strategy)
+    if chooser.reads == "elsewhere" and not transfer:
+        raise RecipeError(f"--strategy {strategy} takes λ from other languages' labeled dev data: name them with "
                           "--transfer LANG[,LANG] (each needs what the recipe needs of a target, e.g. --lang LANG=DIR)")
     inputs = RecipeInputs(
         task={c: load_as(p, c, "task") for c, p in _pairs(task_module, "--task").items()},
@@ -150,7 +147,7 @@ def search_lambda(
     build = builder(target)
     default_low, default_high = PAPER_LAMBDAS if recipe == "ties" else (0.0, 1.0)
     grid = lambda_grid(step, default_low if low is None else low, default_high if high is None else high)
-    evaluator = None if strategy == "fixed" else MadxEvaluator(model, madx_task, batch_size=batch_size,
+    evaluator = None if chooser.reads == "nothing" else MadxEvaluator(model, madx_task, batch_size=batch_size,
                                                                progress=not as_json) \
         if madx_task is not None else merged_evaluator(model, batch_size=batch_size, progress=not as_json)
 
@@ -160,13 +157,13 @@ def search_lambda(
         labels = chosen.labels(dev, language) if chosen.kind == "classification" else None  # the names only
         return evaluator.tune(builder(language), chosen, rows, language, labels, grid, how, seed)
 
-    if strategy == "fixed":
-        found = label_free.fixed(grid)
-    elif strategy == "transfer":
-        found = label_free.transfer({lang.strip(): tuned_on(lang.strip(), DEFAULT_STRATEGY).best
-                                     for lang in transfer.split(",") if lang.strip()}, grid)
+    if chooser.reads == "nothing":
+        found = chooser(Evidence(grid))
+    elif chooser.reads == "elsewhere":
+        found = chooser(Evidence(grid, elsewhere={lang.strip(): tuned_on(lang.strip(), DEFAULT_STRATEGY).best
+                                                  for lang in transfer.split(",") if lang.strip()}))
     else:
-        found = tuned_on(target, strategy, unlabeled=strategy == "unlabeled")
+        found = tuned_on(target, strategy, unlabeled=chooser.reads == "inputs")
     if out is not None:
         module = build(found.best)
         module.language, module.role = target, "language" if madx_task is not None else "task"
@@ -176,9 +173,9 @@ def search_lambda(
         typer.echo(json.dumps(found.to_json(), indent=2))
         return
     edge = " — on the edge of the grid" if found.on_edge else ""
-    if strategy in LABEL_FREE:
-        why = {"fixed": "paper 2's default", "transfer": f"the median of the λ chosen on {transfer}'s dev data",
-               "unlabeled": f"agreement {found.score:.2f}% with the other λ on unlabeled {split} inputs"}[strategy]
+    if chooser.label_free:
+        why = {"nothing": chooser.summary, "elsewhere": f"the {chooser.summary} on {transfer}",
+               "inputs": f"{chooser.name} score {found.score:.2f} on unlabeled {split} inputs"}[chooser.reads]
         typer.echo(f"{recipe} → {target}: λ = {found.best:g} ({why}; no label of {target} read){edge}")
     else:
         rows = max((t.rows for t in found.trials), default=0)

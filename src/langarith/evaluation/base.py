@@ -17,8 +17,7 @@ from langarith.arith.formats import load
 from langarith.arith.identity import model_hint
 from langarith.arith.module import Module
 from langarith.core.errors import LangarithError
-from langarith.scoring import label_free
-from langarith.scoring.search import search
+from langarith.scoring.choosers import Evidence, get_chooser
 from langarith.tasks import Example, Scores, Task
 
 
@@ -71,9 +70,8 @@ def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Ta
     def metric(rows: Sequence[int], predictions: Sequence[Any]) -> float:
         return task.score([dev[r] for r in rows], list(predictions), language, tokenize).value
 
-    if strategy == "unlabeled":  # the rows' inputs only: no metric, no label
-        return label_free.unlabeled(rows_predicted, len(dev), grid)
-    return search(rows_predicted, metric, len(dev), grid, strategy, seed=seed)
+    chosen = get_chooser(strategy)  # one that reads only the rows' inputs gets no metric: no label is read
+    return chosen(Evidence(grid, rows_predicted, None if chosen.reads == "inputs" else metric, len(dev), seed))
 
 
 def load_examples(task: Task, data: str | Path, language: str, split: str, limit: int | None = None) -> list[Example]:

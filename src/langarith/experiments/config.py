@@ -15,8 +15,8 @@ from langarith.data import DATASETS, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
 from langarith.languages.codes import resolve, same_language
 from langarith.methods import METHODS
-from langarith.scoring.label_free import LABEL_FREE
-from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, STRATEGIES
+from langarith.scoring.choosers import names
+from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
 from langarith.tasks import TASKS, get_task
 from langarith.training.spec import DEFAULT_STEPS, default
 
@@ -40,7 +40,7 @@ class Budget(Strict):
     test_limit: int | None = Field(None, ge=1)
     lambda_step: float = Field(GRID_STEP, gt=0, le=1)
     lambda_low: float = Field(0.0, ge=0, le=1)
-    search: str = DEFAULT_STRATEGY  # a λ search strategy (langarith.scoring.search)
+    search: str = DEFAULT_STRATEGY  # a λ chooser that reads the target's labels (langarith.scoring.choosers)
     random_draws: int = Field(3, ge=1)
     text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
     lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
@@ -57,8 +57,8 @@ class Budget(Strict):
     def _check(self) -> Budget:
         if self.language_steps is not None and self.language_tokens is not None:
             raise ValueError("give language_steps or language_tokens, not both")
-        if self.search not in STRATEGIES:
-            raise ValueError(f"unknown λ search {self.search!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.search not in names("labels"):
+            raise ValueError(f"unknown λ search {self.search!r}; choose one of {', '.join(names('labels'))}")
         return self
 
 
@@ -104,11 +104,14 @@ class Config(Strict):
                 raise ValueError(f"budget {self.budget}: targets {outside or '[]'} are not among the config's "
                                  f"targets ({', '.join(self.targets)})")
             self.targets = list(chosen)  # what runs is what results.json records
-        unknown_strategies = [s for s in self.label_free if s not in LABEL_FREE]
+        free = names("inputs", "elsewhere", "nothing")
+        unknown_strategies = [s for s in self.label_free if s not in free]
         if unknown_strategies:
-            raise ValueError(f"label_free: unknown strategies {unknown_strategies}; known: {', '.join(LABEL_FREE)}")
-        if "transfer" in self.label_free and len(self.targets) < 2:
-            raise ValueError("label_free transfer takes λ from the other targets' dev data: give at least two targets")
+            raise ValueError(f"label_free: unknown strategies {unknown_strategies}; known: {', '.join(free)}")
+        elsewhere = [s for s in self.label_free if s in names("elsewhere")]
+        if elsewhere and len(self.targets) < 2:
+            raise ValueError(f"label_free {elsewhere[0]} takes λ from the other targets' dev data: give at least two "
+                             "targets")
         rows = self.all_rows()
         unknown = [m for m in self.methods or () if m not in rows]
         if unknown:

@@ -31,7 +31,7 @@ from langarith.experiments.report import write_results
 from langarith.experiments.setting import LABEL_FREE_MARK, SETTINGS, ExperimentError
 from langarith.languages.corpora import available_text
 from langarith.models import check_trained_on
-from langarith.scoring import label_free
+from langarith.scoring.choosers import Evidence, get_chooser
 from langarith.scoring.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
 from langarith.scoring.search import lambda_grid
 from langarith.tasks import get_task
@@ -307,8 +307,9 @@ class Runner:
 
         cell = self.finish(method, target, make)
         self._recipes[method, target] = (build, self._grid(grid))
-        for strategy in self.config.label_free:
-            if strategy != "transfer" and f"{method}{LABEL_FREE_MARK}{strategy}" in self.config.rows:
+        for strategy in self.config.label_free:  # those from elsewhere wait for the other targets: transfer_cells
+            twin = f"{method}{LABEL_FREE_MARK}{strategy}"
+            if get_chooser(strategy).reads != "elsewhere" and twin in self.config.rows:
                 self.label_free_cell(method, strategy, target, self._label_free_search(strategy, build, target, grid))
         return cell
 
@@ -319,14 +320,15 @@ class Runner:
     def _label_free_search(self, strategy: str, build: Callable[[float], Any], target: str,
                            grid: Sequence[float] | None) -> Callable[[], Any]:
         """How `strategy` finds λ for `target` without its labels (run only if the cell is not on record)."""
-        if strategy == "fixed":
-            return lambda: label_free.fixed(self._grid(grid))
+        chosen = get_chooser(strategy)
+        if chosen.reads == "nothing":
+            return lambda: chosen(Evidence(self._grid(grid)))
 
         def unlabeled() -> Any:
             rows = [self.task.without_labels(e) for e in self.examples(target, self.config.dev_split)]
             with self.clock.stage("tune"):
                 return self.evaluator.tune(lambda lam: self.compose(build(lam)), self.task, rows, target,
-                                           self.labels(target), self._grid(grid), "unlabeled",  # the label set:
+                                           self.labels(target), self._grid(grid), strategy,  # the label set:
                                            seed=self.config.seed)  # names to score, no example's label
 
         return unlabeled
@@ -346,20 +348,21 @@ class Runner:
         return self.finish(name, target, make)
 
     def transfer_cells(self) -> list[Cell]:
-        """Label-free `transfer` twins: each target's λ is the median of the λ its row's dev data chose on the
+        """Label-free twins whose λ comes from elsewhere (`transfer`): from the λ its row's dev data chose on the
         table's other targets (leave-one-out), once they are all known."""
         made = []
         for (method, target), (_, grid) in list(self._recipes.items()):
-            name = f"{method}{LABEL_FREE_MARK}transfer"
-            if name not in self.config.rows:
-                continue
-            others = {t: c.lam for (m, t), c in self.made.items() if m == method and t != target and c.lam is not None}
-            if not others:
-                continue
-
-            note = "λ = median of the dev-tuned λ on " + ", ".join(f"{t} ({v:g})" for t, v in others.items())
-            made.append(self.label_free_cell(method, "transfer", target,
-                                             lambda others=others, grid=grid: label_free.transfer(others, grid), note))
+            for strategy in [s for s in self.config.label_free if get_chooser(s).reads == "elsewhere"]:
+                if f"{method}{LABEL_FREE_MARK}{strategy}" not in self.config.rows:
+                    continue
+                others = {t: c.lam for (m, t), c in self.made.items()
+                          if m == method and t != target and c.lam is not None}
+                if not others:
+                    continue
+                note = f"λ = {get_chooser(strategy).summary} on " + ", ".join(f"{t} ({v:g})" for t, v in others.items())
+                evidence = Evidence(grid, elsewhere=others)
+                made.append(self.label_free_cell(method, strategy, target,
+                                                 lambda chosen=get_chooser(strategy), e=evidence: chosen(e), note))
         return made
 
     # --- the table ---------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from typing import Any
 
 from langarith.scoring.search import SearchError, SearchResult, Trial
 
-LABEL_FREE = ("unlabeled", "transfer", "fixed")
 FIXED_LAMBDA = 0.5
 
 
