@@ -268,4 +268,4 @@ def _pick_all(mapping: Mapping[str, Vec], languages: Sequence[str], role: str) -
     return [_pick(mapping, lang, role) for lang in languages]
 
 
-RECIPES.load_plugins()  # recipes of installed packages (entry points `langarith.arith.recipes`)
+RECIPES.load_plugins()  # recipes of installed packages (entry points `langarith.recipes`)

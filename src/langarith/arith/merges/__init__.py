@@ -170,5 +170,5 @@ def keep_top(x: np.ndarray, fraction: float, trim: str = "module", segments: Seq
     return np.where(mags >= threshold, x, 0.0)
 
 
-# every merge file of this package registers itself; then installed plugins (entry points `langarith.arith.merges`)
+# every merge file of this package registers itself; then installed plugins (entry points `langarith.merges`)
 MERGES.discover(__name__)
