@@ -21,6 +21,7 @@ _EXPORTS = {
     "load": "langarith.arith.formats",
     "save": "langarith.arith.formats",
     "compose": "langarith.arith.compose",
+    "analyze": "langarith.analysis.report",
     "related": "langarith.languages.typology",
     "distance_matrix": "langarith.languages.typology",
     "resolve": "langarith.languages.codes",
