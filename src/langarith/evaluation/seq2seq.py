@@ -1,4 +1,4 @@
-"""Evaluation of an encoder-decoder (T5, mT5 — paper 1's generation models) + module, merged into the weights
+"""Evaluation of an encoder-decoder (T5, mT5; paper 1 itself used a decoder) + module, merged into the weights
 as for decoders (`DecoderEvaluator` does the merging, batching and λ search): the prompt is the encoder's
 input, ending with EOS as training gives it; classification scores each label as the decoder's continuation
 from its start token, generation decodes greedily from there."""

@@ -1,5 +1,6 @@
 """Kronecker adapters (LoKr) through PEFT: ΔW = w1 ⊗ w2. `factor` sets the size of w1 (PEFT's
-decompose_factor; paper 1 used w1 of 32 × 16 blocks on mT5 — any split that divides the layer works)."""
+decompose_factor; paper 1, on PaLM 2-S, used a 32 × 16 w1 and a full w2 — any split that divides the layer
+works)."""
 
 from __future__ import annotations
 

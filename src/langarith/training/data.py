@@ -222,7 +222,7 @@ def _sequences_needed(spec: TrainSpec) -> int | None:
 
 def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> TrainingData:
     """Labeled examples of every training language: prompt → target pairs on decoders and encoder-decoders
-    (paper 1's generation setting on mT5: the prompt into the encoder, the target out of the decoder), head
+    (on an encoder-decoder the prompt goes into the encoder and the target comes out of the decoder), head
     inputs on encoders (MAD-X task adapters, which are bottleneck adapters)."""
     if family != "encoder" and method == "bottleneck":
         raise TrainError(f"a bottleneck task module on a {family} could not be evaluated or composed into one: "
