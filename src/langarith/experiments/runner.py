@@ -324,14 +324,14 @@ class Runner:
         if chosen.reads == "nothing":
             return lambda: chosen(Evidence(self._grid(grid)))
 
-        def unlabeled() -> Any:
+        def from_inputs() -> Any:  # the target's dev inputs, its labels removed
             rows = [self.task.without_labels(e) for e in self.examples(target, self.config.dev_split)]
             with self.clock.stage("tune"):
                 return self.evaluator.tune(lambda lam: self.compose(build(lam)), self.task, rows, target,
                                            self.labels(target), self._grid(grid), strategy,  # the label set:
                                            seed=self.config.seed)  # names to score, no example's label
 
-        return unlabeled
+        return from_inputs
 
     def label_free_cell(self, method: str, strategy: str, target: str, choose: Callable[[], Any],
                         note: str = "") -> Cell:
