@@ -212,13 +212,13 @@ def _warn_unshared_init(mods: Sequence[Module]) -> None:
     if len(prints) == 1 and None not in prints:
         return
     unknown = [m.label for m in mods if m.init_fingerprint is None]
-    why = (f"the initialisation of {', '.join(unknown)} is unknown (not trained by langarith)" if unknown
-           else "the modules started from different initial factors")
+    why = (f"whose initialisation is unknown ({', '.join(unknown)}: not trained by langarith)" if unknown
+           else "that started from different initial factors")
     remedy = ("Use --semantics delta, which is exact whatever the initialisation" if mods[0].kind == "lora" else
               "LoKr has no exact delta form here: train the modules with `langarith train` (they then share their "
               "initial factors), or compose LoRA modules with --semantics delta")
     warnings.warn(
-        f"factor-wise arithmetic on {mods[0].kind} modules whose {why}: element-wise sums of their factors are "
+        f"factor-wise arithmetic on {mods[0].kind} modules {why}: element-wise sums of their factors are "
         f"not sums of their updates. {remedy}",
         SharedInitWarning, stacklevel=4,
     )

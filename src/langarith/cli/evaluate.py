@@ -5,25 +5,16 @@ that every other command starts fast."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from langarith.arith.algebra import ModuleVector
-from langarith.arith.compose import load_as
-from langarith.arith.formats import save
-from langarith.arith.merges.ties import PAPER_LAMBDAS
-from langarith.arith.module import Module
-from langarith.arith.recipes import RECIPES, RecipeInputs
+from langarith.arith.recipes import RECIPES
 from langarith.cli.app import app
 from langarith.cli.compose import _pairs
-from langarith.core.errors import RecipeError
 from langarith.models import resolve
-from langarith.scoring.choosers import CHOOSERS, Evidence, get_chooser
-from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, lambda_grid
+from langarith.scoring.choosers import CHOOSERS, get_chooser
+from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
 from langarith.tasks import TASKS, get_task
 
 _MODEL = typer.Option(None, "--model", help="Base model (HF id or folder); default: the offline Gemma 3 270M.")
@@ -119,67 +110,26 @@ def search_lambda(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Choose λ for a recipe on validation data: every λ tried, its score, and the evaluations spent."""
-    from langarith.evaluation import MadxEvaluator, load_examples, merged_evaluator  # slow to import: lazy
+    from langarith.evaluation.choose import search_lambda as choose  # torch only when λ is searched
 
-    chosen = get_task(eval_task)
-    dev = chosen.where(dev)
-    if split.strip().lower() == "test" or (dev.is_file() and dev.stem.lower().startswith("test")):
-        raise RecipeError(f"λ is chosen on validation data; --split {split} --dev {dev} would tune it on the test set. "
-                          "Pass the dev split (--split dev) of the dataset folder")
-    if recipe not in RECIPES or not RECIPES[recipe].uses_lambda:
-        tuned = [n for n, r in RECIPES.items() if r.uses_lambda]
-        raise RecipeError(f"{recipe!r} has no λ to search; recipes with λ: {', '.join(tuned)}")
-    chooser = get_chooser(strategy)
-    if chooser.reads == "elsewhere" and not transfer:
-        raise RecipeError(f"--strategy {strategy} takes λ from other languages' labeled dev data: name them with "
-                          "--transfer LANG[,LANG] (each needs what the recipe needs of a target, e.g. --lang LANG=DIR)")
-    inputs = RecipeInputs(
-        task={c: load_as(p, c, "task") for c, p in _pairs(task_module, "--task").items()},
-        lang={c: load_as(p, c, "language") for c, p in _pairs(lang_module, "--lang").items()},
-        source=source, target=target, related=[c.strip() for c in related.split(",")] if related else None)
-
-    def builder(language: str) -> Callable[[float], Module]:
-        def build(lam: float) -> Module:  # a merge gives a module, a recipe a vector
-            composed = RECIPES[recipe].run(replace(inputs, target=language, lam=lam))
-            return composed.materialize("factor") if isinstance(composed, ModuleVector) else composed
-        return build
-
-    build = builder(target)
-    default_low, default_high = PAPER_LAMBDAS if recipe == "ties" else (0.0, 1.0)
-    grid = lambda_grid(step, default_low if low is None else low, default_high if high is None else high)
-    evaluator = None if chooser.reads == "nothing" else MadxEvaluator(model, madx_task, batch_size=batch_size,
-                                                               progress=not as_json) \
-        if madx_task is not None else merged_evaluator(model, batch_size=batch_size, progress=not as_json)
-
-    def tuned_on(language: str, how: str, unlabeled: bool = False) -> Any:
-        rows = load_examples(chosen, dev, language, split, limit)
-        rows = [chosen.without_labels(e) for e in rows] if unlabeled else rows
-        labels = chosen.labels(dev, language) if chosen.kind == "classification" else None  # the names only
-        return evaluator.tune(builder(language), chosen, rows, language, labels, grid, how, seed)
-
-    if chooser.reads == "nothing":
-        found = chooser(Evidence(grid))
-    elif chooser.reads == "elsewhere":
-        found = chooser(Evidence(grid, elsewhere={lang.strip(): tuned_on(lang.strip(), DEFAULT_STRATEGY).best
-                                                  for lang in transfer.split(",") if lang.strip()}))
-    else:
-        found = tuned_on(target, strategy, unlabeled=chooser.reads == "inputs")
-    if out is not None:
-        module = build(found.best)
-        module.language, module.role = target, "language" if madx_task is not None else "task"
-        save(module, out, provenance={"recipe": {"name": recipe, "lambda": found.best, "target": target},
-                                      "search": {k: v for k, v in found.to_json().items() if k != "trials"}})
+    languages = [c.strip() for c in transfer.split(",") if c.strip()] if transfer else []
+    found = choose(recipe, target=target, task=eval_task, task_modules=_pairs(task_module, "--task"),
+                   lang_modules=_pairs(lang_module, "--lang"), source=source,
+                   related=[c.strip() for c in related.split(",")] if related else None, dev=dev, split=split,
+                   limit=limit, step=step, low=low, high=high, strategy=strategy, transfer=languages, model=model,
+                   batch_size=batch_size, seed=seed, madx_task=madx_task, out=out, progress=not as_json)
     if as_json:
         typer.echo(json.dumps(found.to_json(), indent=2))
         return
     edge = " — on the edge of the grid" if found.on_edge else ""
+    chooser, primary = get_chooser(strategy), get_task(eval_task).primary
     if chooser.label_free:
         why = {"nothing": chooser.summary, "elsewhere": f"the {chooser.summary} on {transfer}",
                "inputs": f"{chooser.name} score {found.score:.2f} on unlabeled {split} inputs"}[chooser.reads]
         typer.echo(f"{recipe} → {target}: λ = {found.best:g} ({why}; no label of {target} read){edge}")
     else:
         rows = max((t.rows for t in found.trials), default=0)
-        typer.echo(f"{recipe} → {target}: best λ = {found.best:g} ({chosen.primary} {found.score:.2f} on {rows} "
+        typer.echo(f"{recipe} → {target}: best λ = {found.best:g} ({primary} {found.score:.2f} on {rows} "
                    f"{split} examples){edge}")
     typer.echo(f"  {strategy}: {found.evaluations:.2f} full evaluations ({len(found.trials)} trials)")
     for lam, value in found.curve:
