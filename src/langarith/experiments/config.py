@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from langarith.data import DATASETS, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
 from langarith.languages.codes import resolve, same_language
+from langarith.languages.typology import Choice, choose_related
 from langarith.methods import METHODS
 from langarith.scoring.choosers import names
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
@@ -78,6 +79,10 @@ class Config(Strict):
     model: str | None = None
     method: str = "lora"  # a registered PEFT method (langarith.methods)
     pool: list[str] = Field(default_factory=list)  # language-arithmetic partners (their language adapters)
+    #: per target, the related sources a paper published (`{mr: [bn, te, tr]}`), used instead of the rule
+    related: dict[str, list[str]] = Field(default_factory=dict)
+    #: per target, LA's partner a paper published (`{ar: sw}`), used instead of the nearest in the pool
+    partner: dict[str, str] = Field(default_factory=dict)
     method_options: dict[str, Any] = Field(default_factory=dict)
     text: list[str] = Field(default_factory=lambda: ["tatoeba:{lang}"])
     train_split: dict[str, str] = Field(default_factory=dict)  # per source; default "train"
@@ -123,6 +128,14 @@ class Config(Strict):
                 if iso3 in seen:
                     raise ValueError(f"{field_name} names one language twice: {seen[iso3]} and {code}")
                 seen[iso3] = code
+        for target, codes in self.related.items():
+            outside = [c for c in codes if not any(same_language(c, s) for s in self.sources)]
+            if outside or not codes:
+                raise ValueError(f"related: {target}'s sources {outside or '[]'} are not among the config's sources "
+                                 f"({', '.join(self.sources)})")
+        for target, code in self.partner.items():
+            if not any(same_language(code, p) for p in self.pool):
+                raise ValueError(f"partner: {target}'s partner {code} is not in the pool ({', '.join(self.pool)})")
         test = self.test_split.strip().lower()
         if self.dev_split.strip().lower() in ("test", test):
             raise ValueError(f"dev_split {self.dev_split!r} is the test split: λ would be tuned on the rows it is "
@@ -147,6 +160,25 @@ class Config(Strict):
     @property
     def spend(self) -> Budget:
         return self.budgets[self.budget]
+
+    def related_to(self, target: str) -> Choice:
+        """The related sources of `target`: those the config pins for it, else the paper's rule over the
+        sources (`langarith.languages.typology.choose_related`)."""
+        pinned = next((codes for t, codes in self.related.items() if same_language(t, target)), None)
+        if pinned is None:
+            return choose_related(target, self.sources)
+        codes = [next(s for s in self.sources if same_language(s, c)) for c in pinned]  # as the sources spell them
+        return Choice(codes, "related (pinned by the config): " + ", ".join(codes))
+
+    def partner_of(self, target: str, source: str) -> tuple[str, str]:
+        """LA's partner for `target` and the note the table shows: the one the config pins, else the pool
+        language nearest to it by URIEL (never the target or the source)."""
+        pinned = next((code for t, code in self.partner.items() if same_language(t, target)), None)
+        if pinned is not None:
+            code = next(p for p in self.pool if same_language(p, pinned))
+            return code, f"rel = {code} (pinned by the config)"
+        code = choose_related(target, self.pool, rule="nearest", exclude=[target, source]).codes[0]
+        return code, f"rel = {code} (nearest to {target} in the pool by URIEL)"
 
     def data_path(self, data: Path | None = None) -> Path:
         """Where the config's dataset is read from: a path it names, else the dataset by name in `data` (a data

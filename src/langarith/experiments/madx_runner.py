@@ -5,7 +5,6 @@ trained on the source's language adapter, and language arithmetic in the languag
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,8 @@ from langarith.arith.module import Module
 from langarith.core import devices
 from langarith.evaluation.madx import MadxEvaluator
 from langarith.experiments.runner import Runner
-from langarith.languages.typology import choose_related
 from langarith.methods import fingerprint, get_method, init_seed
 from langarith.models import heads
-
-
-def nearest_partner(target: str, pool: Sequence[str], source: str) -> str:
-    """LA's partner for `target`: the pool language nearest to it by URIEL (never the target or the source)."""
-    return choose_related(target, pool, rule="nearest", exclude=[target, source]).codes[0]
 
 
 class MadxRunner(Runner):
@@ -70,10 +63,8 @@ class MadxRunner(Runner):
         return self.load(self.language_module(code, max_text_tokens))
 
     def partner(self, target: str) -> tuple[str, str]:
-        """LA's partner for `target`: the pool language nearest to it by URIEL (never the target or the
-        source), and the note the table shows."""
-        code = nearest_partner(target, self.config.pool, self.source)
-        return code, f"rel = {code} (nearest to {target} in the pool by URIEL)"
+        """LA's partner for `target` and the note the table shows (`Config.partner_of`)."""
+        return self.config.partner_of(target, self.source)
 
     def analysis_vector(self, module: Module) -> Module | None:
         """What training changed, Δθ = θ − θ₀, of the adapter (a task adapter's head left out): adapters of one

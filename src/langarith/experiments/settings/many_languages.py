@@ -13,7 +13,6 @@ from langarith.arith.recipes import add_all, add_related, add_subtract_related, 
 from langarith.experiments.cells import Cell
 from langarith.experiments.runner import Runner
 from langarith.experiments.setting import fixed_rows, setting, these
-from langarith.languages.typology import choose_related
 
 ROWS = ("best-single", "multilingual", "add-all", "add-related", "add-random", "add-subtract-related",
         "related-scaled")
@@ -23,7 +22,7 @@ def modules(run: Runner, target: str) -> list[Path]:
     """Every source's task module, the multilingual one and the language modules of the target and its
     related sources, as the rows ask for them: trained ahead."""
     cfg, rows = run.config, run.config.rows
-    related = choose_related(target, cfg.sources).codes
+    related = cfg.related_to(target).codes
     return [*(run.task_module(s) for s in cfg.sources),
             *([run.multilingual_module()] if "multilingual" in rows else []),
             *(run.language_module(code) for code in [target, *related] if "add-subtract-related" in rows)]
@@ -35,7 +34,7 @@ def modules(run: Runner, target: str) -> list[Path]:
 def many_languages(run: Runner, target: str) -> dict[str, Cell]:
     cfg, rows = run.config, run.config.rows
     tasks = {s: run.load(run.task_module(s)) for s in cfg.sources}
-    chosen = choose_related(target, cfg.sources)
+    chosen = cfg.related_to(target)
     related, note = chosen.codes, chosen.note
     made: dict[str, Cell] = {}
     dev = {s: run.dev_score(tasks[s], target) for s in cfg.sources} if "best-single" in rows else {}

@@ -1,0 +1,39 @@
+"""A config may pin the related sources and LA partners a paper published, instead of the rule's choice."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from langarith.experiments.config import Config
+
+SMOKE = {"smoke": {"model": "tiny"}}
+
+
+def config(**changes) -> Config:
+    return Config(**{"name": "t", "setting": "many-languages", "task": "sib200", "sources": ["ar", "bn", "en", "ru"],
+                     "targets": ["pt", "mr"], "budget": "smoke", "budgets": SMOKE, **changes})
+
+
+def test_pinned_related_sources_replace_the_rule_for_their_target_only(isolated_cache):
+    cfg = config(related={"por_Latn": ["eng", "ru", "ar"]})
+    pinned = cfg.related_to("pt")
+    assert pinned.codes == ["en", "ru", "ar"] and "pinned" in pinned.note  # spelled as the sources are
+    assert "pinned" not in cfg.related_to("mr").note  # the rule's choice
+
+
+def test_pins_outside_the_sources_or_the_pool_are_refused():
+    with pytest.raises(ValidationError, match=r"related: pt's sources \['sw'\] are not among the config's sources"):
+        config(related={"pt": ["en", "sw"]})
+    with pytest.raises(ValidationError, match="partner: ar's partner sw is not in the pool"):
+        Config(name="t", setting="zero-shot", task="sib200", sources=["en"], targets=["ar"], pool=["ru", "bg"],
+               method="bottleneck", partner={"ar": "sw"}, budget="smoke", budgets=SMOKE)
+
+
+def test_a_pinned_partner_replaces_the_nearest_in_the_pool(isolated_cache):
+    cfg = Config(name="t", setting="zero-shot", task="sib200", sources=["eng_Latn"], targets=["arb_Arab", "hin_Deva"],
+                 pool=["swh_Latn", "urd_Arab", "rus_Cyrl"], method="bottleneck", partner={"ar": "sw"},
+                 budget="smoke", budgets=SMOKE)
+    assert cfg.partner_of("arb_Arab", "eng_Latn") == ("swh_Latn", "rel = swh_Latn (pinned by the config)")
+    code, note = cfg.partner_of("hin_Deva", "eng_Latn")
+    assert code == "urd_Arab" and "nearest" in note
