@@ -253,7 +253,7 @@ class Runner:
             return vector.materialize("factor")
 
     def analysis_vector(self, module: Any) -> Any | None:
-        """What the cosine and density plots compare (None: left out): ΔW for LoRA (see `analysis.as_updates`)."""
+        """What the cosine and density plots compare (None: left out): ΔW for LoRA (`analysis.measures.as_updates`)."""
         return as_updates(module)
 
     def analysis_vectors(self) -> list[Any]:
