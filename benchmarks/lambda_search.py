@@ -73,7 +73,7 @@ def madx_curves(run: Path):
     from langarith.arith.formats import load
     from langarith.arith.recipes import la
     from langarith.evaluation import MadxEvaluator, load_examples
-    from langarith.languages.typology import choose_related
+    from langarith.experiments.config import nearest_partner
     from langarith.tasks import get_task
 
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
@@ -83,7 +83,7 @@ def madx_curves(run: Path):
     evaluator = MadxEvaluator("default-encoder", folders["task:eng_Latn"], progress=False)
     en = load(folders["language:eng_Latn"])
     for target in config["targets"]:
-        rel_code = choose_related(target, config["pool"], rule="nearest", exclude=[target, "eng_Latn"]).codes[0]
+        rel_code = nearest_partner(target, config["pool"], "eng_Latn")
         rel = load(folders[f"language:{rel_code}"])
         dev = load_examples(task, sib, target, "dev")
         builders = {f"la-{rel_code}": lambda lam, rel=rel: la(en, rel, lam), "en-scaled": lambda lam: lam * en}

@@ -64,9 +64,9 @@ REAL_DATA = None if PHRASES_ENV in os.environ else data_folder()
 needs_real_data = pytest.mark.skipif(REAL_DATA is None, reason="needs the local data folder (../shared/data)")
 
 
-def needs_local(name: str) -> pytest.MarkDecorator:
-    """Skip unless the data folder holds `name` (e.g. sib200)."""
-    return pytest.mark.skipif(not (SHARED / name).exists(), reason=f"needs the local {name} data")
+def needs(*folders: Path) -> pytest.MarkDecorator:
+    """Skip unless the data folder holds every one of `folders` (e.g. `SHARED / "sib200"`)."""
+    return pytest.mark.skipif(not all(f.exists() for f in folders), reason="needs the shared data")
 
 
 def tiny_llama(seed: int = 0):

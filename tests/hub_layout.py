@@ -7,17 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from conftest import SHARED, needs  # noqa: F401  (re-exported for the hub tests)
 
 SIB, NEWS, NER, XQUAD = (SHARED / name for name in ("sib200", "masakhanews", "masakhaner2", "xquad"))
 SPLITS = (("train", "train"), ("dev", "validation"), ("test", "test"))
 MASAKHA_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-DATE", "I-DATE"]
 CONLL_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 WIKIANN_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
-
-
-def needs(*folders: Path) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(not all(f.exists() for f in folders), reason="needs the shared data")
 
 
 def export_sib(root: Path, configs: tuple[str, ...] = ("por_Latn",)) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED, needs_local
+from conftest import SHARED, needs
 
 from langarith.training import TrainSpec, train
 
@@ -203,7 +203,7 @@ def test_encoder_tasks_need_the_bottleneck_method(tiny_models, tmp_path):
                         model=str(tiny_models["encoder"]), method="lora", out=tmp_path / "t", steps=1, progress=False))
 
 
-@needs_local("sib200")
+@needs(SHARED / "sib200")
 @pytest.mark.parametrize("setting", ["zero-shot", "enhancement", "low-resource", "relatedness", "ties"])
 def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, isolated_cache):
     """Every shipped MAD-X config at its smoke budget (tiny random encoder), on one target and two partners."""
@@ -318,7 +318,7 @@ def test_cli_evaluates_a_stack_and_searches_la(madx_setup, tiny_models, tmp_path
     MadxEvaluator(model, madx_setup["task"], progress=False).use_language(out)
 
 
-@needs_local("sib200")
+@needs(SHARED / "sib200")
 def test_seeds_run_the_table_once_each_and_report_mean_and_sd(tmp_path, isolated_cache):
     import csv
 

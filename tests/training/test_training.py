@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import needs_local
+from conftest import SHARED, needs
 
 from langarith.training import TrainError, TrainSpec, train
 from langarith.training.data import Batches
@@ -69,7 +69,7 @@ def _reload(base_dir: Path, out: Path, family: str, method: str):
     return PeftModel.from_pretrained(base, str(out)).eval()
 
 
-@needs_local("sib200")
+@needs(SHARED / "sib200")
 def test_task_module_label_only_loss_and_manifest(tiny_models, tmp_path):
     out = train(TrainSpec(role="task", language="en", task="sib200", model=str(tiny_models["decoder"]),
                           out=tmp_path / "task", steps=12, lr=2e-2, batch_size=4, progress=False)).path
@@ -222,7 +222,7 @@ def test_a_token_budget_cut_to_whole_sequences_is_not_reported_short(tiny_models
     assert "fewer than the 1,000,000,000 asked for" in capsys.readouterr().err
 
 
-@needs_local("sib200")
+@needs(SHARED / "sib200")
 def test_madx_task_adapter_trains_on_a_frozen_language_adapter(tiny_models, tmp_path):
     import adapters
     from adapters.composition import Stack

@@ -5,6 +5,7 @@ registries; the rows a table has, and what a setting needs, come from the settin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from langarith.data import DATASETS, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
-from langarith.languages.codes import resolve, same_language
+from langarith.languages.codes import find_in, resolve, same_language
 from langarith.languages.typology import Choice, choose_related
 from langarith.methods import METHODS
 from langarith.scoring.choosers import names
@@ -129,12 +130,12 @@ class Config(Strict):
                     raise ValueError(f"{field_name} names one language twice: {seen[iso3]} and {code}")
                 seen[iso3] = code
         for target, codes in self.related.items():
-            outside = [c for c in codes if not any(same_language(c, s) for s in self.sources)]
+            outside = [c for c in codes if find_in(c, self.sources) is None]
             if outside or not codes:
                 raise ValueError(f"related: {target}'s sources {outside or '[]'} are not among the config's sources "
                                  f"({', '.join(self.sources)})")
         for target, code in self.partner.items():
-            if not any(same_language(code, p) for p in self.pool):
+            if find_in(code, self.pool) is None:
                 raise ValueError(f"partner: {target}'s partner {code} is not in the pool ({', '.join(self.pool)})")
         test = self.test_split.strip().lower()
         if self.dev_split.strip().lower() in ("test", test):
@@ -164,20 +165,20 @@ class Config(Strict):
     def related_to(self, target: str) -> Choice:
         """The related sources of `target`: those the config pins for it, else the paper's rule over the
         sources (`langarith.languages.typology.choose_related`)."""
-        pinned = next((codes for t, codes in self.related.items() if same_language(t, target)), None)
+        pinned = find_in(target, self.related)
         if pinned is None:
             return choose_related(target, self.sources)
-        codes = [next(s for s in self.sources if same_language(s, c)) for c in pinned]  # as the sources spell them
+        codes = [find_in(c, self.sources) for c in self.related[pinned]]  # as the sources spell them
         return Choice(codes, "related (pinned by the config): " + ", ".join(codes))
 
     def partner_of(self, target: str, source: str) -> tuple[str, str]:
         """LA's partner for `target` and the note the table shows: the one the config pins, else the pool
         language nearest to it by URIEL (never the target or the source)."""
-        pinned = next((code for t, code in self.partner.items() if same_language(t, target)), None)
+        pinned = find_in(target, self.partner)
         if pinned is not None:
-            code = next(p for p in self.pool if same_language(p, pinned))
+            code = find_in(self.partner[pinned], self.pool)
             return code, f"rel = {code} (pinned by the config)"
-        code = choose_related(target, self.pool, rule="nearest", exclude=[target, source]).codes[0]
+        code = nearest_partner(target, self.pool, source)
         return code, f"rel = {code} (nearest to {target} in the pool by URIEL)"
 
     def data_path(self, data: Path | None = None) -> Path:
@@ -189,6 +190,12 @@ class Config(Strict):
         if self.data in DATASETS:
             return locate(self.data, data)
         return task.where(self.data)  # a path (or hf:…): used as it is, an error if it does not exist
+
+
+def nearest_partner(target: str, pool: Sequence[str], source: str) -> str:
+    """LA's partner for `target` by the rule: the pool language nearest to it by URIEL (never the target or the
+    source)."""
+    return choose_related(target, pool, rule="nearest", exclude=[target, source]).codes[0]
 
 
 MAX_ALIASES = 100  # YAML aliases a config may use: enough for shared budgets, far from an alias bomb
