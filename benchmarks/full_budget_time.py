@@ -1,5 +1,5 @@
 """How long a config's budget takes, stage by stage, on this 2-core CPU and on one H200 — counted, not guessed
-in bulk: the modules are the ones the runner would train (its own plan, `Runner.train_ahead`), their tokens
+in bulk: the modules are the ones the runner would train (its own plan, `Runner.to_train`), their tokens
 those specs train on, and the evaluations those a committed run of the config made (λ evaluations on dev, test
 rows), scaled to the budget's dev and test rows, targets and seeds.
 
@@ -67,7 +67,7 @@ def flops_per_token(family: str, body: float, head: float, role: str) -> float:
 def planned_modules(config) -> list:
     from langarith.experiments import runner_for
 
-    return runner_for(config, ROOT / "runs" / ".estimate", progress=False).planned_modules()  # train_ahead's
+    return runner_for(config, ROOT / "runs" / ".estimate", progress=False).to_train()  # what the run trains first
 
 
 def task_tokens_per_step(spec, tokenizer) -> float:

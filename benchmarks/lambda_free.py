@@ -38,6 +38,7 @@ def oracle_scores(folder: Path) -> dict[tuple[str, str], float]:
     """(row, target) → the best test score over the row's λ grid, from the run's own modules."""
     from langarith.experiments import runner_for
     from langarith.experiments.config import Config
+    from langarith.experiments.plan import Tuned
 
     config = Config.model_validate(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,8 +48,9 @@ def oracle_scores(folder: Path) -> dict[tuple[str, str], float]:
         shutil.copy(folder / "cells.json", scratch / "cells.json")
         runner = runner_for(config, scratch, progress=False)
         runner.run()  # every cell read back from cells.json
-        return {(method, target): max(runner.test(runner.compose(build(lam)), target).value for lam in grid)
-                for (method, target), (build, grid) in runner._recipes.items()}
+        return {(row.name, target): max(runner.bench.test(runner.module(row.build, lam), target).value
+                                        for lam in runner.bench.grid(row.grid))
+                for target in config.targets for row in runner.plan(target) if isinstance(row, Tuned)}
 
 
 def main() -> None:

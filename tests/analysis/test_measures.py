@@ -53,6 +53,32 @@ def test_cosine_matches_numpy_over_shared_tensors() -> None:
     np.testing.assert_allclose(cos, cos.T)
 
 
+def test_modules_of_different_layouts_are_compared_within_each_layout() -> None:
+    """MAD-X's language and task adapters differ in shape: each layout's cosine as alone, NaN between."""
+    langs = [synthetic_lora(i, rank=3, label=f"l{i}") for i in (1, 2)]
+    tasks = [synthetic_lora(i, rank=4, label=f"t{i}") for i in (3, 4)]
+    labels, cos = analysis.cosine_by_shape([langs[0], tasks[0], langs[1], tasks[1]])
+    assert labels == ["l1", "t3", "l2", "t4"]
+    np.testing.assert_array_equal(cos[np.ix_([0, 2], [0, 2])], analysis.cosine_matrix(langs)[1])
+    np.testing.assert_array_equal(cos[np.ix_([1, 3], [1, 3])], analysis.cosine_matrix(tasks)[1])
+    assert np.isnan(cos[np.ix_([0, 2], [1, 3])]).all() and np.isnan(cos[np.ix_([1, 3], [0, 2])]).all()
+
+
+def test_roles_agree_is_pearson_over_the_languages_both_roles_have() -> None:
+    codes = ["en", "de", "fr", "sw"]
+    mods = [Module(tensors={}, kind="lora", format="peft", config={}, role=role, language=code)
+            for role in ("language", "task") for code in codes]
+    rng = np.random.default_rng(0)
+    cos = rng.uniform(-1, 1, (8, 8))
+    cos = (cos + cos.T) / 2  # a cosine matrix is symmetric
+    found = analysis.roles_agree(mods, cos)
+    pairs = [(a, b) for n, a in enumerate(range(4)) for b in range(n + 1, 4)]
+    expected = np.corrcoef([cos[a, b] for a, b in pairs], [cos[4 + a, 4 + b] for a, b in pairs])[0, 1]
+    assert found["languages"] == sorted(codes) and found["pairs"] == 6
+    assert found["pearson_r"] == pytest.approx(expected)
+    assert analysis.roles_agree(mods[:2] + mods[4:6], cos) is None  # fewer than three languages in common
+
+
 def test_zero_module_has_undefined_cosine() -> None:
     a = synthetic_lora(1, label="a")
     zero = a.with_tensors({k: np.zeros_like(v) for k, v in a.tensors.items()}, name="zero")

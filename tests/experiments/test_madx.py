@@ -218,7 +218,8 @@ def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, 
     runner = runner_for(cfg, tmp_path / "run", progress=False)
     cells = runner.run()
     assert [c.method for c in cells] == cfg.rows
-    for name in ("results.md", "results.csv", "results.json", "density.png", "improvement.png"):
+    for name in ("results.md", "results.csv", "results.json", "analysis/density.png", "analysis/report.md",
+                 "improvement.png"):
         assert (tmp_path / "run" / name).exists(), name
     with (tmp_path / "run" / "results.csv").open() as f:
         assert len(list(csv.DictReader(f))) == len(cfg.rows)
@@ -231,10 +232,10 @@ def test_language_arithmetic_configs_run_end_to_end_at_smoke(setting, tmp_path, 
         manifests = [json.loads(p.read_text()) for p in (tmp_path / "run" / "modules").glob("*/langarith.json")]
         assert {m["method"]["options"]["config"] for m in manifests if m["role"] == "language"} == {"seq_bn_inv"}
         # the plots compare θ − θ₀, with θ₀ rebuilt exactly (fingerprint-checked) from how training began
-        languages = [m for m in runner._modules.values() if m.role == "language"]
-        assert len(languages) == 2 and (tmp_path / "run" / "cosine.png").exists()
+        languages = [m for m in runner.store.loaded() if m.role == "language"]
+        assert len(languages) == 2 and (tmp_path / "run" / "analysis" / "cosine_heatmap.png").exists()
         for module in languages:
-            delta = runner.analysis_vector(module)
+            delta = runner.family.analysis(module, runner.store.start(module))
             assert delta.kind.endswith("Δθ") and delta.tensors.keys() == module.tensors.keys()
             assert not all(np.array_equal(delta.tensors[k], module.tensors[k]) for k in module.tensors)
 
@@ -350,6 +351,7 @@ def test_task_vectors_compare_language_and_task_vectors(tmp_path, isolated_cache
     kinds measured as Δθ = θ − θ₀ with θ₀ rebuilt as training seeded it (a task adapter trained with lr 1e-30 has
     Δθ ≈ 0; a wrong start gives |Δθ| ≈ 0.07), and the report's table of mean cosine and density per kind."""
     from langarith.experiments import load_config, runner_for
+    from langarith.experiments.plan import task
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "madx-task-vectors-wikiann.yaml", "smoke")
     runner = runner_for(cfg, tmp_path / "run", progress=False)
@@ -359,11 +361,15 @@ def test_task_vectors_compare_language_and_task_vectors(tmp_path, isolated_cache
     report = (tmp_path / "run" / "results.md").read_text()
     assert "Appendix E" in report and "| task | 3 |" in report and "| language | 3 |" in report
     assert "Over the 3 pairs of ar, en, ur" in report and "Pearson r = " in report
-    assert (tmp_path / "run" / "cosine_task.png").exists() and "λ" not in report.split("|")[0]  # no λ rows: no λ said
+    assert "λ" not in report.split("|")[0]  # no λ rows: no λ said
+    analysis = tmp_path / "run" / "analysis"
+    assert (analysis / "cosine_heatmap.png").exists() and "Appendix E" in (analysis / "report.md").read_text()
     vectors = runner.analysis_vectors()
     assert sorted((v.role, v.language) for v in vectors) == [(role, lang) for role in ("language", "task")
                                                              for lang in ("ar", "en", "ur")]
     cfg.budgets["smoke"].lr = 1e-30  # another cache key: a new task adapter, trained but not moved (lr > 0 needed)
-    still = runner.load(runner.task_module("ar"))
-    delta = runner.analysis_vector(still)
+    again = runner_for(cfg, tmp_path / "run", progress=False)
+    again.store.train([task("ar")])
+    still = again.store.load(task("ar"))
+    delta = again.family.analysis(still, again.store.start(still))
     assert delta.kind.endswith("Δθ") and max(float(np.abs(t).max()) for t in delta.tensors.values()) < 1e-20

@@ -28,20 +28,16 @@ class Weather(Sib200):
 '''
 
 SETTING = '''
-from langarith.experiments.runner import Runner
-from langarith.experiments.setting import fixed_rows, setting
 from langarith.arith.recipes import scaled
+from langarith.experiments.family import DECODER
+from langarith.experiments.plan import Fixed, of, task, the
+from langarith.experiments.setting import fixed_rows, setting
 
 
-def source_task(run, target):
-    return [run.task_module(run.config.sources[0])]
-
-
-@setting("half-task", rows=fixed_rows("baseline", "half"), baseline="baseline", runner=Runner, single_source=True,
-         modules=source_task)
-def half_task(run, target):
-    task = run.load(run.task_module(run.config.sources[0]))
-    return {"baseline": run.fixed("baseline", target, task), "half": run.fixed("half", target, scaled(task, lam=0.5))}
+@setting("half-task", rows=fixed_rows("baseline", "half"), baseline="baseline", family=DECODER, single_source=True)
+def half_task(config, target):
+    source = task(config.sources[0])
+    return [Fixed(name="baseline", build=the(source)), Fixed(name="half", build=of(scaled, source, lam=0.5))]
 '''
 
 

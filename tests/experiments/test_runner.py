@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from langarith.experiments import SETTINGS, Cell, ExperimentError, load_config
+from langarith.experiments.bench import Bench
 from langarith.experiments.runner import Runner
 from langarith.experiments.table import other_metrics
 
@@ -37,7 +38,7 @@ def spy_splits(monkeypatch):
     """Every split the runner reads, and whether it was read while λ was being searched."""
     seen: list[tuple[str, bool]] = []
     state = {"tuning": False}
-    examples, tune = Runner.examples, Runner.tune
+    examples, tune = Bench.examples, Bench.tune
 
     def spy_examples(self, language, split):
         seen.append((split, state["tuning"]))
@@ -50,8 +51,8 @@ def spy_splits(monkeypatch):
         finally:
             state["tuning"] = False
 
-    monkeypatch.setattr(Runner, "examples", spy_examples)
-    monkeypatch.setattr(Runner, "tune", spy_tune)
+    monkeypatch.setattr(Bench, "examples", spy_examples)
+    monkeypatch.setattr(Bench, "tune", spy_tune)
     return seen
 
 
@@ -60,8 +61,8 @@ def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     runner = Runner(cfg, tmp_path / "out", progress=False)
     cells = runner.run()
     out = tmp_path / "out"
-    for name in ("results.csv", "results.json", "results.md", "config.json", "lambda_pt.png", "cosine.png",
-                 "density.png"):
+    for name in ("results.csv", "results.json", "results.md", "config.json", "lambda_pt.png",
+                 "analysis/cosine_heatmap.png", "analysis/density.png", "analysis/report.md"):
         assert (out / name).stat().st_size > 0, name
     assert [c.method for c in cells] == ["baseline", "task-scaled", "add", "add-subtract"]
     table = (out / "results.md").read_text(encoding="utf-8")
@@ -92,13 +93,15 @@ def test_other_metrics_tables_skip_the_primary_and_bookkeeping():
 
 def test_lambda_one_reproduces_the_baseline_exactly(tmp_path, isolated_cache):
     from langarith.arith.recipes import add_subtract
+    from langarith.experiments.plan import language, task
 
     runner = Runner(load_config(write(tmp_path)), tmp_path / "out", progress=False)
-    task = runner.load(runner.task_module("en"))
-    lang_t, lang_s = runner.load(runner.language_module("pt")), runner.load(runner.language_module("en"))
-    base = runner.test(task, "pt")
-    composed = runner.test(add_subtract(task=task, target=lang_t, source=lang_s, lam=1.0).materialize("factor"), "pt")
-    scaled = runner.test((1.0 * task).materialize("factor"), "pt")
+    needs = {"task": task("en"), "target": language("pt"), "source": language("en")}
+    runner.store.train(list(needs.values()))
+    modules = {k: runner.store.load(need) for k, need in needs.items()}
+    base = runner.bench.test(modules["task"], "pt").scores
+    composed = runner.bench.test(add_subtract(**modules, lam=1.0).materialize("factor"), "pt").scores
+    scaled = runner.bench.test((1.0 * modules["task"]).materialize("factor"), "pt").scores
     assert composed.per_example == base.per_example == scaled.per_example
     assert composed.value == base.value
 
@@ -198,7 +201,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"
 def test_shipped_configs_validate_at_every_budget(path):
     for budget in ("smoke", "cpu", "full"):
         cfg = load_config(path, budget)
-        tiny = "tiny-encoder" if SETTINGS[cfg.setting].method == "bottleneck" else "tiny"
+        tiny = "tiny-encoder" if SETTINGS[cfg.setting].family.method == "bottleneck" else "tiny"
         assert cfg.spend.model == (tiny if budget == "smoke" else None)
         assert cfg.data_path().exists() or not SHARED.exists()
 
@@ -260,9 +263,9 @@ def test_dev_rows_that_are_test_rows_stop_the_run(tmp_path):
         shutil.copytree(SHARED / "sib200" / lang, data / lang)
     shutil.copy(data / "por_Latn" / "test.tsv", data / "por_Latn" / "dev.tsv")
     runner = Runner(load_config(write(tmp_path, data=str(data))), tmp_path / "out", progress=False)
-    runner.examples("pt", "dev")
+    runner.bench.examples("pt", "dev")
     with pytest.raises(ExperimentError, match="6 of the 6 dev rows of pt are test rows"):
-        runner.examples("pt", "test")
+        runner.bench.examples("pt", "test")
 
 
 def test_results_never_go_into_a_folder_of_other_files(tmp_path):
@@ -327,14 +330,14 @@ def test_any_yaml_is_a_config_or_a_clean_error(tmp_path, raw):
 def test_modules_trained_ahead_at_once_give_the_pinned_table(tmp_path, isolated_cache, monkeypatch):
     """With two workers, zero-shot's modules are all trained before any cell — en's and the partners' adapters
     at once, then the task adapter on en's — and the table is the pinned one, to the byte."""
-    from langarith.experiments import runner, runner_for
+    from langarith.experiments import runner_for, store
     from langarith.training.pool import waves
 
     planned = []
-    real_train_all = runner.train_all
-    monkeypatch.setattr(runner, "train_all", lambda specs, *a, **k: planned.append(waves(specs)) or
+    real_train_all = store.train_all
+    monkeypatch.setattr(store, "train_all", lambda specs, *a, **k: planned.append(waves(specs)) or
                         real_train_all(specs, *a, **k))
-    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("a cell trained a module itself"))
+    monkeypatch.setattr(store, "train", lambda *a, **k: pytest.fail("a cell trained a module itself"))
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "madx-zero-shot.yaml", "smoke")
     cfg.spend.workers = 2
     runner_for(cfg, tmp_path / "out", progress=False).run()

@@ -105,6 +105,21 @@ def cosine_matrix(modules: Sequence[Module]) -> tuple[list[str], np.ndarray]:
     return labels, _cosine(modules, labels)
 
 
+def cosine_by_shape(modules: Sequence[Module]) -> tuple[list[str], np.ndarray]:
+    """`cosine_matrix` within each group of modules of one layout (the same tensors, of the same shapes), NaN
+    between groups: what an experiment's analysis compares when its modules differ in shape (MAD-X's language
+    and task adapters, a LoRA and a LoKr ΔW). The means, the heatmap and the distance pairs leave NaN out."""
+    modules = list(modules)
+    labels = module_labels(modules)
+    groups: dict[tuple, list[int]] = {}
+    for i, m in enumerate(modules):
+        groups.setdefault(tuple(sorted((k, tuple(v.shape)) for k, v in m.tensors.items())), []).append(i)
+    cos = np.full((len(modules), len(modules)), np.nan)
+    for members in groups.values():
+        cos[np.ix_(members, members)] = _cosine([modules[i] for i in members], [labels[i] for i in members])
+    return labels, cos
+
+
 def _cosine(modules: Sequence[Module], labels: Sequence[str]) -> np.ndarray:
     n = len(modules)
     dot = np.zeros((n, n))
@@ -265,10 +280,13 @@ def distance_cosine_pairs(
                             "matrix cosine_matrix returns for these same modules")
     cos = cosine[np.ix_(known, known)] if cosine is not None else _cosine([modules[i] for i in known],
                                                                           [labels[i] for i in known])
-    pairs = []
+    pairs, incomparable = [], 0
     for a, i in enumerate(known):
         for b, j in enumerate(known[a + 1:], start=a + 1):
             mi, mj = modules[i], modules[j]
+            if not np.isfinite(cos[a, b]):
+                incomparable += 1  # no cosine: a module of zeros, or layouts that differ (`cosine_by_shape`)
+                continue
             pairs.append({
                 "a": labels[i],
                 "b": labels[j],
@@ -278,10 +296,28 @@ def distance_cosine_pairs(
                 "cosine": float(cos[a, b]),
                 "group": pair_group(mi.role, mj.role),
             })
+    if not pairs:
+        raise NotEnoughLanguagesError(f"none of the {incomparable} pairs of modules with a language has a cosine "
+                                      "(modules of zeros, or of layouts that cannot be compared)")
     by_group = {g: [p for p in pairs if p["group"] == g] for g in dict.fromkeys(p["group"] for p in pairs)}
-    return DistancePairs(kind=kind, pairs=pairs, skipped_pairs=total_pairs - len(pairs), unknown=unknown,
+    skipped = total_pairs - incomparable - len(pairs)
+    return DistancePairs(kind=kind, pairs=pairs, skipped_pairs=skipped, unknown=unknown,
                          pearson_r={g: _pearson([p["distance"] for p in ps], [p["cosine"] for p in ps])
                                     for g, ps in by_group.items()})
+
+
+def roles_agree(modules: Sequence[Module], cosine: np.ndarray) -> dict[str, Any] | None:
+    """Whether two task vectors are alike where their languages' vectors are: Pearson r, over the language
+    pairs both roles have, between the task vectors' cosine and the language vectors' cosine (a task adapter
+    trained on a language's adapter may carry that language). None below three languages in common."""
+    index = {role: {m.language: i for i, m in enumerate(modules) if m.language and m.role == role}
+             for role in ("language", "task")}
+    common = sorted(set(index["language"]) & set(index["task"]))
+    if len(common) < 3:
+        return None
+    pairs = [(a, b) for n, a in enumerate(common) for b in common[n + 1:]]
+    by_role = {role: [cosine[index[role][a], index[role][b]] for a, b in pairs] for role in index}
+    return {"languages": common, "pairs": len(pairs), "pearson_r": _pearson(by_role["language"], by_role["task"])}
 
 
 def pair_group(role_a: str | None, role_b: str | None) -> str:

@@ -17,11 +17,13 @@ from langarith.analysis.measures import (
     DistancePairs,
     NotEnoughLanguagesError,
     as_updates,
+    cosine_by_shape,
     cosine_matrix,
     density_stats,
     distance_cosine_pairs,
     mean_between,
     mean_pairwise,
+    roles_agree,
 )
 from langarith.analysis.plots import cosine_heatmap, density_plot, distance_vs_cosine
 from langarith.arith.formats import detect, load
@@ -57,20 +59,26 @@ def _is_module(path: Path) -> bool:
 
 def analyze(entries: list[tuple[Path, str | None, str | None]], out: Path, kind: str = DEFAULT_KIND,
             updates: bool = True) -> dict[str, Any]:
-    """Load the modules, write the figures and report.md into `out`, and return what was found (the
-    JSON the command prints). Modules are grouped language first, then task, so that the heatmap
-    shows the two blocks the papers contrast."""
+    """Load the modules (as the updates they make, ΔW, unless `updates` is False), write the figures and
+    report.md into `out`, and return what was found (the JSON the command prints)."""
     if not entries:
         raise AnalysisError("no modules given: pass module folders (langarith analyze DIR... --out REPORT_DIR) "
                             "or --lang LANG=DIR / --task LANG=DIR")
+    loaded = [load(path, language=code, role=role) for path, code, role in entries]
+    return analyze_modules([as_updates(m) for m in loaded] if updates else loaded, out, kind)
+
+
+def analyze_modules(modules: list[Module], out: Path, kind: str = DEFAULT_KIND, *,
+                    across_layouts: bool = False) -> dict[str, Any]:
+    """The analysis of modules already in memory (an experiment's ΔW or Δθ): figures and report.md in `out`,
+    and what was found. Modules are grouped language first, then task, so that the heatmap shows the two
+    blocks the papers contrast. Modules that cannot be compared (another rank, another method) are an error,
+    or with `across_layouts` compared within each layout only (`measures.cosine_by_shape`)."""
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} is a file; --out needs a folder to write the report into. Pick another path")
-    loaded = [load(path, language=code, role=role) for path, code, role in entries]
-    if updates:
-        loaded = [as_updates(m) for m in loaded]
-    modules = sorted(loaded, key=lambda m: _ROLE_ORDER.get(m.role or "", 2))
-    labels, cos = cosine_matrix(modules)
+    modules = sorted(modules, key=lambda m: _ROLE_ORDER.get(m.role or "", 2))
+    labels, cos = cosine_by_shape(modules) if across_layouts else cosine_matrix(modules)
     stats = [density_stats(m) for m in modules]
     out.mkdir(parents=True, exist_ok=True)
     files = {"density": str(density_plot(modules, out / DENSITY_PNG))}
@@ -109,6 +117,7 @@ def analyze(entries: list[tuple[Path, str | None, str | None]], out: Path, kind:
         }
         for label, m, s in zip(labels, modules, stats, strict=True)
     ]
+    agree = roles_agree(modules, cos)
     result: dict[str, Any] = {
         "out": str(out),
         "kind": kind,
@@ -117,6 +126,9 @@ def analyze(entries: list[tuple[Path, str | None, str | None]], out: Path, kind:
         "cosine": [[_number(x) for x in row] for row in cos],
         "mean_cosine": {k: _number(v) for k, v in means.items()},
         "group_sizes": {role: len(members) for role, members in groups.items()},
+        "sparse_share": {role: _number(sum(stats[i]["share_below_1e-2"] for i in members) / len(members))
+                         if members else None for role, members in groups.items()},
+        "roles_agree": None if agree is None else {**agree, "pearson_r": _number(agree["pearson_r"])},
         "distance_vs_cosine": pairs.to_json() if pairs is not None else None,
         "distance_vs_cosine_skipped": skipped,
         "files": files,
@@ -125,6 +137,27 @@ def analyze(entries: list[tuple[Path, str | None, str | None]], out: Path, kind:
     report.write_text(_report(result, modules), encoding="utf-8")
     result["files"]["report"] = str(report)
     return result
+
+
+def language_and_task_vectors(result: dict[str, Any]) -> list[str]:
+    """Paper 2's Appendix E as markdown lines, when the modules hold two or more of each role: are language
+    vectors alike and task vectors not, how sparse is each kind, and are two task vectors alike where their
+    languages' vectors are? Empty otherwise."""
+    sizes, means, sparse = result["group_sizes"], result["mean_cosine"], result["sparse_share"]
+    if min(sizes.values()) < 2:
+        return []
+    lines = ["### Language vectors and task vectors (paper 2, Appendix E)", "",
+             "| vectors | n | mean pairwise cosine | share of \\|θ\\| < 1e-2·max |", "|---|---:|---:|---:|"]
+    lines += [f"| {role} | {sizes[role]} | {_cell(means[role], '.3f')} | {_cell(100 * sparse[role], '.1f')}% |"
+              for role in ("language", "task")]
+    lines += ["", "Paper 2 finds language vectors far more alike than task vectors; the share of near-zero entries "
+              "says how sparse each kind is."]
+    agree = result["roles_agree"]
+    if agree is not None and agree["pearson_r"] is not None:
+        lines += ["", f"Over the {agree['pairs']} pairs of {', '.join(agree['languages'])}, the task vectors' cosine "
+                  f"against the language vectors' cosine for the same two languages: Pearson r = "
+                  f"{agree['pearson_r']:+.2f}."]
+    return lines
 
 
 def _number(x: float | None, digits: int = 6) -> float | None:
@@ -184,7 +217,9 @@ def _report(result: dict[str, Any], modules: list[Module]) -> str:
         lines.append(f"- among {role} modules ({sizes[role]}): {shown}; the papers report {PAPER_RANGES[role]}")
     between = means["language_vs_task"]
     lines.append(f"- between language and task modules: {between:.3f}" if between is not None
-                 else "- between language and task modules: n/a (needs one of each)")
+                 else "- between language and task modules: n/a (needs one of each, of the same shape)")
+    appendix = language_and_task_vectors(result)
+    lines += ["", *appendix] if appendix else []
     lines += ["", f"![Cosine similarity heatmap]({COSINE_PNG})" if "cosine_heatmap" in result["files"]
               else "No heatmap: it needs at least two modules.", "",
               "## Weight density", "",

@@ -2,9 +2,11 @@
 tune λ on dev, evaluate on test, and write results.csv / results.json / results.md with the plots.
 
 - `config`: the YAML, validated (`load_config`);
-- `setting`: the registry of settings, one per table; `settings/`: one file per setting;
-- `runner` (decoders) and `madx_runner` (MAD-X on encoders): modules, evaluation, cells, the table;
-- `cells`: a cell, and the record a stopped run continues from; `table`, `report`: what is written;
+- `setting`: the registry of settings, one per table; `settings/`: one file per setting, each the plan of its
+  table (`plan`: rows naming the modules they need and the recipe that builds them);
+- `family`: what differs between decoder tables and MAD-X tables, as values;
+- `store` (modules: keys, plan, train, load), `bench` (examples, evaluation, λ), `runner` (executes a plan);
+- `cells`: a cell, and the record a stopped run continues from; `record`, `table`, `report`: what is written;
 - `run`: one run, or one per seed with their mean; `demo`: the README's main job.
 """
 

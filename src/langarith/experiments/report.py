@@ -5,27 +5,27 @@ dev, relative improvement, cosine and weight density of what training changed).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from langarith.analysis import plots
-from langarith.analysis.measures import cosine_matrix, density_stats, mean_pairwise
+from langarith.analysis.report import analyze_modules, language_and_task_vectors
 from langarith.arith.formats.files import write_json
 from langarith.core import devices
-from langarith.core.errors import LangarithError
 from langarith.experiments.cells import Cell
+from langarith.experiments.record import RunRecord
 from langarith.experiments.setting import LABEL_FREE_MARK
 from langarith.experiments.table import other_metrics, table
 
 
-def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:
+def write_results(run: RunRecord) -> None:
     """Every output of a run (a stopped one too: then the tables mark what was not run)."""
-    cfg, out = runner.config, runner.out
+    cfg, out, cells, seconds = run.config, run.out, run.cells, run.seconds
     rows = [c.row() for c in cells]
     first = list(Cell("", "", None).row())
     keys = sorted({k for r in rows for k in r} | set(first),
@@ -34,30 +34,30 @@ def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    metric = runner.task.primary
+    metric = run.metric
     done = {(c.method, c.target) for c in cells}
     not_run = [f"{m} / {t}" for t in cfg.targets for m in cfg.rows if (m, t) not in done]
-    stages = runner.clock.rounded()
+    stages = run.stages
     write_json(out / "results.json", {
         "command": _command(), "config": json.loads(cfg.model_dump_json()), "metric": metric,
-        "cells": [{**c.row(), "curve": c.curve} for c in cells], "flags": runner.flags, "seconds": round(seconds, 1),
-        "stages_s": stages, "complete": runner.stopped is None, "not_run": not_run, "stopped": runner.stopped,
+        "cells": [{**c.row(), "curve": c.curve} for c in cells], "flags": run.flags, "seconds": round(seconds, 1),
+        "stages_s": stages, "complete": run.stopped is None, "not_run": not_run, "stopped": run.stopped,
         "device": devices.describe(),
-        "precision": {"train": devices.training_precision(cfg.spend.precision), "eval": runner.eval_precision()},
+        "precision": {"train": devices.training_precision(cfg.spend.precision), "eval": run.eval_precision},
         "versions": devices.versions()})
     md = [f"# {cfg.name}", "", f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
           f"model {cfg.spend.model or cfg.model or 'default'}; method {cfg.method}; sources {', '.join(cfg.sources)}.",
           "", spent(cfg, searched=any(c.curve for c in cells)), ""]
-    if runner.stopped:
+    if run.stopped:
         md += [f"**Incomplete: stopped at its deadline with {len(not_run)} of {len(cfg.rows) * len(cfg.targets)} "
                "cells not run.** Rerunning the same command continues from the modules, checkpoints and cells "
                "finished here.", ""]
-    md += [table(cells, cfg.rows, cfg.targets, "not run" if runner.stopped else "–"), "",
+    md += [table(cells, cfg.rows, cfg.targets, "not run" if run.stopped else "–"), "",
            "\\* p < 0.05 against the baseline, † against the control (McNemar for classification, paired bootstrap "
            "otherwise); ᵉ the chosen λ lies on the edge of the grid. λ chosen on dev only"
            + (f"; rows `ROW@STRATEGY` chose it without the target's labels ({LABEL_FREE_NOTE}), † against ROW"
               if cfg.label_free else "") + ".", ""]
-    for flag in runner.flags:
+    for flag in run.flags:
         md.append(f"- ⚠ {flag}")
     notes = [f"- {c.method} / {c.target}: {c.note}" for c in cells if c.note]
     if notes:
@@ -68,7 +68,7 @@ def write_results(runner: Any, cells: Sequence[Cell], seconds: float) -> None:
     md += ["", f"Took {seconds / 60:.1f} min on {device}{per_stage}."
            + (f" Made by `{_command()}`; library versions in results.json." if _command() else "")]
     md += other_metrics(cells, cfg.rows, cfg.targets, metric)
-    md += _plots(runner, cells)
+    md += _plots(run)
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
 
@@ -82,8 +82,8 @@ def _command() -> str | None:
     return None
 
 
-def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
-    cfg, out = runner.config, runner.out
+def _plots(run: RunRecord) -> list[str]:
+    cfg, out, cells = run.config, run.out, run.cells
     lines: list[str] = ["", "## Plots", ""]
     searched = any(c.curve for c in cells)  # a table without λ rows has no λ curves to explain
     if searched and cfg.spend.search == "halving":
@@ -93,14 +93,14 @@ def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
         lines += ["λ curves are on all dev rows; between the grid's ends, a row both ends of a bracket agree on "
                   "keeps that prediction (the `bracket` search), and the chosen λ is scored on real predictions.",
                   ""]
-    baseline = runner.setting.baseline
+    baseline = run.baseline
     base = {c.target: c.score for c in cells if c.method == baseline and c.score is not None}
     for target in cfg.targets:
         curves = {c.method: c.curve for c in cells  # dev scores; a label-free row's curve is no dev score
                   if c.target == target and c.curve and LABEL_FREE_MARK not in c.method}
         if curves:
             name = f"lambda_{target}.png"
-            plots.lambda_curves(curves, runner.dev_lines.get(target, {}), out / name, metric=runner.task.primary,
+            plots.lambda_curves(curves, run.dev_lines.get(target, {}), out / name, metric=run.metric,
                                 title=f"{cfg.name}: λ on dev, {target}")
             lines.append(f"![λ curves {target}]({name})")
     improved = {}
@@ -111,68 +111,23 @@ def _plots(runner: Any, cells: Sequence[Cell]) -> list[str]:
         plots.improvement_heatmap(improved, out / "improvement.png", title=f"relative improvement over {baseline} (%)",
                                   row_label="method", col_label="target language")
         lines.append("![relative improvement](improvement.png)")
-    return lines + _vectors(runner.analysis_vectors(), out)
+    return lines + _vectors(run.vectors, out)
 
 
-def _vectors(modules: Sequence[Any], out: Any) -> list[str]:
-    """Cosine and density of what training changed, and paper 2's Appendix E numbers when a run has two or more
-    language vectors and two or more task vectors: are language vectors alike, and task vectors not? Modules of
-    different shapes (MAD-X's language and task adapters) are compared within their role only."""
+def _vectors(modules: Sequence[Any], out: Path) -> list[str]:
+    """What training changed (ΔW, or Δθ), analysed as `langarith analyze` does, into `out/analysis/`: the
+    figures here, paper 2's Appendix E numbers when the run has two or more language vectors and two or more
+    task vectors, and the full report a link away."""
     if len(modules) < 2:
         return []
-    lines: list[str] = []
-    roles = {role: [m for m in modules if (m.role or "language") == role] for role in ("language", "task")}
-    within: dict[str, tuple[list[str], Any]] = {}  # role → its cosine matrix, computed once for heatmap and table
-
-    def cosines(role: str) -> tuple[list[str], Any]:
-        if role not in within:
-            within[role] = cosine_matrix(roles[role])
-        return within[role]
-
-    try:  # one heatmap when every pair can be compared (LoRA ΔW of one rank)
-        plots.cosine_heatmap(modules, out / "cosine.png", title="cosine similarity of what training changed (ΔW)")
-        lines.append("![cosine](cosine.png)")
-    except LangarithError:
-        for role, name in (("language", "cosine.png"), ("task", "cosine_task.png")):
-            if len(roles[role]) >= 2:
-                with contextlib.suppress(LangarithError):
-                    plots.cosine_heatmap(roles[role], out / name, title=f"cosine similarity of {role} vectors (Δθ)",
-                                         cosine=cosines(role))
-                    lines.append(f"![cosine of {role} vectors]({name})")
-    plots.density_plot(modules, out / "density.png", title="weight density of what training changed (ΔW, Δθ)")
-    lines.append("![density](density.png)")
-    if all(len(group) >= 2 for group in roles.values()):
-        lines += ["", "### Language vectors and task vectors (paper 2, Appendix E)", "",
-                  "| vectors | n | mean pairwise cosine | share of \\|Δθ\\| < 1e-2·max |", "|---|---:|---:|---:|"]
-        for role, group in roles.items():
-            mean = mean_pairwise(cosines(role)[1], range(len(group)))
-            sparse = sum(density_stats(m)["share_below_1e-2"] for m in group) / len(group)
-            lines.append(f"| {role} | {len(group)} | {'–' if mean is None else f'{mean:.3f}'} | {100 * sparse:.1f}% |")
-        lines += ["", "Paper 2 finds language vectors far more alike than task vectors; the share of near-zero "
-                  "entries says how sparse each kind is."]
-        lines += _pairs_agree({role: (roles[role], cosines(role)[1]) for role in roles})
-    return lines
-
-
-def _pairs_agree(groups: dict[str, tuple[Sequence[Any], Any]]) -> list[str]:
-    """Whether two task vectors are alike where their languages' vectors are: Pearson r over the language pairs
-    both kinds have (a task adapter trained on a language's adapter may carry that language). `groups`: role →
-    its vectors and their cosine matrix."""
-    import numpy as np
-
-    index = {role: {m.language: i for i, m in enumerate(members) if m.language}
-             for role, (members, _) in groups.items()}
-    common = sorted(set(index["language"]) & set(index["task"]))
-    if len(common) < 3:
-        return []
-    upper = np.triu_indices(len(common), k=1)
-    rows = {role: [index[role][c] for c in common] for role in index}
-    a, b = (groups[role][1][np.ix_(rows[role], rows[role])][upper] for role in ("language", "task"))
-    if np.std(a) == 0 or np.std(b) == 0:
-        return []
-    r = float(np.corrcoef(a, b)[0, 1])
-    return ["", f"Over the {len(a)} pairs of {', '.join(common)}, the task vectors' cosine against the language "
-            f"vectors' cosine for the same two languages: Pearson r = {r:+.2f}."]
+    found = analyze_modules(list(modules), out / ANALYSIS, across_layouts=True)
+    files = {name: Path(path).relative_to(out).as_posix() for name, path in found["files"].items()}
+    lines = ["", "## What training changed", "",
+             f"Cosine similarity and weight density of what training changed (ΔW, Δθ), and their relation to "
+             f"typological distance, as `langarith analyze` reports them: [{files['report']}]({files['report']}).", ""]
+    lines += [f"![{name.replace('_', ' ')}]({files[name]})" for name in ("cosine_heatmap", "density") if name in files]
+    appendix = language_and_task_vectors(found)
+    return lines + (["", *appendix] if appendix else [])
 
 
 def spent(cfg: Any, searched: bool = True) -> str:
@@ -187,6 +142,8 @@ def spent(cfg: Any, searched: bool = True) -> str:
     return (f"Spent: task modules {spend.task_steps} steps, language modules {language}, batch {spend.batch_size} "
             f"× {spend.seq_len} tokens; {search}{rows}; {seeds}.")
 
+
+ANALYSIS = "analysis"  # the folder of a run's module analysis
 
 LABEL_FREE_NOTE = ("`unlabeled`: the λ whose predictions on the target's unlabeled dev inputs agree most with the "
                    "other λ's; `transfer`: the median of the row's dev-tuned λ on the other targets; `fixed`: 0.5")

