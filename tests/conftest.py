@@ -69,6 +69,18 @@ def needs(*folders: Path) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not all(f.exists() for f in folders), reason="needs the shared data")
 
 
+def write_sib(root: Path, lang: str = "eng_Latn", n: int = 12) -> Path:
+    """A SIB-200-like folder of `n` rows per split in `lang`, three topics; returns `root`."""
+    folder = root / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "labels.txt").write_text("sports\nhealth\nscience\n")
+    topics = ["sports", "health", "science"]
+    for split in ("train", "dev", "test"):
+        rows = [f"{i}\t{topics[i % 3]}\t{topics[i % 3]} news, number {i}." for i in range(n)]
+        (folder / f"{split}.tsv").write_text("index_id\tcategory\ttext\n" + "\n".join(rows) + "\n")
+    return root
+
+
 def tiny_llama(seed: int = 0):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -22,6 +22,7 @@ _EXPORTS = {
     "save": "langarith.arith.formats",
     "compose": "langarith.arith.compose",
     "analyze": "langarith.analysis.report",
+    "evaluate": "langarith.evaluation.run",
     "search_lambda": "langarith.evaluation.choose",
     "related": "langarith.languages.typology",
     "distance_matrix": "langarith.languages.typology",

@@ -9,20 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED, needs
+from conftest import SHARED, needs, write_sib
 
 from langarith.training import TrainSpec, train
-
-
-def write_sib(root: Path, lang: str = "eng_Latn", n: int = 12) -> Path:
-    folder = root / lang
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "labels.txt").write_text("sports\nhealth\nscience\n")
-    topics = ["sports", "health", "science"]
-    for split in ("train", "dev", "test"):
-        rows = [f"{i}\t{topics[i % 3]}\t{topics[i % 3]} news, number {i}." for i in range(n)]
-        (folder / f"{split}.tsv").write_text("index_id\tcategory\ttext\n" + "\n".join(rows) + "\n")
-    return root
 
 
 def write_ner(root: Path, lang: str = "en") -> Path:

@@ -12,7 +12,6 @@ import typer
 from langarith.arith.recipes import RECIPES
 from langarith.cli.app import app
 from langarith.cli.compose import _pairs
-from langarith.models import resolve
 from langarith.scoring.choosers import CHOOSERS, get_chooser
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
 from langarith.tasks import TASKS, get_task
@@ -44,37 +43,16 @@ def evaluate(
 ) -> None:
     """Score base model + module (merged into the weights) on a task split; on an encoder, a task adapter with
     its head stacked on a language adapter (MAD-X)."""
-    from langarith.evaluation import EvaluationError, MadxEvaluator, load_examples, merged_evaluator  # slow: lazy
+    from langarith.evaluation.run import evaluate as run  # slow to import: lazy
 
-    if predictions is not None and predictions.is_dir():
-        raise EvaluationError(f"--predictions {predictions} is a folder; give a file to write one JSON line per "
-                              "example into")
-    chosen = get_task(task)
-    data = chosen.where(data)
-    examples = load_examples(chosen, data, lang, split, limit)
-    if lang_module is not None or _is_encoder(model):
-        if module is None:
-            raise EvaluationError("on an encoder, --module is the task adapter (with its head) to evaluate")
-        evaluator = MadxEvaluator(model, module, batch_size=batch_size, progress=not as_json)
-        result = evaluator.evaluate(lang_module, chosen, data, lang, split, examples=examples)
-    else:
-        evaluator = merged_evaluator(model, batch_size=batch_size, progress=not as_json,
-                                     rouge_tokenizer=rouge_tokenizer)
-        result = evaluator.evaluate(module, chosen, data, lang, split, examples=examples)
-    if predictions is not None:
-        with predictions.open("w", encoding="utf-8") as f:
-            for ex, pred, score in zip(examples, result.predictions, result.scores.per_example, strict=True):
-                f.write(json.dumps({"target": ex.target.strip(), "prediction": pred, "score": score},
-                                   ensure_ascii=False) + "\n")
+    result = run(module, task=task, lang=lang, data=data, split=split, limit=limit, model=model,
+                 batch_size=batch_size, rouge_tokenizer=rouge_tokenizer, lang_module=lang_module,
+                 predictions=predictions, progress=not as_json)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return
     shown = ", ".join(f"{k} {v:.2f}" for k, v in result.scores.metrics.items())
     typer.echo(f"{task} {lang} {split} (n={result.n}, {result.seconds:.0f} s): {shown}")
-
-
-def _is_encoder(model: str | None) -> bool:
-    return model is not None and resolve(model).family == "encoder"
 
 
 @app.command("search-lambda")

@@ -5,6 +5,7 @@
 - `seq2seq`: `Seq2SeqEvaluator`, the same for encoder-decoders (T5, mT5);
 - `merged_evaluator`: the one of the two that fits a model;
 - `madx`: `MadxEvaluator`, an encoder's task adapter with its head over a swappable language slot.
+- `run`: `evaluate`, a module scored on a task split (what `langarith evaluate` runs);
 - `choose`: `search_lambda`, λ for a recipe on validation data (what `langarith search-lambda` runs).
 """
 
