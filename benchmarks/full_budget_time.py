@@ -21,12 +21,12 @@ from pathlib import Path
 from langarith.training.pool import waves
 
 ROOT = Path(__file__).resolve().parents[1]
-# Training tokens/s on the 2-core CPU: decoder Gemma 3 270M (README, 200–290 fp32, 1.5× bf16), encoder
+# Training tokens/s on the 2-core CPU: decoder Gemma 3 270M (docs/benchmarks.md, 200–290 fp32, 1.5× bf16), encoder
 # multilingual-e5-small (committed madx modules' langarith.json: 720 fp32; 1,100 bf16 measured 2026-11-30).
 CPU_TOKENS_PER_S = {("decoder", "fp32"): 250.0, ("decoder", "bf16"): 375.0, ("encoder", "fp32"): 720.0,
                     ("encoder", "bf16"): 1100.0}
 # Seconds per example evaluated on the CPU: a SIB-200 sentence scored 0.18 s and a headline generated 1.4–2.6 s
-# on the decoder (README); on the encoder the committed madx-zero-shot-cpu run (calibrated by --check).
+# on the decoder (docs/benchmarks.md); on the encoder the committed madx-zero-shot-cpu run (calibrated by --check).
 CPU_S_PER_EXAMPLE = {("decoder", "classification"): 0.18, ("decoder", "generation"): 1.9,
                      ("encoder", "classification"): 0.014, ("encoder", "tagging"): 0.014, ("encoder", "qa"): 0.05}
 H200_PEAK_TFLOPS = {"bf16": 989.0, "fp32": 67.0}  # dense, NVIDIA's datasheet

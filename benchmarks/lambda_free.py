@@ -12,7 +12,7 @@ reported too, the dev-tuned λ's included.
 
     .venv/bin/python benchmarks/lambda_free.py results/madx-zero-shot-wikiann-cpu [--oracle]
 
-Prints one JSON line per folder and strategy and a summary line per strategy; the README's goal: label-free
+Prints one JSON line per folder and strategy and a summary line per strategy; the goal: label-free
 λ within 1 point of dev-tuned λ on average over the committed settings.
 """
 

@@ -9,7 +9,7 @@ only (model loading excluded on both sides). Tokens/s = sequence tokens consumed
 
 Prints one JSON line. Target: ≥2× the reference's tokens/s on the default model on CPU. `--bf16` runs both
 sides in bf16 mixed precision (ours: `--bf16`, torch autocast with bf16 copies of the frozen weights; the
-reference: `bf16=True`). Measured on 2 CPU cores: bf16 2.15×, fp32 1.67× (README, Benchmarks).
+reference: `bf16=True`). Measured on 2 CPU cores: bf16 2.15×, fp32 1.67× (docs/benchmarks.md).
 
     python benchmarks/train_throughput.py [--model M] [--steps 12] [--bf16]
 """

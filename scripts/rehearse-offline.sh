@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The air-gapped GPU workflow end to end on this CPU with the tiny models (README: "Air-gapped GPU nodes"):
+# The air-gapped GPU workflow end to end on this CPU with the tiny models (docs/air-gapped.md):
 # a fresh "node" venv holding only torch; `langarith bundle` of the smoke configs for it; the parts moved into an
 # empty folder one transfer at a time; run.sh with the network cut off (a network namespace of its own) and a
 # deadline; the packed results unpacked here and compared with a normal smoke run of the same configs.

@@ -43,7 +43,7 @@ class DataSet:
 DATASETS: Registry[DataSet] = Registry("dataset", DataError)
 get_dataset = DATASETS.get_or_raise
 
-for _entry in (  # the README's data table gives each one's local layout
+for _entry in (  # docs/data.md's table gives each one's local layout
     DataSet("sib200", "SIB-200", "sib200", "Davlan/sib200"),
     DataSet("masakhanews", "MasakhaNEWS", "masakhanews", "masakhane/masakhanews"),
     DataSet("masakhaner2", "MasakhaNER 2.0", "masakhaner2", "masakhane/masakhaner2"),  # + CoNLL-03, WikiANN (ner.py)

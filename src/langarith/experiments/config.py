@@ -33,17 +33,17 @@ class Budget(Strict):
 
     model: str | None = None  # overrides the config's model (smoke: "tiny")
     targets: list[str] | None = None  # a subset of the config's targets (smoke and cpu budgets of long lists)
-    task_steps: int = Field(DEFAULT_STEPS, ge=1)
-    language_steps: int | None = Field(None, ge=1)
-    language_tokens: int | None = Field(None, ge=1)
-    batch_size: int = Field(default("batch_size"), ge=1)
-    seq_len: int = Field(default("seq_len"), ge=8)
-    dev_limit: int | None = Field(None, ge=1)
-    test_limit: int | None = Field(None, ge=1)
-    lambda_step: float = Field(GRID_STEP, gt=0, le=1)
-    lambda_low: float = Field(0.0, ge=0, le=1)
+    task_steps: int = Field(DEFAULT_STEPS, ge=1)  # training steps of each task module
+    language_steps: int | None = Field(None, ge=1)  # training steps of each language module
+    language_tokens: int | None = Field(None, ge=1)  # or its length in text tokens
+    batch_size: int = Field(default("batch_size"), ge=1)  # training sequences per step
+    seq_len: int = Field(default("seq_len"), ge=8)  # tokens per language-module training sequence
+    dev_limit: int | None = Field(None, ge=1)  # only the first this-many dev rows (default: all)
+    test_limit: int | None = Field(None, ge=1)  # only the first this-many test rows (default: all)
+    lambda_step: float = Field(GRID_STEP, gt=0, le=1)  # the λ grid's step
+    lambda_low: float = Field(0.0, ge=0, le=1)  # the λ grid's lowest value (its highest is 1)
     search: str = DEFAULT_STRATEGY  # a λ chooser that reads the target's labels (langarith.scoring.choosers)
-    random_draws: int = Field(3, ge=1)
+    random_draws: int = Field(3, ge=1)  # draws of the random-sources control (add-random)
     text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
     lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
     token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
@@ -69,32 +69,32 @@ BudgetName = Literal["smoke", "demo", "cpu", "cpu-large", "full"]
 
 
 class Config(Strict):
-    name: str
+    name: str  # names the results folder (runs/NAME-BUDGET)
     setting: str  # a registered experiment setting (langarith.experiments.settings)
-    task: str
+    task: str  # a registered task (langarith.tasks)
     #: the dataset: its name (`langarith.data`, found in the usual places) or a path (default: the task's)
     data: str | None = None
-    sources: list[str] = Field(min_length=1)
-    targets: list[str] = Field(min_length=1)
+    sources: list[str] = Field(min_length=1)  # languages with labeled data (task modules)
+    targets: list[str] = Field(min_length=1)  # languages evaluated (a table column each)
     methods: list[str] | None = None  # rows; default: every row of the setting
-    model: str | None = None
+    model: str | None = None  # base model: a hub id, a folder, default, default-encoder (default: default)
     method: str = "lora"  # a registered PEFT method (langarith.methods)
     pool: list[str] = Field(default_factory=list)  # language-arithmetic partners (their language adapters)
     #: per target, the related sources a paper published (`{mr: [bn, te, tr]}`), used instead of the rule
     related: dict[str, list[str]] = Field(default_factory=dict)
     #: per target, LA's partner a paper published (`{ar: sw}`), used instead of the nearest in the pool
     partner: dict[str, str] = Field(default_factory=dict)
-    method_options: dict[str, Any] = Field(default_factory=dict)
-    text: list[str] = Field(default_factory=lambda: ["tatoeba:{lang}"])
+    method_options: dict[str, Any] = Field(default_factory=dict)  # the method's options (rank, alpha, …)
+    text: list[str] = Field(default_factory=lambda: ["tatoeba:{lang}"])  # language-module corpora ({lang})
     train_split: dict[str, str] = Field(default_factory=dict)  # per source; default "train"
-    dev_split: str = "dev"
-    test_split: str = "test"
-    seed: int = 0
+    dev_split: str = "dev"  # where λ is chosen
+    test_split: str = "test"  # where the table is scored
+    seed: int = 0  # training seed of every module
     #: label-free λ strategies (`langarith.scoring.label_free`): each of the setting's method rows gets a twin whose λ
     #: was chosen without the target's labels (`la@transfer`), tested against the dev-tuned row
     label_free: list[str] = Field(default_factory=list)
-    budget: BudgetName = "cpu"
-    budgets: dict[BudgetName, Budget]
+    budget: BudgetName = "cpu"  # the budget run unless --budget says otherwise
+    budgets: dict[BudgetName, Budget]  # what each budget spends
 
     @model_validator(mode="after")
     def _check(self) -> Config:
