@@ -268,3 +268,9 @@ def test_mixed_dtypes_give_one_result_dtype_whatever_the_order_and_integers_are_
     counts = a.with_tensors({k: np.ones(v.shape, dtype=np.int64) for k, v in a.tensors.items()})
     with pytest.raises(IncompatibleModulesError, match="is int64, not a floating-point parameter"):
         (counts + b).materialize()
+
+
+def test_reprs_are_one_line():
+    module = synthetic_lora(1, rank=3, label="task_en", layers=40, d_in=64, d_out=64)
+    assert repr(module) == "Module('task_en', kind='lora', format='peft', rank=3, tensors=80, params=15,360)"
+    assert repr(0.7 * module - module) == "ModuleVector(-0.3·task_en)"

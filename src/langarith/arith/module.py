@@ -87,6 +87,13 @@ class Module:
         return -self.vector
 
     # --- facts -----------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        """One line: what the module is, never its tensors."""
+        facts = {"kind": self.kind, "format": self.format, "role": self.role, "language": self.language,
+                 "rank": self.rank}
+        shown = ", ".join(f"{k}={v!r}" for k, v in facts.items() if v is not None)
+        return f"Module({self.label!r}, {shown}, tensors={len(self.tensors)}, params={self.num_params:,})"
+
     @property
     def label(self) -> str:
         """How errors name this module: its CLI name, else its folder."""
