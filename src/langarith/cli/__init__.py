@@ -10,6 +10,7 @@ import sys
 import warnings
 
 from rich.console import Console
+from rich.markup import escape
 
 from langarith.cli import analyze as _analyze  # noqa: F401
 from langarith.cli import compose as _compose  # noqa: F401  (registers commands)
@@ -34,7 +35,7 @@ def main() -> None:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        console.print(f"[yellow]warning:[/] {message}", markup=True)
+        console.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True)
 
     warnings.showwarning = show
     if _MODEL_COMMANDS & set(sys.argv[1:2]):
@@ -42,12 +43,12 @@ def main() -> None:
     try:
         app()
     except LangarithError as err:
-        console.print(f"[bold red]error:[/] {type(err).__name__}: {err}", markup=True)
+        console.print(f"[bold red]error:[/] {type(err).__name__}: {escape(str(err))}", markup=True)
         sys.exit(2)
     except OSError as err:  # the machine's fault (permissions, a full disk, a missing path), not the code's
         where = f": {err.filename}" if err.filename else ""
-        console.print(f"[bold red]error:[/] {type(err).__name__}: {err.strerror or err}{where}; check the path, "
-                      "its permissions and the free space", markup=True)
+        console.print(f"[bold red]error:[/] {type(err).__name__}: {escape(f'{err.strerror or err}{where}')}; check the "
+                      "path, its permissions and the free space", markup=True)
         sys.exit(2)
 
 

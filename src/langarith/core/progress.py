@@ -11,8 +11,12 @@ from typing import Any
 
 @contextlib.contextmanager
 def progress(enabled: bool, console: Any, *fields: str, transient: bool = False) -> Iterator[Any]:
-    """A rich progress bar with ETA; `fields` are extra columns (format strings over the task's fields)."""
+    """A rich progress bar with ETA; `fields` are extra columns (format strings over the task's fields). Without
+    a console, on stderr: stdout is the command's result (`train … > out.txt` captures no bar)."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = console if console is not None else Console(stderr=True)
 
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    *(TextColumn(f) for f in fields), TimeRemainingColumn(), console=console, disable=not enabled,
