@@ -209,12 +209,15 @@ def _delta(module: Module, d: LayerDelta, weight: Any) -> Any:
     return torch.kron(w1, w2.contiguous()) * d.scaling  # PEFT's make_kron (reshaped to the weight's own shape)
 
 
-def _factor(module: Module, key: str, dtype: Any, device: Any) -> Any:
-    """A tensor of `module` as PEFT's loader would hand it to the layer: bf16 where the saved file holds bf16
-    (written from float32, as `write_safetensors` does), then in `dtype` on `device`."""
+def as_written(module: Module, key: str) -> Any:
+    """A tensor of `module` as a saved copy of it holds it, which is what a library's loader hands over: rounded
+    to bf16 where the file stores bf16 (from float32, as the formats write it), else in its own dtype; on the CPU."""
     import torch
 
     t = torch.from_numpy(np.array(module.tensors[key]))  # a copy: tensors read from a file are read-only views
-    if module.stored_as.get(key) == "BF16":
-        t = t.float().bfloat16()
-    return t.to(device=device, dtype=dtype)
+    return t.float().bfloat16() if module.stored_as.get(key) == "BF16" else t
+
+
+def _factor(module: Module, key: str, dtype: Any, device: Any) -> Any:
+    """A factor as PEFT's loader copies it into the adapter layer: in `dtype` on `device`."""
+    return as_written(module, key).to(device=device, dtype=dtype)
