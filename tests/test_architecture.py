@@ -1,7 +1,7 @@
 """The package's shape: wings whose imports go one way — cli → offline → experiments → evaluation/training →
 models/tasks/methods → analysis → arith → scoring → languages → data → core — with no import cycle
-(function-level imports included; the `module`↔`algebra` operator pair aside), few modules loose at the root,
-and no file or class longer than a reader can hold."""
+(function-level and type-checking imports included) but the `module`↔`algebra` operator pair, which no longer
+cycle may run through, few modules loose at the root, and no file or class longer than a reader can hold."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "langarith"
-ALLOWED_PAIRS = {frozenset({"langarith.arith.module", "langarith.arith.algebra"})}
+#: the one cycle: `Module`'s operators build `ModuleVector`s (a deferred import) and the algebra acts on `Module`s
+ALLOWED_CYCLE = ["langarith.arith.algebra", "langarith.arith.module"]
 MAX_LINES = 450
 MAX_CLASS_LINES = 250
 MAX_LOOSE = 8  # modules at the package root, outside every wing
@@ -78,7 +79,7 @@ def imports(files: dict[str, Path]) -> dict[str, set[str]]:
             for name in names:
                 target = owner(name) if name.startswith(PACKAGE) else None
                 own_submodule = target is not None and is_package and target.startswith(module + ".")
-                if target and target != module and not own_submodule and {module, target} not in ALLOWED_PAIRS:
+                if target and target != module and not own_submodule:
                     graph[module].add(target)
     return graph
 
@@ -115,8 +116,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_no_import_cycle():
-    assert cycles(imports(modules())) == []
+def test_no_import_cycle_but_the_operator_pair():
+    """The pair is a strongly connected component of its own: a module that both imports and is imported by
+    the pair (as `formats` was, when `algebra` built configs) would join it and fail here."""
+    assert cycles(imports(modules())) == [ALLOWED_CYCLE]
 
 
 def test_imports_go_one_way():

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import synthetic_lora
@@ -7,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langarith.arith.algebra import ModuleVector, mean, vsum, weighted_sum
+from langarith.arith.formats import load, save
 from langarith.arith.identity import legacy_identity
 from langarith.arith.lowrank import lora_delta, truncate_lora
 from langarith.core.errors import IncompatibleModulesError, NonFiniteError, SemanticsError
@@ -76,7 +79,7 @@ def test_sum_and_weighted_sum_and_builtin_sum():
     close(weighted_sum([0.5, -2, 1], [a, b, c]).materialize(), (0.5 * a - 2 * b + c).materialize())
 
 
-def test_delta_is_the_exact_weighted_sum_of_updates_across_ranks_and_alphas():
+def test_delta_is_the_exact_weighted_sum_of_updates_across_ranks_and_alphas(tmp_path):
     a = synthetic_lora(1, rank=2, alpha=16, label="a")
     b = synthetic_lora(2, rank=5, alpha=5, label="b")
     out = (0.7 * a - 1.3 * b).materialize("delta")
@@ -85,7 +88,10 @@ def test_delta_is_the_exact_weighted_sum_of_updates_across_ranks_and_alphas():
         expected = 0.7 * dense(a, layer) - 1.3 * dense(b, layer)
         np.testing.assert_allclose(dense(out, layer), expected, rtol=1e-5, atol=1e-5)
         assert out.lora[layer].scaling == 1.0
-    assert out.config["r"] == 7 and out.config["lora_alpha"] == 7 and out.config["use_rslora"] is False
+    assert out.rewrite_config and out.config == a.config  # the config for the new rank is made when it is saved
+    written = json.loads((save(out, tmp_path / "out") / "adapter_config.json").read_text(encoding="utf-8"))
+    assert written["r"] == 7 and written["lora_alpha"] == 7 and written["use_rslora"] is False
+    assert load(tmp_path / "out").lora[next(iter(a.lora))].scaling == 1.0
 
 
 def test_delta_handles_rslora_scaling():

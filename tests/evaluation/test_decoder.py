@@ -1,5 +1,6 @@
 """Evaluation on a tiny random decoder: label scoring equals full-sequence scoring, merged modules act like
-PEFT's unmerged forward, and the base weights come back bit for bit."""
+PEFT's unmerged forward (merged in memory, with the same logits as PEFT's own merge), and the base weights come
+back bit for bit."""
 
 from __future__ import annotations
 
@@ -86,6 +87,36 @@ def test_merged_module_matches_peft_and_weights_come_back_exactly(evaluator, mod
     assert set(after) == set(before)
     assert all(torch.equal(after[n], before[n]) for n in before)
     assert not hasattr(evaluator.model, "peft_config")
+
+
+def test_a_composed_module_merges_in_memory_and_scores_as_through_peft(evaluator, module_dir, monkeypatch):
+    """No folder is written and PEFT loads nothing, and the logits equal the PEFT route's bit for bit."""
+    import tempfile
+
+    import torch
+    from peft import PeftModel
+
+    from langarith.arith.formats import load
+    from langarith.evaluation import deltas
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the in-memory merge wrote or loaded a folder")
+
+    ids = torch.tensor([[2, 40, 41, 42, 43]])
+    composed = (0.6 * load(module_dir)).materialize()
+    before = {n: p.detach().clone() for n, p in evaluator.model.named_parameters()}
+    with monkeypatch.context() as mp, torch.no_grad():
+        mp.setattr(PeftModel, "from_pretrained", refuse)
+        mp.setattr(tempfile, "TemporaryDirectory", refuse)
+        with evaluator.merged(composed) as model:
+            in_memory = model(ids).logits
+    with monkeypatch.context() as mp, torch.no_grad():
+        mp.setattr(deltas, "plan", lambda *args: None)  # what a module the merge cannot express takes
+        with evaluator.merged(composed) as model:
+            through_peft = model(ids).logits
+    assert torch.equal(in_memory, through_peft)
+    after = dict(evaluator.model.named_parameters())
+    assert all(torch.equal(after[n], before[n]) for n in before)
 
 
 def test_evaluate_reports_metrics_and_generation_runs(evaluator, module_dir):

@@ -147,6 +147,46 @@ def test_la_at_lambda_one_and_zero_reproduces_each_adapter(madx_setup, tiny_mode
     assert not torch.equal(middle, only_en) and not torch.equal(middle, only_pt)
 
 
+def test_the_slot_takes_modules_in_place_as_the_folder_loader_would(madx_setup, tiny_models, monkeypatch):
+    """Copying modules into the language slot writes no folder and adds the slot's adapter once, and every logit
+    equals the one AdapterHub's loader gives from the saved folder; the base and the task adapter stay as they
+    were, and a module swapped back in gives its logits again."""
+    import tempfile
+
+    from langarith.arith.formats import load
+    from langarith.arith.recipes import la
+    from langarith.evaluation import MadxEvaluator
+    from langarith.evaluation.madx import LANG
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the language slot was loaded from a folder")
+
+    texts = ["The health news is here.", "Sports today, science tomorrow"]
+    en, pt = load(madx_setup["en"]), load(madx_setup["pt"])
+    sweep = [la(en, pt, lam=0.3), madx_setup["en"], None, la(en, pt, lam=0.8), madx_setup["pt"], madx_setup["en"]]
+    in_place = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
+    from_folders = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
+    monkeypatch.setattr(from_folders, "_copy_into_slot", lambda module: False)
+    fixed = {k: v.clone() for k, v in in_place.model.state_dict().items() if f".{LANG}." not in k}
+    added, add = [], in_place.model.add_adapter
+    monkeypatch.setattr(in_place.model, "add_adapter", lambda *args, **kwargs: added.append(args) or add(*args,
+                                                                                                          **kwargs))
+    got = []
+    with monkeypatch.context() as mp:
+        mp.setattr(tempfile, "TemporaryDirectory", refuse)
+        mp.setattr(in_place.model, "load_adapter", refuse)
+        for module in sweep:
+            in_place.use_language(module)
+            got.append(_logits(in_place, texts))
+    for module, logits in zip(sweep, got, strict=True):
+        from_folders.use_language(module)
+        assert torch.equal(logits, _logits(from_folders, texts))
+    assert torch.equal(got[1], got[-1]) and not torch.equal(got[1], got[0])
+    assert len(added) == 1
+    after = in_place.model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in fixed.items())
+
+
 def test_evaluate_and_tune_on_dev(madx_setup, tiny_models):
     from langarith.arith.formats import load
     from langarith.arith.recipes import la

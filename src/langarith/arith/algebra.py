@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from langarith.arith.formats import get_format
 from langarith.arith.identity import check_one_base
 from langarith.arith.lowrank import pad_rank, truncate_layers
 from langarith.arith.module import LoraPair, Module
@@ -369,14 +368,13 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
         acc = sum(c * m.tensors[key].astype(np.float64) for c, m in holders)
         tensors[key] = np.asarray(acc).astype(result_dtype(mods, key))
     targets = tuple(dict.fromkeys(t for m in mods for t in m.targets))
-    config = get_format(ref.format).lora_config(ref.config, rank=out_rank, alpha=float(out_rank), targets=targets)
     return ref.with_tensors(
         tensors,
         lora=lora,
         rank=out_rank,
         alpha=float(out_rank),
         targets=targets,
-        config=config,
+        rewrite_config=True,  # the format writes the config for the new rank when the result is saved
         signature={**ref.signature, "use_rslora": False},
         stored_as=stored_as(mods, tensors),
         name=None,

@@ -5,14 +5,20 @@ semantics in `langarith.arith.algebra` and the dense merges build on these.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
 from langarith.core.errors import SemanticsError
 
-if TYPE_CHECKING:
-    from langarith.arith.module import Module
+
+class LoraLayers(Protocol):
+    """What `lora_delta` reads of a `Module`: its tensors and its LoRA pairs. Named by shape rather than imported,
+    so that this module (which `algebra` builds on) does not import `module`, and the operators' `module`~`algebra`
+    pair stays the only import cycle."""
+
+    tensors: dict[str, np.ndarray]
+    lora: dict[str, Any]  # layer -> LoraPair
 
 
 def truncate_lora(a: np.ndarray, b: np.ndarray, rank: int, where: str = "") -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +90,7 @@ def pad_rank(a: np.ndarray, b: np.ndarray, rank: int) -> tuple[np.ndarray, np.nd
     return np.concatenate([a, a_pad], axis=0), np.concatenate([b, b_pad], axis=1)
 
 
-def lora_delta(module: Module, layer: str) -> np.ndarray:
+def lora_delta(module: LoraLayers, layer: str) -> np.ndarray:
     """ΔW of one layer as a dense (out, in…) array. Used by tests and dense merges, not by compose."""
     pair = module.lora[layer]
     a, b, _ = as_matrices(module.tensors[pair.a], module.tensors[pair.b], layer)

@@ -52,6 +52,9 @@ class Module:
     name: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     init_fingerprint: str | None = None  # of the initial factors, when langarith trained it
+    # Arithmetic gave this LoRA a new rank, alpha = rank and targets (delta semantics, dense merges): `config` is
+    # still its input's, and the format rebuilds it from `rank`, `alpha` and `targets` when the module is saved.
+    rewrite_config: bool = False
     training: dict[str, Any] | None = None  # what `langarith train` recorded (the manifest's main facts)
     source: Path | None = None
     sha256: str | None = None

@@ -1,9 +1,11 @@
 """Evaluation of a decoder + module on a task, with the module merged into the weights.
 
-A `DecoderEvaluator` loads the base model once. For each module it merges ΔW into the weights (PEFT's own
-merge, so the module is read exactly as PEFT reads it), evaluates, and then restores the original weights
-from a snapshot taken before the merge — not by un-merging, which would leave float rounding behind and
-make "λ = 1 reproduces the baseline" only approximately true. λ search therefore costs one model load.
+A `DecoderEvaluator` loads the base model once. For each module it merges ΔW into the weights, evaluates, and
+then restores the original weights from a snapshot taken before the merge — not by un-merging, which would leave
+float rounding behind and make "λ = 1 reproduces the baseline" only approximately true. The merge happens in
+memory (`evaluation.deltas`: PEFT's formula in PEFT's dtype order, so the weights equal PEFT's own merge bit for
+bit); only a module that cannot be expressed there goes through PEFT, from its folder (a temporary one for a
+module in memory). λ search therefore costs one model load and writes nothing to disk.
 
 Classification is label scoring: the prompt runs once with a KV cache, every label's first token is read
 off the prompt's last position, and only labels longer than one token run a short continuation on the
@@ -22,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from langarith import models
-from langarith.arith.formats import detect, save
+from langarith.arith.formats import get_format, save
 from langarith.arith.module import Module
 from langarith.core import devices, timing
 from langarith.core.progress import progress
+from langarith.evaluation import deltas
 from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, finite, load_examples, same_base
 from langarith.prompts import fit_prompt, target
 from langarith.scoring.metrics import sentencepiece_tokenizer
@@ -59,32 +62,38 @@ class DecoderEvaluator:
         if module is None:
             yield self.model
             return
-        same_base(finite(module), self.info)
-        with tempfile.TemporaryDirectory(prefix="langarith-eval-") as tmp:
-            folder = _as_folder(module, Path(tmp))
-            fmt = module.format if isinstance(module, Module) else detect(folder).name
-            if fmt != "peft":
-                raise EvaluationError(f"{_label(module)} is a {fmt} module; merged evaluation takes PEFT modules "
-                                      "(LoRA, LoKr). Bottleneck adapters run through AdapterHub on encoders")
-            snapshot = self._merge(folder, _label(module))
-            try:
-                yield self.model
-            finally:
-                import torch
+        loaded = finite(module)
+        same_base(loaded, self.info)
+        if loaded.format != "peft":
+            raise EvaluationError(f"{_label(module)} is a {loaded.format} module; merged evaluation takes PEFT modules "
+                                  "(LoRA, LoKr). Bottleneck adapters run through AdapterHub on encoders")
+        snapshot = self._merge(module, loaded)
+        try:
+            yield self.model
+        finally:
+            deltas.restore(snapshot)
 
-                with torch.no_grad():
-                    for param, original in snapshot:
-                        param.copy_(original)
+    def _merge(self, module: Module | str | Path, loaded: Module) -> list[tuple[Any, Any]]:
+        """Merge `loaded` (the module `module` names) in memory where `deltas` can express it, else through PEFT;
+        returns the snapshot of the weights it changed."""
+        plan = deltas.plan(self.model, loaded, get_format(loaded.format).config_of(loaded))
+        if plan is None:
+            with tempfile.TemporaryDirectory(prefix="langarith-eval-") as tmp:
+                return self._merge_with_peft(_as_folder(module, Path(tmp)), _label(module))
+        try:
+            return deltas.merge(self.model, loaded, plan)
+        except deltas.DoesNotFit as err:
+            raise EvaluationError(self._misfit(_label(module), err)) from err
 
-    def _merge(self, folder: Path, label: str) -> list[tuple[Any, Any]]:
+    def _merge_with_peft(self, folder: Path, label: str) -> list[tuple[Any, Any]]:
+        """PEFT's own load and merge, for modules the in-memory merge cannot express (see `evaluation.deltas`)."""
         from peft import PeftModel
         from peft.tuners.tuners_utils import BaseTunerLayer
 
         try:
             wrapped = PeftModel.from_pretrained(self.model, str(folder)).to(self.device)
         except (RuntimeError, ValueError, KeyError) as err:
-            raise EvaluationError(f"{label} does not fit {self.info.name}: {err}. Evaluate it with the base model "
-                                  "it was trained on (--model)") from err
+            raise EvaluationError(self._misfit(label, err)) from err
         snapshot = []
         for _, layer in wrapped.named_modules():
             if isinstance(layer, BaseTunerLayer):
@@ -96,6 +105,10 @@ class DecoderEvaluator:
                 delattr(merged, attr)
         self.model = merged
         return snapshot
+
+    def _misfit(self, label: str, err: Exception) -> str:
+        return (f"{label} does not fit {self.info.name}: {err}. Evaluate it with the base model it was trained on "
+                "(--model)")
 
     # --- predictions ----------------------------------------------------------------------------------
     def predict(self, task: Task, examples: Sequence[Example], labels: Sequence[str] | None = None,

@@ -2,13 +2,17 @@
 its prediction head stay in memory, and the language slot below it — `Stack(lang, task)` — takes the
 target's adapter, or an arithmetic of several, LA(a, b) = λ·a + (1−λ)·b.
 
-Swapping the language slot writes the composed adapter to a temporary folder and loads it with AdapterHub's
-own loader, so what is evaluated is exactly what a user loading the saved folder would run. torch is
-imported inside functions.
+The slot's adapter is added once, with the language adapters' config; swapping a module in copies its tensors
+into the slot's parameters (as AdapterHub's loader copies a saved file's, bf16 rounding included), so a λ search
+writes no folder and builds no adapter per λ, and what is evaluated is what a user loading the saved folder would
+run (tests/experiments/test_madx.py compares the two). A module the copy cannot reproduce (AdapterHub LoRA or IA³,
+whose older configs the loader rewrites; an unversioned config; keys that are not the slot's) is written to a
+temporary folder and loaded with AdapterHub's own loader, as before. torch is imported inside functions.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 import time
@@ -18,11 +22,13 @@ from typing import Any
 
 from langarith import models
 from langarith.arith.algebra import ModuleVector
-from langarith.arith.formats import save
+from langarith.arith.formats import get_format, save
+from langarith.arith.formats.adapterhub import PLACEHOLDER
 from langarith.arith.module import Module
 from langarith.core import devices, timing
 from langarith.core.progress import progress
 from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, finite, load_examples, same_base
+from langarith.evaluation.deltas import as_written
 from langarith.methods.bottleneck import quiet
 from langarith.models import heads
 from langarith.tasks import Example, Task, get_task
@@ -63,6 +69,7 @@ class MadxEvaluator:
         self.batch_size = devices.eval_batch_size(self.info.family, batch_size)
         self.max_len, self.progress, self.console = max_len, progress, console
         self._current: Any = object()
+        self._slot: dict[str, Any] | None = None  # the config the slot's adapter was added with
 
     def use_language(self, module: Module | Any | str | Path | None) -> None:
         """Put `module` in the language slot (no-op when it is already there)."""
@@ -73,24 +80,77 @@ class MadxEvaluator:
         self._current = module
 
     def _swap(self, module: Any) -> None:
-        if LANG in self.model.adapters_config:
-            self.model.delete_adapter(LANG)
         if module is None:
             self.model.active_adapters = self._stack(self.task_name)
         else:
             if isinstance(module, ModuleVector):
                 module = module.materialize("factor")
-            same_base(finite(module), self.info)
-            if isinstance(module, Module):
-                with tempfile.TemporaryDirectory() as tmp:
-                    self.model.load_adapter(str(save(module, Path(tmp) / LANG, adapter_name=LANG)), load_as=LANG,
-                                            with_head=False, set_active=False)
-            else:
-                self.model.load_adapter(str(Path(module).expanduser()), load_as=LANG, with_head=False,
-                                        set_active=False)
+            loaded = finite(module)
+            same_base(loaded, self.info)
+            if not self._copy_into_slot(loaded):
+                self._load_into_slot(module)
             self.model.active_adapters = self._stack(LANG, self.task_name)
         self.model.active_head = self.task_name
+
+    def _copy_into_slot(self, module: Module) -> bool:
+        """Copy `module`'s tensors into the slot's parameters, adding the slot's adapter first where it is missing
+        or was added with another config. False where the copy would not be what AdapterHub's loader makes of the
+        module's folder (see the module docstring); the slot is then empty."""
+        import torch
+
+        adapter = get_format(module.format).config_of(module).get("adapter") if module.format == "adapterhub" else None
+        if module.kind != "bottleneck" or not isinstance(adapter, dict) or "version" not in adapter:
+            return False
+        if self._slot != adapter["config"] or LANG not in self.model.adapters_config:
+            self._clear_slot()
+            self.model.add_adapter(LANG, config=adapter["config"], set_active=False)
+            self.model.to(self.device)
+            self._slot = copy.deepcopy(adapter["config"])
+        slot = self._slot_parameters(module)
+        if slot is None:
+            self._clear_slot()
+            return False
+        with torch.no_grad():
+            for key, param in slot.items():
+                param.copy_(as_written(module, key))  # what load_state_dict does with the saved file's tensor
+        return True
+
+    def _slot_parameters(self, module: Module) -> dict[str, Any] | None:
+        """`module`'s key -> the slot's parameter it loads into, found as AdapterHub's loader finds it (keys with or
+        without the base model's prefix); None unless the keys are exactly the slot's, with the same shapes."""
+        from adapters.loading import AdapterLoader
+
+        names = {key: key.replace(PLACEHOLDER, LANG) for key in module.tensors}
+        prefix = self.model.base_model_prefix
+        prefixed = any(name.startswith(prefix) for name in names.values())
+        holder, start = self.model, ""
+        if hasattr(self.model, prefix) and not prefixed:
+            holder = self.model.base_model
+        elif not hasattr(self.model, prefix) and prefixed:
+            start = prefix + "."
+        state = {start + k: v for k, v in holder.state_dict(keep_vars=True).items()}
+        owned = AdapterLoader(self.model).filter_func(LANG)
+        if set(names.values()) != {k for k in state if owned(k)}:
+            return None
+        if any(tuple(state[name].shape) != module.tensors[key].shape for key, name in names.items()):
+            return None
+        return {key: state[name] for key, name in names.items()}
+
+    def _load_into_slot(self, module: Module | str | Path) -> None:
+        """AdapterHub's own loader, from the module's folder (a temporary one for a module in memory)."""
+        self._clear_slot()
+        if isinstance(module, Module):
+            with tempfile.TemporaryDirectory() as tmp:
+                self.model.load_adapter(str(save(module, Path(tmp) / LANG, adapter_name=LANG)), load_as=LANG,
+                                        with_head=False, set_active=False)
+        else:
+            self.model.load_adapter(str(Path(module).expanduser()), load_as=LANG, with_head=False, set_active=False)
         self.model.to(self.device)  # the adapter just loaded, where the model is
+
+    def _clear_slot(self) -> None:
+        if LANG in self.model.adapters_config:
+            self.model.delete_adapter(LANG)
+        self._slot = None
 
     def predict(self, task: Task, examples: Sequence[Example], description: str = "predicting") -> list[Any]:
         import torch

@@ -2,8 +2,9 @@
 
 A format knows how to recognise a folder, read it into a `Module` with canonical tensor keys, write a
 `Module` back so that the library that made it (PEFT, AdapterHub) loads it unchanged, and express a
-LoRA of a new rank in its config (needed by `delta` semantics). Every written module also gets a
-`langarith.json` manifest and a README model card with its provenance.
+LoRA of a new rank in its config (`delta` semantics and dense merges give one). That config is made here,
+when such a module is saved, not by the arithmetic: the algebra stays below the formats. Every written
+module also gets a `langarith.json` manifest and a README model card with its provenance.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ class Format(ABC):
         raise SemanticsError(
             f"{self.name} modules carry no LoRA scaling, so --semantics delta cannot apply; use factor"
         )
+
+    def config_of(self, module: Module) -> dict[str, Any]:
+        """The config `module` is written (and loaded by its library) with: its own, or, where arithmetic gave it
+        a new rank (`module.rewrite_config`), its input's rebuilt for that rank, alpha and targets."""
+        if not module.rewrite_config:
+            return module.config
+        return self.lora_config(module.config, rank=int(module.rank or 0), alpha=float(module.alpha or 0.0),
+                                targets=module.targets)
 
 
 _FORMATS: Registry[Format] = Registry("module format", ModuleFileError, group="formats")

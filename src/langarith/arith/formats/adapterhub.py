@@ -103,17 +103,18 @@ class AdapterHubFormat(Format):
         )
 
     def write(self, module: Module, folder: Path, adapter_name: str, metadata: dict[str, str]) -> None:
-        config = dict(module.config["adapter"], name=adapter_name)
+        written = self.config_of(module)
+        config = dict(written["adapter"], name=adapter_name)
         if module.base is not None:  # a name, not a local path
             config["model_name"] = module.base.portable
         write_json(folder / CONFIG, config)
         weights = {_named(k, adapter_name): v for k, v in module.tensors.items()}
         stored = {_named(k, adapter_name): v for k, v in module.stored_as.items()}
-        pickled = bool(module.config.get("pickled"))
+        pickled = bool(written.get("pickled"))
         _write_weights(folder, WEIGHTS, weights, stored, metadata, pickled)
         head = {k[len(HEAD_PREFIX):]: v for k, v in module.extras.items() if k.startswith(HEAD_PREFIX)}
         if head:
-            head_config = dict(module.config.get("head") or {}, name=adapter_name)
+            head_config = dict(written.get("head") or {}, name=adapter_name)
             if module.base is not None:
                 head_config["model_name"] = module.base.portable
             write_json(folder / HEAD_CONFIG, head_config)

@@ -86,7 +86,7 @@ class PeftFormat(Format):
 
     def write(self, module: Module, folder: Path, adapter_name: str, metadata: dict[str, str]) -> None:
         base = {"base_model_name_or_path": module.base.portable} if module.base else {}  # a name, not a local path
-        write_json(folder / CONFIG, {**module.config, **base})
+        write_json(folder / CONFIG, {**self.config_of(module), **base})
         write_safetensors(folder / WEIGHTS, {**module.tensors, **module.extras}, module.stored_as, metadata)
 
     def lora_config(self, config: dict[str, Any], rank: int, alpha: float, targets: tuple[str, ...]) -> dict:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from langarith.arith.algebra import SEMANTICS, Semantics, check_compatible, check_finite, combine_extras
-from langarith.arith.formats import get_format
 from langarith.arith.lowrank import as_matrices, lora_delta
 from langarith.arith.module import LoraPair, Module
 from langarith.core.errors import SemanticsError
@@ -127,9 +126,7 @@ def _merge_deltas(fn: MergeMethod, modules: list[Module], weights: np.ndarray, r
         tensors[pair.a], tensors[pair.b] = a_new.astype(a_ref.dtype), b_new.astype(b_ref.dtype)
         lora[layer] = LoraPair(pair.a, pair.b, 1.0)
 
-    config = get_format(ref.format).lora_config(ref.config, rank=target_rank, alpha=float(target_rank),
-                                                targets=ref.targets)
-    result = ref.with_tensors(tensors, lora=lora, rank=target_rank, alpha=float(target_rank), config=config,
+    result = ref.with_tensors(tensors, lora=lora, rank=target_rank, alpha=float(target_rank), rewrite_config=True,
                               signature={**ref.signature, "use_rslora": False},
                               name=None, language=None, role=None, provenance={})
     check_finite(result)
