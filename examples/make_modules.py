@@ -19,15 +19,19 @@ from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 
+def tiny_base() -> LlamaForCausalLM:
+    """The tiny random base model every module here sits on (the same weights each call)."""
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2))
+
+
 def main(out: Path) -> None:
-    config = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2)
     for seed, (name, language, role) in enumerate(
         [("task_en", "en", "task"), ("lang_en", "en", "language"), ("lang_pt", "pt", "language"),
          ("task_ar", "ar", "task"), ("task_ru", "ru", "task")]
     ):
-        torch.manual_seed(0)
-        base = LlamaForCausalLM(config)
+        base = tiny_base()
         torch.manual_seed(seed + 1)
         lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
                           init_lora_weights=False)

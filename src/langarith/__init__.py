@@ -23,6 +23,8 @@ _EXPORTS = {
     "compose": "langarith.arith.compose",
     "analyze": "langarith.analysis.report",
     "evaluate": "langarith.evaluation.run",
+    "apply": "langarith.evaluation.inplace",
+    "applied": "langarith.evaluation.inplace",
     "search_lambda": "langarith.evaluation.choose",
     "related": "langarith.languages.typology",
     "distance_matrix": "langarith.languages.typology",

@@ -27,6 +27,7 @@ import numpy as np
 from langarith.arith.identity import check_one_base
 from langarith.arith.lowrank import pad_rank, truncate_layers
 from langarith.arith.module import LoraPair, Module
+from langarith.arith.provenance import composed
 from langarith.core.errors import IncompatibleModulesError, NonFiniteError, SemanticsError, SharedInitWarning
 
 Semantics = Literal["factor", "delta"]
@@ -86,8 +87,11 @@ class ModuleVector:
         return self * -1.0
 
     def __repr__(self) -> str:
-        parts = [f"{c:+.6g}·{m.label}" for c, m in self.terms]
-        return f"ModuleVector({' '.join(parts)})"
+        return f"ModuleVector({self.formula()})"
+
+    def formula(self) -> str:
+        """The combination as its effective weights: `+0.7·task_en +0.3·lang_pt -0.3·lang_en`."""
+        return " ".join(f"{c:+.6g}·{m.label}" for c, m in self.terms)
 
     # --- facts ----------------------------------------------------------------------------------
     @property
@@ -121,6 +125,8 @@ class ModuleVector:
             result = _delta(self.terms, rank)
         result.extras = combine_extras(self.terms, extras)
         check_finite(result)
+        result.provenance = {**composed(self.weights(), {m.label: m for m in self.modules}, semantics, rank),
+                             "expression": self.formula()}  # what save() records, as compose() does
         return result
 
 

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from langarith import __version__
 from langarith.arith.algebra import ModuleVector, Semantics
 from langarith.arith.expr import evaluate, names_in
 from langarith.arith.formats import load, save
 from langarith.arith.identity import common_base
 from langarith.arith.module import Module
+from langarith.arith.provenance import composed
 from langarith.arith.recipes import RECIPES, RecipeInputs, result_language
 from langarith.core.errors import ExpressionError, RecipeError
 from langarith.languages.codes import resolve
@@ -43,8 +43,7 @@ def compose(
     if (expression is None) == (recipe is None):
         raise ExpressionError("give either an expression or --recipe (not both, not neither)")
     started = datetime.now(timezone.utc)
-    provenance: dict[str, Any] = {"langarith_version": __version__, "semantics": semantics, "rank": rank,
-                                  "created": started.isoformat(timespec="seconds")}
+    provenance: dict[str, Any] = {}
     if expression is not None:
         loaded = {name: load(path, name=name) for name, path in (modules or {}).items()}
 
@@ -73,12 +72,7 @@ def compose(
         result = value
     result.language, result.role = language, role
     result.base = common_base([m.base for m in loaded.values()])
-    provenance["weights"] = weights
-    provenance["inputs"] = [
-        {"name": name, "path": str(m.source) if m.source else None, "sha256": m.sha256,
-         "language": m.language, "role": m.role}
-        for name, m in loaded.items()
-    ]
+    provenance = {**composed(weights, loaded, semantics, rank, started), **provenance}
     sources = [m.source for m in loaded.values() if m.source is not None]
     return save(result, out, provenance=provenance, overwrite=overwrite, adapter_name=adapter_name, protect=sources)
 

@@ -6,6 +6,7 @@
 - `merged_evaluator`: the one of the two that fits a model;
 - `madx`: `MadxEvaluator`, an encoder's task adapter with its head over a swappable language slot.
 - `run`: `evaluate`, a module scored on a task split (what `langarith evaluate` runs);
+- `inplace`: `apply` / `applied`, a module added into a loaded transformers model's weights, in memory;
 - `choose`: `search_lambda`, λ for a recipe on validation data (what `langarith search-lambda` runs).
 """
 

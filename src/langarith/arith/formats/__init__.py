@@ -149,6 +149,13 @@ def save(
 ) -> Path:
     """Write `module` to `out` in its own format, plus manifest and model card, atomically; `protect` are the
     inputs it was made from, which `out` may not replace or touch."""
+    if not isinstance(module, Module):
+        if hasattr(module, "materialize"):  # a ModuleVector: its semantics are the caller's to choose
+            raise SemanticsError(f"{module!r} is a composition, not yet a module: save its .materialize('factor') "
+                                 "(element-wise on the factors, as the papers do) or .materialize('delta', rank=R) "
+                                 "(the exact update, truncated to rank R)")
+        raise ModuleFileError(f"save writes a Module (langarith.load, or a composition's .materialize()), not a "
+                              f"{type(module).__name__}")
     out = Path(out).expanduser()
     provenance = provenance if provenance is not None else module.provenance
     name = adapter_name or _adapter_name(out)
