@@ -25,5 +25,8 @@ def test_evaluate_a_module_from_python_and_write_its_predictions(tmp_path, isola
     assert [w["target"] for w in written] == ["sports", "health", "science", "sports"]
     base = langarith.evaluate(task="sib200", lang="pt", data=data, split="dev", model="tiny", progress=False)
     assert base.n == 4  # no module: the base model
+    hub_word = langarith.evaluate(module, task="sib200", lang="pt", data=data, split="validation", model="tiny",
+                                  progress=False)
+    assert hub_word.predictions == result.predictions  # the hub's `validation` is dev
     with pytest.raises(EvaluationError, match="is a folder"):
         langarith.evaluate(module, task="sib200", lang="pt", data=data, model="tiny", predictions=tmp_path)

@@ -37,3 +37,16 @@ def test_a_pinned_partner_replaces_the_nearest_in_the_pool(isolated_cache):
     assert cfg.partner_of("arb_Arab", "eng_Latn") == ("swh_Latn", "rel = swh_Latn (pinned by the config)")
     code, note = cfg.partner_of("hin_Deva", "eng_Latn")
     assert code == "urd_Arab" and "nearest" in note
+
+
+def test_a_misspelt_text_source_is_refused_with_the_close_one():
+    with pytest.raises(ValidationError, match=r"tatoba: is no corpus; did you mean tatoeba:"):
+        config(text=["tatoba:{lang}"])
+    with pytest.raises(ValidationError, match="sonofma: is no corpus"):
+        config(budgets={"smoke": {"model": "tiny", "text": ["sonofma:{lang}"]}})
+    assert config(text=["tatoeba:{lang}", "texts/{lang}.txt"]).text[1] == "texts/{lang}.txt"  # a file is a file
+
+
+def test_the_hubs_split_words_are_langariths():
+    cfg = config(dev_split="validation", train_split={"en": "Validation"})
+    assert cfg.dev_split == "dev" and cfg.train_split == {"en": "dev"} and cfg.test_split == "test"

@@ -57,6 +57,8 @@ def spy_splits(monkeypatch):
 
 
 def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
+    from langarith.core import devices
+
     cfg = load_config(write(tmp_path))
     runner = Runner(cfg, tmp_path / "out", progress=False)
     cells = runner.run()
@@ -75,6 +77,7 @@ def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     assert saved["metric"] == "accuracy" and all(c["curve"] for c in saved["cells"] if c["lambda"] is not None)
     assert saved["device"]["type"] == "cpu" and saved["device"]["name"] and saved["complete"] is True
     assert saved["precision"] == {"train": "fp32", "eval": "fp32"} and saved["not_run"] == []
+    assert saved["date"] and saved["versions"].get("langarith_commit") == devices.source_commit()
     assert {"train", "compose", "tune", "test"} <= set(saved["stages_s"])
     for cell in cells[1:]:  # λ = 1 is in every grid, and there every recipe is the baseline itself
         assert dict(cell.curve)[1.0] == runner.dev_lines["pt"]["baseline (dev)"]

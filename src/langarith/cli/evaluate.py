@@ -31,7 +31,7 @@ def evaluate(
     task: str = typer.Option(..., "--task", help=" | ".join(TASKS)),
     lang: str = typer.Option(..., "--lang", help="Language of the evaluation data (any code: pt, por_Latn)."),
     data: Path | None = _DATA,
-    split: str = typer.Option("test", "--split", help="dev | test"),
+    split: str = typer.Option("test", "--split", help="dev (the hub's validation) | test"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
     model: str | None = _MODEL,
     batch_size: int | None = _BATCH,

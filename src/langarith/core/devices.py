@@ -98,5 +98,26 @@ def versions() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     out["langarith"] = __version__
+    if (commit := source_commit()) is not None:
+        out["langarith_commit"] = commit
     out["python"] = ".".join(map(str, sys.version_info[:3]))
     return out
+
+
+def source_commit() -> str | None:
+    """The git commit langarith runs from, `+dirty` when its files differ from it (None: an installed package,
+    or no git): what a result was made by, beyond the version number."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]  # src/langarith/core → the checkout
+    if not (root / "pyproject.toml").is_file() or not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head

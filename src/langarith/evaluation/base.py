@@ -18,7 +18,7 @@ from langarith.arith.identity import model_hint
 from langarith.arith.module import Module
 from langarith.core.errors import LangarithError
 from langarith.scoring.choosers import Evidence, get_chooser
-from langarith.tasks import Example, Scores, Task
+from langarith.tasks import Example, Scores, Task, split_name
 
 
 class EvaluationError(LangarithError):
@@ -78,6 +78,7 @@ def load_examples(task: Task, data: str | Path, language: str, split: str, limit
     if limit is not None and limit < 1:
         raise EvaluationError(f"--limit {limit} would evaluate nothing; give a positive number of examples, or "
                               "leave it out for all of them")
+    split = split_name(split)
     examples = task.load(Path(data), language, split)
     if not examples:
         raise EvaluationError(f"{data}: no {task.name} examples for {language} in the {split} split")

@@ -23,7 +23,7 @@ from langarith.core.errors import RecipeError
 from langarith.evaluation.base import load_examples
 from langarith.scoring.choosers import Evidence, get_chooser
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, SearchResult, lambda_grid
-from langarith.tasks import get_task
+from langarith.tasks import get_task, split_name
 
 
 def search_lambda(recipe: str, *, target: str, task: str, task_modules: Mapping[str, str | Path] | None = None,
@@ -40,6 +40,7 @@ def search_lambda(recipe: str, *, target: str, task: str, task_modules: Mapping[
     adapter (encoders)."""
     chosen_task = get_task(task)
     where = chosen_task.where(dev)
+    split = split_name(split)
     if split.strip().lower() == "test" or (where.is_file() and where.stem.lower().startswith("test")):
         raise RecipeError(f"λ is chosen on validation data; --split {split} --dev {where} would tune it on the test "
                           "set. Pass the dev split (--split dev) of the dataset folder")

@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from langarith.data import DATASETS, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
 from langarith.languages.codes import find_in, resolve, same_language
+from langarith.languages.corpora import CorpusError, check_source
 from langarith.languages.typology import Choice, choose_related
 from langarith.methods import METHODS
 from langarith.scoring.choosers import names
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
-from langarith.tasks import TASKS, get_task
+from langarith.tasks import TASKS, get_task, split_name
 from langarith.training.spec import DEFAULT_STEPS, default
 
 
@@ -61,7 +62,17 @@ class Budget(Strict):
             raise ValueError("give language_steps or language_tokens, not both")
         if self.search not in names("labels"):
             raise ValueError(f"unknown λ search {self.search!r}; choose one of {', '.join(names('labels'))}")
+        _check_text(self.text or [])
         return self
+
+
+def _check_text(specs: list[str]) -> None:
+    """Every text source names a file or a corpus (a misspelt scheme would be skipped for every language)."""
+    for spec in specs:
+        try:
+            check_source(spec)
+        except CorpusError as err:
+            raise ValueError(str(err)) from err
 
 
 #: budget names, smallest first: `cpu-large` is the most two CPU cores can run in one sitting (≈2 h)
@@ -101,6 +112,9 @@ class Config(Strict):
         for registry, name in ((SETTINGS, self.setting), (TASKS, self.task), (METHODS, self.method)):
             if name not in registry:
                 raise ValueError(f"unknown {registry.what} {name!r}; known: {', '.join(registry)}")
+        _check_text(self.text)
+        self.dev_split, self.test_split = split_name(self.dev_split), split_name(self.test_split)
+        self.train_split = {lang: split_name(split) for lang, split in self.train_split.items()}
         if self.budget not in self.budgets:
             raise ValueError(f"budget {self.budget!r} is not defined under budgets ({', '.join(self.budgets)})")
         chosen = self.spend.targets

