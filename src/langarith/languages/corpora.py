@@ -300,7 +300,8 @@ _SCHEMES = {"tatoeba": _tatoeba, "masakhane": _masakhane, "sib200": _sib200, "wi
 
 def check_source(spec: str) -> None:
     """Refuse a text source whose `scheme:` is no corpus (`tatoba:{lang}`), with the close ones, before anything
-    reads it: `available_text` skips sources a language lacks, so a misspelt one would be dropped in silence."""
+    reads it: an experiment skips the sources a language lacks (`text_sources`), so a misspelt one would be
+    dropped in silence."""
     scheme, sep, _ = spec.partition(":")
     if not sep or scheme in _SCHEMES or len(scheme) == 1 or not scheme.isalnum() or Path(spec).expanduser().exists():
         return  # a file (C:\… included), or a known corpus
@@ -310,12 +311,14 @@ def check_source(spec: str) -> None:
                       f"{', '.join(s + ':LANG' for s in _SCHEMES)}")
 
 
-def available_text(specs: Sequence[str], language: str, data: str | Path | None = None) -> list[str]:
-    """The corpora of `specs` (with {lang}) that exist for `language`: the largest text there is."""
-    found = []
+def text_sources(specs: Sequence[str], language: str, data: str | Path | None = None) -> dict[str, str | None]:
+    """Each of `specs` (with {lang}) for `language`, and why it has no text for it (None: it has)."""
+    found: dict[str, str | None] = {}
     for spec in specs:
         spec = spec.format(lang=language)
-        with contextlib.suppress(CorpusError, UnknownLanguageError, FileNotFoundError):
+        try:
             read_texts([spec], None, data)
-            found.append(spec)
+            found[spec] = None
+        except (CorpusError, UnknownLanguageError, FileNotFoundError) as err:
+            found[spec] = str(err)
     return found
