@@ -29,6 +29,7 @@ from langarith.experiments.store import ModuleStore
 from langarith.scoring.choosers import Evidence, get_chooser
 from langarith.scoring.metrics import mcnemar, paired_bootstrap, paired_bootstrap_mean
 from langarith.tasks import get_task
+from langarith.training import TrainSpec
 
 
 class Runner:
@@ -69,7 +70,7 @@ class Runner:
         on = self.family.evaluated_on(self.config)
         return needs_of(self.plan(target)) + ([on] if on is not None else [])
 
-    def to_train(self) -> list[Any]:
+    def to_train(self) -> list[TrainSpec]:
         """The training specs of every module the config's tables need and that is not trained yet."""
         return self.store.missing([n for target in self.config.targets for n in self.needs(target)])
 
