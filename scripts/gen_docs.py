@@ -61,17 +61,36 @@ def _command(path: str, command: Any) -> list[str]:
     return lines
 
 
+VOCABULARY = ("--out", "--overwrite", "--json", "--quiet", "--device", "--model", "--data")
+
+
+def commands() -> dict[str, Any]:
+    """Every command by its full name (`train task`), in the order `--help` lists them."""
+    from langarith.cli import app
+
+    found = {}
+    for name, command in typer.main.get_command(app).commands.items():
+        subcommands = getattr(command, "commands", None)
+        found.update({f"{name} {sub}": each for sub, each in subcommands.items()} if subcommands else {name: command})
+    return found
+
+
 def cli_page() -> str:
     from langarith.cli import app
 
     root = typer.main.get_command(app)
-    lines = [NOTE, "", "# Command line", "", _cell(root.help or ""), ""]
-    for name, command in root.commands.items():
-        subcommands = getattr(command, "commands", None)
-        if subcommands:
-            lines += [line for sub, each in subcommands.items() for line in _command(f"{name} {sub}", each)]
-        else:
-            lines += _command(name, command)
+    lines = [NOTE, "", "# Command line", "", _cell(root.help or ""), "", "## The shared options", "",
+             "One flag, one meaning, on every command that has the thing it names: `--out` where a command writes, "
+             "`--overwrite` to replace what is there, `--json` to print the result as JSON, `--quiet` for no progress "
+             "bars, `--device` where a model is loaded, `--model` the base model, `--data` a data folder.", "",
+             "| command | " + " | ".join(f"`{flag}`" for flag in VOCABULARY) + " |",
+             "|---|" + "---|" * len(VOCABULARY)]
+    for name, command in commands().items():
+        flags = {opt for p in command.params for opt in p.opts}
+        lines.append(f"| `{name}` | " + " | ".join("✓" if flag in flags else "" for flag in VOCABULARY) + " |")
+    lines.append("")
+    for name, command in commands().items():
+        lines += _command(name, command)
     return "\n".join(lines).rstrip() + "\n"
 
 

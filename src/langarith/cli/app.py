@@ -20,6 +20,22 @@ app = typer.Typer(
 )
 
 
+def _use_device(value: str | None) -> str | None:
+    from langarith.core import devices
+
+    devices.use(value)  # an unknown or absent device is a one-line error before anything loads
+    return value
+
+
+#: what every command that loads a model takes
+DEVICE = typer.Option(None, "--device", callback=_use_device, help="Where models run: cpu, cuda or cuda:N "
+                      "(default: the first GPU when there is one, else the CPU).")
+
+
+#: what every command with progress bars takes
+QUIET = typer.Option(False, "--quiet", help="No progress bars.")
+
+
 def _installed(name: str) -> str:
     try:
         return version(name)

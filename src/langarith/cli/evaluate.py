@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from langarith.arith.recipes import RECIPES
-from langarith.cli.app import app
+from langarith.cli.app import DEVICE, QUIET, app
 from langarith.cli.compose import _pairs
 from langarith.scoring.choosers import CHOOSERS, get_chooser
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
@@ -40,6 +40,8 @@ def evaluate(
     lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X (encoders): the language adapter "
                                             "under the task adapter --module, run as Stack(lang, task)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str | None = DEVICE,
+    quiet: bool = QUIET,
 ) -> None:
     """Score base model + module (merged into the weights) on a task split; on an encoder, a task adapter with
     its head stacked on a language adapter (MAD-X)."""
@@ -47,7 +49,7 @@ def evaluate(
 
     result = run(module, task=task, lang=lang, data=data, split=split, limit=limit, model=model,
                  batch_size=batch_size, rouge_tokenizer=rouge_tokenizer, lang_module=lang_module,
-                 predictions=predictions, progress=not as_json)
+                 predictions=predictions, progress=not (as_json or quiet))
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return
@@ -86,6 +88,8 @@ def search_lambda(
                                           "head; the recipe's result (e.g. la over two --lang adapters) is the "
                                           "language adapter under it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str | None = DEVICE,
+    quiet: bool = QUIET,
 ) -> None:
     """Choose λ for a recipe on validation data: every λ tried, its score, and the evaluations spent."""
     from langarith.evaluation.choose import search_lambda as choose  # torch only when λ is searched
@@ -95,7 +99,7 @@ def search_lambda(
                    lang_modules=_pairs(lang_module, "--lang"), source=source,
                    related=[c.strip() for c in related.split(",")] if related else None, dev=dev, split=split,
                    limit=limit, step=step, low=low, high=high, strategy=strategy, transfer=languages, model=model,
-                   batch_size=batch_size, seed=seed, madx_task=madx_task, out=out, progress=not as_json)
+                   batch_size=batch_size, seed=seed, madx_task=madx_task, out=out, progress=not (as_json or quiet))
     if as_json:
         typer.echo(json.dumps(found.to_json(), indent=2))
         return

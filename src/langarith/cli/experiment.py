@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from langarith.cli.app import app
+from langarith.cli.app import DEVICE, QUIET, app
 from langarith.core import timing
 
 _OUT = typer.Option(None, "--out", "-o", help="Results folder (default: runs/<config name>-<budget>).")
@@ -21,7 +21,7 @@ def experiment(
     budget: str | None = typer.Option(None, "--budget", help="smoke | cpu | cpu-large | full (overrides the "
                                       "config's)."),
     out: Path | None = _OUT,
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
     deadline: float | None = typer.Option(None, "--deadline", min=1, help="Seconds this command may take. Work "
                                           "stops cleanly before then (a training at a checkpoint), the results "
                                           "written mark what was not run, and the same command run again "
@@ -29,6 +29,7 @@ def experiment(
     workers: int | None = typer.Option(None, "--workers", min=1, help="Module trainings at once (overrides the "
                                        "budget's; default 4 per GPU, 1 on the CPU)."),
     data: Path | None = _DATA,
+    device: str | None = DEVICE,
 ) -> None:
     """Train what is missing, compose, tune λ on dev, evaluate on test; write results.{csv,json,md} and plots."""
     from langarith.experiments import load_config, run  # slow to import: lazy
@@ -50,8 +51,9 @@ def demo(
                                "auto: full on a GPU, else demo."),
     targets: str = typer.Option("por_Latn,swh_Latn", "--targets", help="Comma-separated SIB-200 targets."),
     model: str | None = typer.Option(None, "--model", help="Base model; default: the offline Gemma 3 270M."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
     data: Path | None = _DATA,
+    device: str | None = DEVICE,
 ) -> None:
     """Task in one language on SIB-200: an English task module, language modules for English and the targets;
     baseline, task ×λ (control), Add and Add & Subtract with λ chosen on dev; the table and the report."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from langarith.cli.app import app
+from langarith.cli.app import DEVICE, app
 from langarith.models.export import DTYPES, export_merged
 
 
@@ -19,6 +19,7 @@ def export_command(
     dtype: str = typer.Option("float32", "--dtype", help=" | ".join(DTYPES) + ": the saved weights' dtype "
                               "(the merge itself runs in float32)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an --out that export wrote before."),
+    device: str | None = DEVICE,
 ) -> None:
     """Save the base model with a module merged into its weights, loadable by from_pretrained alone."""
     if not merge:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from langarith.cli.app import app
+from langarith.cli.app import DEVICE, QUIET, app
 from langarith.methods import METHODS
 from langarith.tasks import TASKS
 from langarith.training.spec import DEFAULT_STEPS, default
@@ -76,6 +76,8 @@ def train_language(
     resume: bool = _RESUME,
     bf16: bool = _BF16,
     precision: str = _PRECISION,
+    device: str | None = DEVICE,
+    quiet: bool = QUIET,
 ) -> None:
     """Train a language module: prefix-LM (decoders, encoder-decoders) or masked LM (encoders)."""
     from langarith.training import TrainSpec, train  # slow to import: lazy
@@ -83,7 +85,8 @@ def train_language(
     spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method, text=list(text), data=data,
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
-                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision)
+                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision,
+                     progress=not quiet)
     _done(train(spec).path)
 
 
@@ -115,6 +118,8 @@ def train_task(
     resume: bool = _RESUME,
     bf16: bool = _BF16,
     precision: str = _PRECISION,
+    device: str | None = DEVICE,
+    quiet: bool = QUIET,
 ) -> None:
     """Train a task module on labeled data (decoders: loss on the target only)."""
     from langarith.training import TrainSpec, train  # slow to import: lazy
@@ -123,7 +128,8 @@ def train_task(
                      split=split, lang_module=lang_module,
                      method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
                      steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
-                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision)
+                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision,
+                     progress=not quiet)
     _done(train(spec).path)
 
 

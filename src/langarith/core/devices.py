@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from langarith import __version__
+from langarith.core.errors import LangarithError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # Examples per forward pass at evaluation, by device type and model family; the CPU numbers are the ones
@@ -25,11 +26,45 @@ PRECISIONS = ("auto", "fp32", "bf16")
 EVAL_BATCH = {"cpu": {"decoder": 16, "encoder": 32}, "cuda": {"decoder": 64, "encoder": 256}}
 
 
+DEVICE_ENV = "LANGARITH_DEVICE"  # what `--device` sets: child processes (pooled trainings) inherit it
+
+
+class DeviceError(LangarithError):
+    """The device asked for is not one this machine has."""
+
+
+def use(name: str | None) -> None:
+    """Run models on `name` (`cpu`, `cuda`, `cuda:1`) from now on, in this process and the ones it starts; None:
+    the default (the first GPU when there is one, else the CPU)."""
+    if name is None:
+        return
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise DeviceError(f"--device {name}: choose cpu, cuda or cuda:N")
+    before = os.environ.get(DEVICE_ENV)
+    os.environ[DEVICE_ENV] = name
+    try:
+        device()  # refused now, not at the first model
+    except DeviceError:
+        if before is None:
+            os.environ.pop(DEVICE_ENV, None)
+        else:
+            os.environ[DEVICE_ENV] = before
+        raise
+
+
 def device() -> Any:
-    """The torch device models run on: `cuda` when a GPU is visible, else `cpu`."""
+    """The torch device models run on: `$LANGARITH_DEVICE` (`--device`), else `cuda` when a GPU is visible,
+    else `cpu`."""
     import torch
 
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    asked = os.environ.get(DEVICE_ENV)
+    if not asked:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    chosen = torch.device(asked)
+    if chosen.type == "cuda" and (not torch.cuda.is_available() or (chosen.index or 0) >= torch.cuda.device_count()):
+        raise DeviceError(f"--device {asked}: this machine has {torch.cuda.device_count()} CUDA GPU(s); use cpu, or "
+                          "a GPU it has")
+    return chosen
 
 
 def training_precision(requested: str = "auto") -> str:

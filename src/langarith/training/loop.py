@@ -85,7 +85,6 @@ def train(spec: TrainSpec, console: Any = None) -> Trained:
 # --- the steps ----------------------------------------------------------------------------------------------
 def _setup_run(spec: TrainSpec, console: Any) -> _Run:
     """Check what was asked for, then resolve the model, its tokenizer and the method."""
-    import torch
     from accelerate import Accelerator
 
     out = Path(spec.out).expanduser()
@@ -105,7 +104,7 @@ def _setup_run(spec: TrainSpec, console: Any) -> _Run:
     for code in spec.languages or [spec.language]:  # a multilingual module's label ("mul") is not a language
         resolve(code)  # an unknown language is an error that suggests close codes
     timing.check(f"the start of training {out.name}")
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=devices.device().type != "cuda")  # --device cpu trains on the CPU with a GPU
     info = models.resolve(spec.model)
     method = get_method(spec.method)
     options = method.options(dict(spec.method_options))

@@ -1,0 +1,45 @@
+"""One CLI vocabulary: every command that loads a model takes --device and --quiet; a device this machine lacks
+is one line before anything loads."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from langarith.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def commands() -> dict:
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    return gen.commands()
+
+
+def test_every_command_that_loads_a_model_takes_device_and_quiet():
+    loading = {name: {o for p in c.params for o in p.opts} for name, c in commands().items()}
+    loading = {name: flags for name, flags in loading.items() if "--model" in flags or name == "experiment"}
+    assert set(loading) >= {"evaluate", "search-lambda", "experiment", "demo", "export", "train language",
+                            "train task"}
+    assert all({"--device"} <= flags for flags in loading.values()), loading
+    assert all({"--quiet"} <= flags for name, flags in loading.items() if name != "export"), loading
+
+
+def test_a_device_the_machine_lacks_is_one_line(monkeypatch):
+    monkeypatch.delenv("LANGARITH_DEVICE", raising=False)
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: cuda is no device it lacks")
+    r = CliRunner().invoke(app, ["evaluate", "--task", "sib200", "--lang", "pt", "--device", "cuda"])
+    assert r.exit_code != 0 and "0 CUDA GPU(s)" in str(r.exception)
+    r = CliRunner().invoke(app, ["evaluate", "--task", "sib200", "--lang", "pt", "--device", "tpu"])
+    assert "choose cpu, cuda or cuda:N" in str(r.exception)
+    import os
+
+    assert "LANGARITH_DEVICE" not in os.environ  # a refused device leaves the default in place
