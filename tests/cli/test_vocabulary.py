@@ -43,3 +43,17 @@ def test_a_device_the_machine_lacks_is_one_line(monkeypatch):
     import os
 
     assert "LANGARITH_DEVICE" not in os.environ  # a refused device leaves the default in place
+
+
+def test_compose_and_train_print_their_module_as_json(make_peft, tmp_path, tiny_models, isolated_cache):
+    import json
+
+    a = make_peft("a")
+    r = CliRunner().invoke(app, ["compose", "0.5*a", "--module", f"a={a}", "--out", str(tmp_path / "half"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["kind"] == "lora"
+    r = CliRunner().invoke(app, ["train", "language", "--lang", "pt", "--text", "tatoeba:pt", "--model",
+                                 str(tiny_models["decoder"]), "--steps", "2", "--batch-size", "2", "--seq-len", "16",
+                                 "--out", str(tmp_path / "lang_pt"), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["role"] == "language"

@@ -11,7 +11,7 @@ import typer
 
 from langarith.analysis.measures import AnalysisError
 from langarith.analysis.report import PAPER_RANGES, analyze, modules_in, pearson_text
-from langarith.cli.app import app
+from langarith.cli.app import JSON, app
 from langarith.cli.typology import Kind
 from langarith.languages.typology import DEFAULT_KIND
 
@@ -26,7 +26,7 @@ def analyze_command(
     task: list[str] = typer.Option([], "--task", help="LANG=DIR: a task module trained on LANG."),
     out: Path = typer.Option(..., "--out", "-o", help="Report folder: report.md and the PNG figures go here."),
     kind: Kind = typer.Option(Kind(DEFAULT_KIND), "--kind", help="URIEL distance for the distance-vs-cosine plot."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a summary."),
+    as_json: bool = JSON,
     factors: bool = typer.Option(False, "--factors", help="LoRA: compare the raw A/B factors instead of ΔW = s·BA "
                                  "(factors of modules with a shared initialisation all look alike)."),
 ) -> None:

@@ -32,6 +32,9 @@ DEVICE = typer.Option(None, "--device", callback=_use_device, help="Where models
                       "(default: the first GPU when there is one, else the CPU).")
 
 
+#: what every command with a result takes
+JSON = typer.Option(False, "--json", help="Print the result as JSON, nothing else on stdout.")
+
 #: what every command with progress bars takes
 QUIET = typer.Option(False, "--quiet", help="No progress bars.")
 

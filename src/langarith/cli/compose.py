@@ -3,6 +3,7 @@ under a second."""
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import typer
 
 from langarith.arith.formats import load
 from langarith.arith.recipes import RECIPES
-from langarith.cli.app import app
+from langarith.cli.app import JSON, app
 from langarith.core.errors import ExpressionError, RecipeError
 
 
@@ -60,6 +61,7 @@ def compose(
         "differ between inputs: refuse (require-equal) or average (mean)."),
     name: str | None = typer.Option(None, "--name", help="Adapter name in the output (AdapterHub)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    as_json: bool = JSON,
 ) -> None:
     """Compose modules with arithmetic into a new module in the inputs' format."""
     from langarith.arith.compose import compose as run  # recipes pull in typology (0.1 s): only when composing
@@ -93,6 +95,9 @@ def compose(
         adapter_name=name,
     )
     summary = load(path).summary()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
     weights = summary["provenance"].get("weights", {}) if summary["provenance"] else {}
     shown = " ".join(f"{w:+.4g}·{n}" for n, w in weights.items())
     typer.echo(f"wrote {path}: {summary['format']} {summary['kind']}, rank {summary['rank']}, "

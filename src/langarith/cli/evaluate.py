@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from langarith.arith.recipes import RECIPES
-from langarith.cli.app import DEVICE, QUIET, app
+from langarith.cli.app import DEVICE, JSON, QUIET, app
 from langarith.cli.compose import _pairs
 from langarith.scoring.choosers import CHOOSERS, get_chooser
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
@@ -39,7 +39,7 @@ def evaluate(
     predictions: Path | None = typer.Option(None, "--predictions", help="Write one JSON line per example here."),
     lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X (encoders): the language adapter "
                                             "under the task adapter --module, run as Stack(lang, task)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
 ) -> None:
@@ -87,7 +87,7 @@ def search_lambda(
     madx_task: Path | None = typer.Option(None, "--madx-task", help="MAD-X (encoders): the task adapter with its "
                                           "head; the recipe's result (e.g. la over two --lang adapters) is the "
                                           "language adapter under it."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
 ) -> None:

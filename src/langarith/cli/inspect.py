@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from langarith.arith.formats import load
-from langarith.cli.app import app
+from langarith.cli.app import JSON, app
 
 _FACTS = ("path", "format", "kind", "base", "language", "role", "rank", "alpha", "num_tensors", "num_params",
           "norm", "dtypes", "targets", "extras", "sha256")
@@ -21,7 +21,7 @@ _FACTS = ("path", "format", "kind", "base", "language", "role", "rank", "alpha",
 @app.command()
 def inspect(
     path: Path = typer.Argument(..., help="A module folder or safetensors file."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Show a module's type, base model, targets, rank, size, norm, provenance and training record."""
     summary = load(path).summary()

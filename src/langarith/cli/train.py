@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import typer
 
-from langarith.cli.app import DEVICE, QUIET, app
+from langarith.cli.app import DEVICE, JSON, QUIET, app
 from langarith.methods import METHODS
 from langarith.tasks import TASKS
 from langarith.training.spec import DEFAULT_STEPS, default
@@ -78,6 +79,7 @@ def train_language(
     precision: str = _PRECISION,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
+    as_json: bool = JSON,
 ) -> None:
     """Train a language module: prefix-LM (decoders, encoder-decoders) or masked LM (encoders)."""
     from langarith.training import TrainSpec, train  # slow to import: lazy
@@ -87,7 +89,7 @@ def train_language(
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision,
                      progress=not quiet)
-    _done(train(spec).path)
+    _done(train(spec).path, as_json)
 
 
 @train_app.command("task")
@@ -120,6 +122,7 @@ def train_task(
     precision: str = _PRECISION,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
+    as_json: bool = JSON,
 ) -> None:
     """Train a task module on labeled data (decoders: loss on the target only)."""
     from langarith.training import TrainSpec, train  # slow to import: lazy
@@ -130,9 +133,15 @@ def train_task(
                      steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision,
                      progress=not quiet)
-    _done(train(spec).path)
+    _done(train(spec).path, as_json)
 
 
-def _done(out: Path) -> None:
-    if os.environ.get("RANK", "0") == "0":  # under accelerate/torchrun, one line, from the main process
+def _done(out: Path, as_json: bool) -> None:
+    if os.environ.get("RANK", "0") != "0":  # under accelerate/torchrun, from the main process only
+        return
+    if as_json:
+        from langarith.arith.formats import load
+
+        typer.echo(json.dumps(load(out).summary(), indent=2, ensure_ascii=False))
+    else:
         typer.echo(f"wrote {out}")

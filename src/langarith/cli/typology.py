@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from langarith.analysis.plots import distance_heatmap, image_format
-from langarith.cli.app import app
+from langarith.cli.app import JSON, app
 from langarith.languages.typology import (
     DEFAULT_KIND,
     KINDS,
@@ -55,7 +55,7 @@ def related_command(
     kind: Kind = typer.Option(Kind(DEFAULT_KIND), "--kind", help="Distance that ranks top-k and nearest."),
     max_syntactic: float = typer.Option(PAPER_MAX_SYNTACTIC, "--max-syntactic", help="paper: syntactic threshold."),
     max_geographic: float = typer.Option(PAPER_MAX_GEOGRAPHIC, "--max-geographic", help="paper: geographic threshold."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = JSON,
 ) -> None:
     """Pick the pool languages related to TARGET by URIEL typological distance."""
     codes = [code.strip() for code in pool.split(",") if code.strip()]
@@ -114,7 +114,7 @@ def _print_related(result: Relatedness) -> None:
 def distances_command(
     languages: list[str] = typer.Argument(..., help="Two or more languages, in any code format."),
     kind: Kind = typer.Option(Kind(DEFAULT_KIND), "--kind", help="Which URIEL distance."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = JSON,
     plot: Path | None = typer.Option(None, "--plot", help="Also write a labelled heatmap to this image file "
                                      "(.png, .pdf, .svg…)."),
 ) -> None:
