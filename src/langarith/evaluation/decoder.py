@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from langarith import models
-from langarith.arith.formats import get_format, save
+from langarith.arith.formats import save
 from langarith.arith.module import Module
 from langarith.core import devices, timing
 from langarith.core.progress import progress
@@ -76,7 +76,7 @@ class DecoderEvaluator:
     def _merge(self, module: Module | str | Path, loaded: Module) -> list[tuple[Any, Any]]:
         """Merge `loaded` (the module `module` names) in memory where `deltas` can express it, else through PEFT;
         returns the snapshot of the weights it changed."""
-        plan = deltas.plan(self.model, loaded, get_format(loaded.format).config_of(loaded))
+        plan = deltas.plan_saved(self.model, loaded)
         if plan is None:
             with tempfile.TemporaryDirectory(prefix="langarith-eval-") as tmp:
                 return self._merge_with_peft(_as_folder(module, Path(tmp)), _label(module))

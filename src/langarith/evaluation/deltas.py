@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from langarith.arith.formats import get_format
 from langarith.arith.module import Module
 from langarith.evaluation.base import EvaluationError
 
@@ -87,6 +88,14 @@ def plan(model: Any, module: Module, config: dict[str, Any]) -> list[LayerDelta]
         return None
     return [LayerDelta(name, kind, keys, _scaling(config, kind), bool(_transposed(targeted[name], kind)))
             for name, keys in layers.items()]
+
+
+def plan_saved(model: Any, module: Module) -> list[LayerDelta] | None:
+    """`plan` with the config `module` would be saved with (its format's `config_of`); None for a module of
+    another format than PEFT's."""
+    if module.format != "peft":
+        return None
+    return plan(model, module, get_format(module.format).config_of(module))
 
 
 def merge(model: Any, module: Module, deltas: list[LayerDelta]) -> list[tuple[Any, Any]]:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from langarith.arith.algebra import ModuleVector
-from langarith.arith.formats import get_format
 from langarith.arith.module import Module
 from langarith.evaluation import deltas
 from langarith.evaluation.base import EvaluationError, finite
@@ -50,7 +49,7 @@ def _merge(module: Module | ModuleVector | str | Path, model: Any, semantics: st
         raise EvaluationError(f"{type(model).__name__} already wraps its layers in PEFT adapters: apply "
                               f"{loaded.label} to the transformers model itself (`peft_model.get_base_model()` before "
                               "any adapter is attached, or the model you loaded), or load it with PeftModel")
-    plan = deltas.plan(model, loaded, get_format(loaded.format).config_of(loaded)) if loaded.format == "peft" else None
+    plan = deltas.plan_saved(model, loaded)
     if plan is None:
         raise EvaluationError(f"{loaded.label} ({loaded.format} {loaded.kind}) cannot be added into "
                               f"{type(model).__name__}'s weights in memory: apply takes PEFT LoRA and LoKr modules "

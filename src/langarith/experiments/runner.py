@@ -56,14 +56,18 @@ class Runner:
         self.stopped: str | None = None  # why the run stopped early (its deadline), if it did
         self._dev: dict[tuple[str, str], float] = {}  # (fixed row, target) → its dev score
         self._tuned: dict[tuple[str, str], Tuned] = {}  # λ rows made, for their label-free twins
+        self._plans: dict[str, list[Row]] = {}  # target → its rows
 
     # --- the plan ------------------------------------------------------------------------------------------
     def plan(self, target: str) -> list[Row]:
-        """The rows of `target`'s table the config shows, and the rows they are made from."""
-        rows = self.setting.table(self.config, target)
-        shown = set(self.config.rows)
-        used = {u for row in rows if row.name in shown for u in row.uses()}
-        return [row for row in rows if row.name in shown or row.name in used]
+        """The rows of `target`'s table the config shows, and the rows they are made from (planned once: a
+        table may choose related languages or partners by URIEL distance)."""
+        if target not in self._plans:
+            rows = self.setting.table(self.config, target)
+            shown = set(self.config.rows)
+            used = {u for row in rows if row.name in shown for u in row.uses()}
+            self._plans[target] = [row for row in rows if row.name in shown or row.name in used]
+        return self._plans[target]
 
     def needs(self, target: str) -> list[Need]:
         """Every module `target`'s table needs, the one it is evaluated on included."""
