@@ -10,6 +10,7 @@ import enum
 import inspect
 import re
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,24 @@ def _option(param: Any) -> str:
 
 def _kind(param: Any) -> str:
     """What the parameter takes: an enum's choices, a flag, or its Python type (repeatable for a list)."""
-    annotation = param.type_descriptor.annotation
+    annotation = _unoptional(param.type_descriptor.annotation)
     if getattr(param, "is_flag", False):
         return "flag"
+    if typing.get_origin(annotation) is list:
+        return f"{_choices_or_type(_unoptional(typing.get_args(annotation)[0]))}, repeatable"
+    return _choices_or_type(annotation)
+
+
+def _unoptional(annotation: Any) -> Any:
+    """`X | None` → X."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return args[0] if union and len(args) == 1 else annotation
+
+
+def _choices_or_type(annotation: Any) -> str:
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return " \\| ".join(f"`{member.value}`" for member in annotation)
-    if typing.get_origin(annotation) is list:
-        return f"{_type(typing.get_args(annotation)[0])}, repeatable"
     return _type(annotation)
 
 
@@ -61,7 +73,8 @@ def _command(path: str, command: Any) -> list[str]:
     return lines
 
 
-VOCABULARY = ("--out", "--overwrite", "--json", "--quiet", "--device", "--model", "--data")
+VOCABULARY = ("--out", "--overwrite", "--json", "--quiet", "--device", "--model", "--data", "--task", "--lang",
+              "--module", "--task-module", "--lang-module", "--split")
 
 
 def commands() -> dict[str, Any]:
@@ -82,13 +95,24 @@ def cli_page() -> str:
     lines = [NOTE, "", "# Command line", "", _cell(root.help or ""), "", "## The shared options", "",
              "One flag, one meaning, on every command that has the thing it names: `--out` where a command writes, "
              "`--overwrite` to replace what is there, `--json` to print the result as JSON, `--quiet` for no progress "
-             "bars, `--device` where a model is loaded, `--model` the base model, `--data` a data folder.", "",
+             "bars, `--device` where a model is loaded, `--model` the base model, `--data` a data folder, `--task` a "
+             "task by its name, `--lang` a language (any code: pt, por, por_Latn), `--split` a split (`validation` "
+             "is `dev`). Modules: `--module` the module a command works on (`NAME=DIR` where an expression names "
+             "it), `--task-module` and `--lang-module` task and language modules (`LANG=DIR` where the command needs "
+             "their language). Choices are listed by `--help` and below.", "",
              "| command | " + " | ".join(f"`{flag}`" for flag in VOCABULARY) + " |",
              "|---|" + "---|" * len(VOCABULARY)]
     for name, command in commands().items():
-        flags = {opt for p in command.params for opt in p.opts}
+        flags = {opt for p in command.params if not p.hidden for opt in p.opts}
         lines.append(f"| `{name}` | " + " | ".join("✓" if flag in flags else "" for flag in VOCABULARY) + " |")
     lines.append("")
+    old = [(name, p) for name, command in commands().items() for p in command.params if p.hidden]
+    if old:
+        lines += ["Spellings of earlier releases still work for this one, with a one-line note on stderr:", "",
+                  "| command | old | now |", "|---|---|---|"]
+        lines += [f"| `{name}` | {_option(p)} | {_cell((p.help or '').removeprefix('Deprecated: '))} |"
+                  for name, p in old]
+        lines.append("")
     for name, command in commands().items():
         lines += _command(name, command)
     return "\n".join(lines).rstrip() + "\n"

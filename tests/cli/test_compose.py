@@ -56,7 +56,7 @@ def test_recipe_contract(make_peft, tmp_path):
     (["a", "--module", "a-b={t}"], "cannot be used in an expression"),
     (["a", "--module", "a={missing}"], "does not exist"),
     (["--recipe", "add", "--task", "en={t}", "--lang", "pt={t}", "--lambda", "1.5"], r"λ in \[0, 1\]"),
-    (["--recipe", "nope", "--task", "en={t}"], "unknown recipe"),
+    (["--recipe", "nope", "--task-module", "en={t}"], "Invalid value for '--recipe'"),
     (["a", "--module", "a={t}", "--rank", "2"], "needs --semantics delta"),
     (["--recipe", "add", "--task", "en={t}", "--lang", "qq={t}", "--target", "qq", "--lambda", "0.5"],
      "unknown language code 'qq'"),

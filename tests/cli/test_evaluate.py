@@ -40,9 +40,10 @@ def test_evaluate_and_search_lambda(modules, tmp_path):
     assert result["n"] == 6 and result["primary"] == "accuracy"
     assert len((tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()) == 6
 
-    args = ["search-lambda", "--recipe", "add-subtract", "--task", f"en={modules['task_en']}",
-            "--lang", f"en={modules['language_en']}", "--lang", f"pt={modules['language_pt']}", "--target", "pt",
-            "--eval-task", "sib200", "--dev", str(SIB), "--limit", "6", "--step", "0.5", "--model", "tiny"]
+    args = ["search-lambda", "--recipe", "add-subtract", "--task-module", f"en={modules['task_en']}",
+            "--lang-module", f"en={modules['language_en']}", "--lang-module", f"pt={modules['language_pt']}",
+            "--target", "pt", "--task", "sib200", "--data", str(SIB), "--limit", "6", "--step", "0.5", "--model",
+            "tiny"]
     done = cli(*args, "--json", "--strategy", "grid", "--out", str(tmp_path / "chosen"))
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
@@ -50,8 +51,19 @@ def test_evaluate_and_search_lambda(modules, tmp_path):
     manifest = json.loads((tmp_path / "chosen" / "langarith.json").read_text(encoding="utf-8"))
     assert manifest["provenance"]["recipe"]["lambda"] == found["best"]
 
+    # the spellings of the release before: the same search, and one line on stderr for each old flag
+    old = ["search-lambda", "--recipe", "add-subtract", "--task", f"en={modules['task_en']}",
+           "--lang", f"en={modules['language_en']}", "--lang", f"pt={modules['language_pt']}", "--target", "pt",
+           "--eval-task", "sib200", "--dev", str(SIB), "--limit", "6", "--step", "0.5", "--model", "tiny"]
+    done = cli(*old, "--json", "--strategy", "grid")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["curve"] == found["curve"]
+    notes = [line for line in done.stderr.splitlines() if "deprecated" in line]
+    assert len(notes) == 4 and all(line.startswith("warning:") for line in notes), done.stderr
+    assert any("use --task-module LANG=DIR" in line for line in notes)
+
     refused = cli(*args, "--split", "test")
-    assert refused.returncode == 2 and "validation data" in refused.stderr
+    assert refused.returncode == 2 and "Invalid value for '--split'" in refused.stderr
 
     for strategy, best, evaluations in (("fixed", 0.5, 0.0), ("unlabeled", None, 3.0)):
         done = cli(*args, "--json", "--strategy", strategy)
@@ -73,12 +85,13 @@ def test_evaluate_and_search_lambda(modules, tmp_path):
 
 
 @pytest.mark.parametrize("spelled", [["--split", "Test"], ["--split", " TEST"],
-                                     ["--dev", str(SIB / "por_Latn" / "test.tsv")]])
+                                     ["--data", str(SIB / "por_Latn" / "test.tsv")]])
 def test_search_lambda_never_tunes_on_test_however_spelled(spelled):
-    args = ["search-lambda", "--recipe", "la", "--lang", "en=a", "--lang", "pt=b", "--target", "pt", "--eval-task",
-            "sib200", "--dev", str(SIB)]
+    args = ["search-lambda", "--recipe", "la", "--lang-module", "en=a", "--lang-module", "pt=b", "--target", "pt",
+            "--task", "sib200", "--data", str(SIB)]
     refused = cli(*args, *spelled)
-    assert refused.returncode == 2 and "would tune it on the test set" in refused.stderr
+    assert refused.returncode == 2, refused.stderr
+    assert "would tune it on the test set" in refused.stderr or "Invalid value for '--split'" in refused.stderr
 
 
 def test_experiment_cli_reports_config_errors(tmp_path):

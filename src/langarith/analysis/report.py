@@ -58,12 +58,16 @@ def _is_module(path: Path) -> bool:
 
 
 def analyze(entries: list[tuple[Path, str | None, str | None]], out: Path, kind: str = DEFAULT_KIND,
-            updates: bool = True) -> dict[str, Any]:
+            updates: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Load the modules (as the updates they make, ΔW, unless `updates` is False), write the figures and
-    report.md into `out`, and return what was found (the JSON the command prints)."""
+    report.md into `out` (an earlier report there only with `overwrite`), and return what was found (the JSON
+    the command prints)."""
     if not entries:
         raise AnalysisError("no modules given: pass module folders (langarith analyze DIR... --out REPORT_DIR) "
-                            "or --lang LANG=DIR / --task LANG=DIR")
+                            "or --lang-module LANG=DIR / --task-module LANG=DIR")
+    if (Path(out).expanduser() / REPORT).exists() and not overwrite:
+        raise OutputExistsError(f"{out} already holds a report ({REPORT}); pass --overwrite to replace it, or "
+                                "choose another --out")
     loaded = [load(path, language=code, role=role) for path, code, role in entries]
     return analyze_modules([as_updates(m) for m in loaded] if updates else loaded, out, kind)
 

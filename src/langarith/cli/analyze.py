@@ -11,7 +11,16 @@ import typer
 
 from langarith.analysis.measures import AnalysisError
 from langarith.analysis.report import PAPER_RANGES, analyze, modules_in, pearson_text
-from langarith.cli.app import JSON, app
+from langarith.cli.app import (
+    JSON,
+    LANG_MODULES,
+    OLD_LANG_MODULES,
+    OLD_TASK_MODULES,
+    OVERWRITE,
+    TASK_MODULES,
+    app,
+    module_pairs,
+)
 from langarith.cli.typology import Kind
 from langarith.languages.typology import DEFAULT_KIND
 
@@ -21,35 +30,29 @@ def analyze_command(
     folders: list[Path] | None = typer.Argument(
         None, metavar="DIR", help="Module folders (PEFT, AdapterHub), .safetensors files, or folders of modules "
         "(an experiment's results folder: its modules/). Language and role come from their langarith.json; use "
-        "--lang/--task for modules without one."),
-    lang: list[str] = typer.Option([], "--lang", help="LANG=DIR: a language module of LANG."),
-    task: list[str] = typer.Option([], "--task", help="LANG=DIR: a task module trained on LANG."),
+        "--lang-module/--task-module for modules without one."),
+    lang_module: list[str] = LANG_MODULES,
+    task_module: list[str] = TASK_MODULES,
     out: Path = typer.Option(..., "--out", "-o", help="Report folder: report.md and the PNG figures go here."),
+    overwrite: bool = OVERWRITE,
     kind: Kind = typer.Option(Kind(DEFAULT_KIND), "--kind", help="URIEL distance for the distance-vs-cosine plot."),
     as_json: bool = JSON,
     factors: bool = typer.Option(False, "--factors", help="LoRA: compare the raw A/B factors instead of ΔW = s·BA "
                                  "(factors of modules with a shared initialisation all look alike)."),
+    old_lang: list[str] = OLD_LANG_MODULES,
+    old_task: list[str] = OLD_TASK_MODULES,
 ) -> None:
     """Compare modules: cosine similarity, weight density, typological distance vs similarity."""
     entries: list[tuple[Path, str | None, str | None]] = [
         (module, None, None) for folder in folders or [] for module in modules_in(Path(folder))]
-    entries += [(path, code, "language") for code, path in _pairs(lang, "--lang")]
-    entries += [(path, code, "task") for code, path in _pairs(task, "--task")]
-    result = analyze(entries, out, kind.value, updates=not factors)
+    for flag, given, old, role in (("--lang-module", lang_module, old_lang, "language"),
+                                   ("--task-module", task_module, old_task, "task")):
+        entries += [(Path(path), code, role) for code, path in module_pairs(given, old, flag, AnalysisError).items()]
+    result = analyze(entries, out, kind.value, updates=not factors, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
         _print_summary(result)
-
-
-def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
-    pairs = []
-    for value in values:
-        code, sep, path = value.partition("=")
-        if not sep or not code.strip() or not path.strip():
-            raise AnalysisError(f"{flag} {value!r} should look like {flag} LANG=DIR, e.g. {flag} pt=modules/lang_pt")
-        pairs.append((code.strip(), Path(path.strip())))
-    return pairs
 
 
 def _print_summary(result: dict[str, Any]) -> None:

@@ -11,7 +11,18 @@ import typer
 
 from langarith.arith.formats import load
 from langarith.arith.recipes import RECIPES
-from langarith.cli.app import JSON, app
+from langarith.cli.app import (
+    JSON,
+    LANG_MODULES,
+    OLD_LANG_MODULES,
+    OLD_TASK_MODULES,
+    OVERWRITE,
+    TASK_MODULES,
+    app,
+    choices,
+    module_pairs,
+    pairs,
+)
 from langarith.core.errors import ExpressionError, RecipeError
 
 
@@ -30,6 +41,9 @@ class ExtrasChoice(str, Enum):
     mean = "mean"
 
 
+Recipe = choices("Recipe", RECIPES)
+
+
 @app.command()
 def compose(
     expression: str | None = typer.Argument(
@@ -37,10 +51,9 @@ def compose(
         "Also mean(a, b, ...) and sum(a, b, ...)."),
     module: list[str] = typer.Option([], "--module", "-m", help="NAME=DIR: a module the expression names."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (written atomically)."),
-    recipe: str | None = typer.Option(
-        None, "--recipe", help=" | ".join(RECIPES) + " (instead of EXPR)."),
-    task: list[str] = typer.Option([], "--task", help="LANG=DIR: a task module trained on LANG."),
-    lang: list[str] = typer.Option([], "--lang", help="LANG=DIR: a language module of LANG."),
+    recipe: Recipe | None = typer.Option(None, "--recipe", help="A recipe of the papers (instead of EXPR)."),
+    task_module: list[str] = TASK_MODULES,
+    lang_module: list[str] = LANG_MODULES,
     source: str | None = typer.Option(None, "--source", help="Source language S (default: the only task)."),
     target: str | None = typer.Option(None, "--target", help="Target language T."),
     lam: float | None = typer.Option(None, "--lambda", help="λ: weight of the task module (or of a in la)."),
@@ -60,29 +73,36 @@ def compose(
         ExtrasChoice.require_equal, "--extras", help="Full-weight tensors (heads, modules_to_save) that "
         "differ between inputs: refuse (require-equal) or average (mean)."),
     name: str | None = typer.Option(None, "--name", help="Adapter name in the output (AdapterHub)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    overwrite: bool = OVERWRITE,
     as_json: bool = JSON,
+    old_task: list[str] = OLD_TASK_MODULES,
+    old_lang: list[str] = OLD_LANG_MODULES,
 ) -> None:
     """Compose modules with arithmetic into a new module in the inputs' format."""
     from langarith.arith.compose import compose as run  # recipes pull in typology (0.1 s): only when composing
-    if expression is not None and (task or lang):
-        raise ExpressionError("--task/--lang go with --recipe; with an expression, name modules with --module")
+    tasks = module_pairs(task_module, old_task, "--task-module", RecipeError)
+    langs = module_pairs(lang_module, old_lang, "--lang-module", RecipeError)
+    if expression is not None and (tasks or langs):
+        raise ExpressionError("--task-module/--lang-module go with --recipe; with an expression, name modules with "
+                              "--module NAME=DIR")
     if recipe is not None and module:
-        raise RecipeError("--module goes with an expression; a recipe takes --task LANG=DIR and --lang LANG=DIR")
+        raise RecipeError("--module goes with an expression; a recipe takes --task-module LANG=DIR and "
+                          "--lang-module LANG=DIR")
+    recipe_name = recipe.value if recipe is not None else None
     params: dict[str, object] = {}
-    if recipe in ("ties", "magnitude"):
-        key = "top_k" if recipe == "ties" else "density"
+    if recipe_name in ("ties", "magnitude"):
+        key = "top_k" if recipe_name == "ties" else "density"
         params[key] = top_k / 100.0
         params["trim"] = trim.value
-    elif recipe == "dare":
+    elif recipe_name == "dare":
         params.update(drop_rate=drop_rate, seed=seed)
     path = run(
         out,
         expression=expression,
-        modules=_pairs(module, "--module", identifier=True),
-        recipe=recipe,
-        task=_pairs(task, "--task"),
-        lang=_pairs(lang, "--lang"),
+        modules=pairs(module, "--module", ExpressionError, identifier=True),
+        recipe=recipe_name,
+        task=tasks,
+        lang=langs,
         source=source,
         target=target,
         lam=lam,
@@ -105,20 +125,3 @@ def compose(
     if shown:
         typer.echo(f"  = {shown}")
 
-
-def _pairs(values: list[str], flag: str, identifier: bool = False) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, sep, path = value.partition("=")
-        key = key.strip()
-        if not sep or not key or not path:
-            raise ExpressionError(f"{flag} {value!r} should look like {flag} NAME=DIR")
-        if identifier and not key.isidentifier():
-            raise ExpressionError(
-                f"{flag} name {key!r} cannot be used in an expression; use letters, digits and underscores "
-                f"(e.g. {key.replace('-', '_').replace('.', '_')!r})"
-            )
-        if key in pairs:
-            raise ExpressionError(f"{flag} {key} was given twice")
-        pairs[key] = path
-    return pairs

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
-from langarith.cli.app import app
+from langarith.cli.app import JSON, QUIET, app
+from langarith.cli.experiment import Budget
 from langarith.offline import OfflineError, node
 
 
@@ -16,7 +18,7 @@ def bundle(
     configs: list[Path] = typer.Argument(..., help="Experiment YAMLs to run on the node, most valuable first."),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder (keep it out of git: it is GBs' worth of "
                              "parts); `bundle/` is ignored in this repository."),
-    budget: str = typer.Option("full", "--budget", help="The budget the node runs the configs at."),
+    budget: Budget = typer.Option(Budget.full, "--budget", help="The budget the node runs the configs at."),
     chunk_mib: float | None = typer.Option(None, "--chunk-mib", help="Part size in MiB (default: the transfer "
                                            "limit less the repository's tracked size and the bundle's head)."),
     transfer_mib: float = typer.Option(64, "--transfer-mib", help="What one transfer to the node may carry."),
@@ -26,6 +28,8 @@ def bundle(
     node_packages: Path | None = typer.Option(None, "--node-packages", help="`pip freeze` (or `pip list`, or bare "
                                               "names) of the node's Python: what it has is not bundled."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier bundle in --out."),
+    quiet: bool = QUIET,
+    as_json: bool = JSON,
 ) -> None:
     """Wheels the node lacks, the default model files and the data the configs read, the configs, run.sh."""
     from rich.console import Console
@@ -34,9 +38,13 @@ def bundle(
     from langarith.offline.wheels import PLATFORMS
 
     console = Console(stderr=True, highlight=False)
-    manifest = make.build(configs, out, budget=budget, chunk_mib=chunk_mib, transfer_mib=transfer_mib,
+    manifest = make.build(configs, out, budget=budget.value, chunk_mib=chunk_mib, transfer_mib=transfer_mib,
                           python_version=python_version, platforms=platform or PLATFORMS, node_packages=node_packages,
-                          overwrite=overwrite, say=console.print)
+                          overwrite=overwrite, say=(lambda *_: None) if quiet or as_json else console.print)
+    if as_json:
+        typer.echo(json.dumps({"bundle": str(out), **manifest, "staging": make.staging_plan(out, manifest)},
+                              indent=2, ensure_ascii=False, default=str))
+        return
     total = manifest["payload"]["bytes"] / make.MIB
     typer.echo(f"wrote {out}: {len(manifest['parts'])} parts, {total:.1f} MiB in all, {len(manifest['wheels'])} "
                f"wheels, models {', '.join(manifest['models']) or 'none'}; id {manifest['id']}")
@@ -50,10 +58,16 @@ def bundle(
 def unpack(
     found: Path = typer.Argument(..., help="The folder holding results-manifest.json and results.tar.gz.partNN."),
     into: Path = typer.Option(Path("results"), "--into", help="Where the results folders go."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Unpack over results folders of the same names "
+                                   "(their files of the same names are replaced, others kept)."),
+    as_json: bool = JSON,
 ) -> None:
     """Verify and open results packed on a node: each folder (tables, plots, modules) under --into."""
     try:
-        folders = node.unpack(found, into)
+        folders = node.unpack(found, into, overwrite=overwrite)
     except node.NodeError as err:
         raise OfflineError(str(err)) from err
+    if as_json:
+        typer.echo(json.dumps({"into": str(into), "folders": folders}, indent=2, ensure_ascii=False))
+        return
     typer.echo(f"unpacked into {into}: {', '.join(folders)}")

@@ -8,22 +8,28 @@ from pathlib import Path
 
 import typer
 
-from langarith.cli.app import DEVICE, JSON, QUIET, app
+from langarith.cli.app import DEVICE, JSON, OVERWRITE, QUIET, Task, TrainSplit, app, choices
+from langarith.core.devices import PRECISIONS
 from langarith.methods import METHODS
-from langarith.tasks import TASKS
+from langarith.methods.bottleneck import CONFIGS
 from langarith.training.spec import DEFAULT_STEPS, default
+
+Method = choices("Method", METHODS)
+Precision = choices("Precision", PRECISIONS)
+AdapterConfig = choices("AdapterConfig", CONFIGS)
 
 train_app = typer.Typer(help="Train language modules (unlabeled text) and task modules (labeled data).",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 _MODEL = typer.Option(None, "--model", help="HF id or local folder; default: Gemma 3 270M (offline, converted once).")
-_METHOD = typer.Option(default("method"), "--method", help=" | ".join(METHODS))
+_METHOD = typer.Option(default("method"), "--method", help="The kind of module.")
 _RANK = typer.Option(None, "--rank", help="lora/lokr rank (default 4).")
 _ALPHA = typer.Option(None, "--alpha", help="lora/lokr alpha (default 8).")
 _TARGETS = typer.Option(None, "--targets", help="Comma-separated module names (default: attention q, k, v, o).")
 _FACTOR = typer.Option(None, "--factor", help="lokr: size of the first Kronecker factor (PEFT decompose_factor).")
-_ADAPTER = typer.Option(None, "--adapter-config", help="bottleneck: seq_bn | seq_bn_inv (default seq_bn).")
+_ADAPTER = typer.Option(None, "--adapter-config", help="bottleneck: Pfeiffer's (seq_bn, the default) or with "
+                        "invertible adapters.")
 _REDUCTION = typer.Option(None, "--reduction-factor", help="bottleneck: hidden size / bottleneck size (16).")
 _STEPS = typer.Option(None, "--steps", help=f"Training steps (default {DEFAULT_STEPS}).")
 _BATCH = typer.Option(default("batch_size"), "--batch-size")
@@ -33,10 +39,11 @@ _SEED = typer.Option(default("seed"), "--seed",
 _CKPT = typer.Option(default("checkpoint_every"), "--checkpoint-every", help="Steps between checkpoints (0: none).")
 _OUT = typer.Option(..., "--out", "-o", help="Output folder (written atomically when training ends).")
 _RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint next to --out.")
+_OVERWRITE = OVERWRITE
 _BF16 = typer.Option(False, "--bf16", help="Short for --precision bf16: mixed precision (autocast; weights and "
                      "optimizer stay fp32). Faster on GPUs and on CPUs with AVX-512 BF16 / AMX.")
 _PRECISION = typer.Option(default("precision"), "--precision",
-                          help="auto (bf16 on a GPU, fp32 on the CPU) | fp32 | bf16.")
+                          help="auto: bf16 on a GPU, fp32 on the CPU.")
 
 
 def _options(method: str, rank, alpha, targets, factor, adapter, reduction) -> dict:
@@ -50,6 +57,11 @@ def _options(method: str, rank, alpha, targets, factor, adapter, reduction) -> d
     return {}  # full fine-tuning has no options
 
 
+def _value(choice: object) -> object:
+    """An enum choice's string, None as it is."""
+    return getattr(choice, "value", choice)
+
+
 @train_app.command("language")
 def train_language(
     lang: str = typer.Option(..., "--lang", help="Language of the text (any code: pt, por, por_Latn)."),
@@ -59,7 +71,7 @@ def train_language(
                                      "read from first; default: $LANGARITH_DATA, the data folder beside the "
                                      "checkout, else the Hugging Face hub."),
     model: str | None = _MODEL,
-    method: str = _METHOD,
+    method: Method = _METHOD,
     steps: int | None = _STEPS,
     tokens: int | None = typer.Option(None, "--tokens", help="Token budget instead of --steps (10k … 10M)."),
     seq_len: int = typer.Option(default("seq_len"), "--seq-len", help="Packed sequence length."),
@@ -70,13 +82,14 @@ def train_language(
     alpha: float | None = _ALPHA,
     targets: str | None = _TARGETS,
     factor: int | None = _FACTOR,
-    adapter_config: str | None = _ADAPTER,
+    adapter_config: AdapterConfig | None = _ADAPTER,
     reduction_factor: int | None = _REDUCTION,
     checkpoint_every: int = _CKPT,
     out: Path = _OUT,
     resume: bool = _RESUME,
+    overwrite: bool = _OVERWRITE,
     bf16: bool = _BF16,
-    precision: str = _PRECISION,
+    precision: Precision = _PRECISION,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -84,26 +97,28 @@ def train_language(
     """Train a language module: prefix-LM (decoders, encoder-decoders) or masked LM (encoders)."""
     from langarith.training import TrainSpec, train  # slow to import: lazy
 
-    spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method, text=list(text), data=data,
-                     method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
+    spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method.value, text=list(text),
+                     data=data, method_options=_options(method.value, rank, alpha, targets, factor,
+                                                        _value(adapter_config), reduction_factor),
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
-                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision,
-                     progress=not quiet)
+                     checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
+                     precision="bf16" if bf16 else precision.value, progress=not quiet)
     _done(train(spec).path, as_json)
 
 
 @train_app.command("task")
 def train_task(
-    task: str = typer.Option(..., "--task", help=" | ".join(TASKS)),
+    task: Task = typer.Option(..., "--task", help="The task of the labeled data."),
     lang: str = typer.Option(..., "--lang", help="Language of the labeled data."),
     data: Path | None = typer.Option(None, "--data", help="A data folder (holding sib200/, …), the task's dataset "
                                      "folder, or a split file; default: $LANGARITH_DATA, the data folder beside the "
                                      "checkout, else the Hugging Face hub."),
-    split: str = typer.Option(default("split"), "--split", help="Which split to train on."),
+    split: TrainSplit = typer.Option(default("split"), "--split", case_sensitive=False,
+                                     help="Which split to train on."),
     lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X: train on top of this frozen "
                                                "language adapter (bottleneck)."),
     model: str | None = _MODEL,
-    method: str = _METHOD,
+    method: Method = _METHOD,
     steps: int | None = _STEPS,
     batch_size: int = _BATCH,
     max_len: int = typer.Option(default("max_len"), "--max-len", help="Prompt + target tokens per example."),
@@ -113,13 +128,14 @@ def train_task(
     alpha: float | None = _ALPHA,
     targets: str | None = _TARGETS,
     factor: int | None = _FACTOR,
-    adapter_config: str | None = _ADAPTER,
+    adapter_config: AdapterConfig | None = _ADAPTER,
     reduction_factor: int | None = _REDUCTION,
     checkpoint_every: int = _CKPT,
     out: Path = _OUT,
     resume: bool = _RESUME,
+    overwrite: bool = _OVERWRITE,
     bf16: bool = _BF16,
-    precision: str = _PRECISION,
+    precision: Precision = _PRECISION,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -127,12 +143,13 @@ def train_task(
     """Train a task module on labeled data (decoders: loss on the target only)."""
     from langarith.training import TrainSpec, train  # slow to import: lazy
 
-    spec = TrainSpec(role="task", language=lang, out=out, model=model, method=method, task=task, data=data,
-                     split=split, lang_module=lang_module,
-                     method_options=_options(method, rank, alpha, targets, factor, adapter_config, reduction_factor),
+    spec = TrainSpec(role="task", language=lang, out=out, model=model, method=method.value, task=task.value,
+                     data=data, split=split.value, lang_module=lang_module,
+                     method_options=_options(method.value, rank, alpha, targets, factor, _value(adapter_config),
+                                             reduction_factor),
                      steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
-                     checkpoint_every=checkpoint_every, resume=resume, precision="bf16" if bf16 else precision,
-                     progress=not quiet)
+                     checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
+                     precision="bf16" if bf16 else precision.value, progress=not quiet)
     _done(train(spec).path, as_json)
 
 

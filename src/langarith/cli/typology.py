@@ -14,6 +14,7 @@ from rich.table import Table
 
 from langarith.analysis.plots import distance_heatmap, image_format
 from langarith.cli.app import JSON, app
+from langarith.core.atomic import check_file
 from langarith.languages.typology import (
     DEFAULT_KIND,
     KINDS,
@@ -117,12 +118,14 @@ def distances_command(
     as_json: bool = JSON,
     plot: Path | None = typer.Option(None, "--plot", help="Also write a labelled heatmap to this image file "
                                      "(.png, .pdf, .svg…)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the --plot file if it exists."),
 ) -> None:
     """Print the matrix of URIEL distances between languages."""
     if len(languages) < 2:
         raise typer.BadParameter("give at least two languages", param_hint="LANGUAGES")
     if plot is not None:
         image_format(plot)
+        check_file(plot, overwrite, "--plot")
     matrix = distance_matrix(languages, kinds=[kind.value])
     if as_json:
         typer.echo(json.dumps(matrix.to_json(kind.value), ensure_ascii=False))

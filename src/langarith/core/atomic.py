@@ -71,6 +71,25 @@ def atomic_folder(out: Path, overwrite: bool = False, protect: Iterable[Path] = 
             shutil.rmtree(tmp, ignore_errors=True)  # the new folder on failure; after an exchange, the old one
 
 
+def check_out(out: Path, overwrite: bool = False, protect: Iterable[Path] = (),
+              markers: Sequence[str] = MODULE_MARKERS) -> None:
+    """Before long work, what `atomic_folder` with the same arguments would refuse (it checks again when it
+    writes): an existing `out` without `overwrite`, an input, or a folder of other files."""
+    out = Path(out).expanduser()
+    _refuse_unsafe(out, overwrite, [Path(p) for p in protect], markers)
+    _refuse_existing(out, overwrite)
+
+
+def check_file(path: Path, overwrite: bool = False, flag: str = "--out") -> None:
+    """Before work that ends in writing the file `path` (a plot, predictions): refuse a folder there, and an
+    existing file unless `overwrite`."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise OutputExistsError(f"{flag} {path} is a folder; give a file")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{flag} {path} already exists; pass --overwrite to replace it, or give another file")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

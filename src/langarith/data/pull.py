@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,8 +45,10 @@ class Pulled:
 
 
 def pull(names: Sequence[str], out: str | Path, *, languages: Sequence[str] | None = None,
-         splits: Sequence[str] = SPLITS, say: Callable[[str], None] = lambda _: None) -> list[Pulled]:
-    """Copy each dataset of `names` from the hub into `out/<its folder>` (only `languages`, if given)."""
+         splits: Sequence[str] = SPLITS, overwrite: bool = False,
+         say: Callable[[str], None] = lambda _: None) -> list[Pulled]:
+    """Copy each dataset of `names` from the hub into `out/<its folder>` (only `languages`, if given). A copy
+    already there is added to, or with `overwrite` removed first."""
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     done = []
@@ -53,6 +56,8 @@ def pull(names: Sequence[str], out: str | Path, *, languages: Sequence[str] | No
         dataset = get_dataset(name)
         folder = out / dataset.folder
         say(f"{dataset.title} → {folder}")
+        if overwrite and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
         if name == "bible":
             done.append(_bible(dataset, folder, languages))
             continue
@@ -61,7 +66,8 @@ def pull(names: Sequence[str], out: str | Path, *, languages: Sequence[str] | No
                             "from a machine that has it into the data folder")
         if folder.exists() and not (folder / PULLED).is_file():
             raise DataError(f"{folder} exists and was not written by `langarith data pull`; give another --out, or "
-                            "remove it (a local copy in its own layout is read as it is, without pulling)")
+                            "pass --overwrite to replace it (a local copy in its own layout is read as it is, "
+                            "without pulling)")
         with copying_to(folder) as copied:
             first_error = _through_readers(dataset, languages, splits) if languages else \
                 _every_config(dataset, splits)

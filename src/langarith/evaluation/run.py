@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from langarith.core.atomic import check_file
 from langarith.evaluation.base import EvalResult, EvaluationError, load_examples
 from langarith.models import resolve
 from langarith.tasks import get_task
@@ -15,16 +16,16 @@ from langarith.tasks import get_task
 def evaluate(module: str | Path | None = None, *, task: str, lang: str, data: str | Path | None = None,
              split: str = "test", limit: int | None = None, model: str | None = None, batch_size: int | None = None,
              rouge_tokenizer: str | Path | None = None, lang_module: str | Path | None = None,
-             predictions: str | Path | None = None, progress: bool = True) -> EvalResult:
+             predictions: str | Path | None = None, overwrite: bool = False, progress: bool = True) -> EvalResult:
     """Score `module` (None: the base model) on `task`'s `split` in `lang` (the first `limit` examples). `data`:
     a data folder, the task's dataset folder or a file (default: found by name). On an encoder (`model`, or
     `lang_module` given), `module` is the task adapter and `lang_module` the language adapter under it.
-    `predictions`: a file to write one JSON line per example into (target, prediction, score)."""
+    `predictions`: a file to write one JSON line per example into (target, prediction, score); one already there
+    is replaced only with `overwrite`."""
     from langarith.evaluation import MadxEvaluator, merged_evaluator  # torch and transformers: loaded here
 
-    if predictions is not None and Path(predictions).is_dir():
-        raise EvaluationError(f"--predictions {predictions} is a folder; give a file to write one JSON line per "
-                              "example into")
+    if predictions is not None:
+        check_file(Path(predictions), overwrite, "--predictions")
     chosen = get_task(task)
     where = chosen.where(Path(data) if data is not None else None)
     examples = load_examples(chosen, where, lang, split, limit)

@@ -3,6 +3,7 @@ and the table of mean ± standard deviation over them."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,15 @@ def runner_for(config: Config, out: Path, **kwargs: Any) -> Runner:
     return Runner(config, out, **kwargs)
 
 
-def run(config: Config, out: Path, **kwargs: Any) -> list[Cell]:
+def run(config: Config, out: Path, *, overwrite: bool = False, **kwargs: Any) -> list[Cell]:
     """The experiment as configured: one run, or with the budget's `seeds` one run per seed in `out/seed-N`
-    and, in `out`, the table of mean ± standard deviation over seeds (`results.md`, `results.csv`)."""
+    and, in `out`, the table of mean ± standard deviation over seeds (`results.md`, `results.csv`). An earlier
+    run in `out` is continued, or with `overwrite` its results are discarded first (its trained modules, kept
+    under keys of what defines them, are reused)."""
     out = Path(out).expanduser()
     _check_out(out)
+    if overwrite:
+        _discard_results(out)
     seeds = config.spend.seeds
     if not seeds:
         return runner_for(config, out, **kwargs).run()
@@ -36,6 +41,17 @@ def run(config: Config, out: Path, **kwargs: Any) -> list[Cell]:
             break
     write_seed_summary(config, out, runs, stopped)
     return [c for cells in runs.values() for c in cells]
+
+
+def _discard_results(out: Path) -> None:
+    """Everything an earlier run wrote in `out` but its module cache and logs."""
+    for path in out.iterdir() if out.is_dir() else []:
+        if path.name == "modules" or path.suffix == ".log":
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 # What an earlier run of an experiment leaves in its results folder: a run resumes there.

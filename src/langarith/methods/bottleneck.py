@@ -33,6 +33,10 @@ def quiet() -> Iterator[None]:
         log.setLevel(level)
 
 
+#: the AdapterHub configurations a bottleneck adapter may take (Pfeiffer's, and with invertible adapters)
+CONFIGS = ("seq_bn", "seq_bn_inv")
+
+
 @register
 class Bottleneck(Method):
     name = "bottleneck"
@@ -44,7 +48,7 @@ class Bottleneck(Method):
         from adapters import SeqBnConfig, SeqBnInvConfig
         from adapters.composition import Stack
 
-        kinds = {"seq_bn": SeqBnConfig, "seq_bn_inv": SeqBnInvConfig}
+        kinds = dict(zip(CONFIGS, (SeqBnConfig, SeqBnInvConfig), strict=True))
         if options["config"] not in kinds:
             raise MethodError(f"bottleneck config must be one of {', '.join(kinds)}, got {options['config']!r}")
         extra = {"original_ln_before": False} if model.config.model_type.startswith("gemma3") else {}

@@ -1,10 +1,9 @@
-"""The node side of an offline bundle: stage the parts that arrive, reassemble and verify them, install what
-the node lacks into a prefix, run the bundled experiments against a deadline, and pack the results into the
-few small files a transfer can bring back.
+"""The node side of an offline bundle: stage and verify the parts that arrive, install what the node lacks,
+run the bundled experiments against a deadline, pack the results into a few files a transfer brings back.
 
-This file travels in every bundle next to `run.sh` and runs on the node before langarith is installed, so it
-uses the standard library only (and `packaging`, which pip vendors). langarith imports it too (`langarith
-unpack`, the bundle builder): parts, verification and packing have one implementation on both sides.
+It travels in every bundle next to `run.sh` and runs before langarith is installed, so it uses the standard
+library only (and `packaging`, which pip vendors). langarith imports it too (`langarith unpack`, the bundle
+builder): parts, verification and packing have one implementation on both sides.
 
     python3 node.py stage                           # after each transfer: keep the parts that arrived
     python3 node.py run --deadline 540 --out DIR    # verify, install, convert models, run, pack into DIR
@@ -53,15 +52,12 @@ def split(source: Path, out_dir: Path, name: str, part_bytes: int) -> list[dict]
     """Cut `source` into `name.partNN` files of at most `part_bytes` each; returns their records."""
     if part_bytes < 1:
         raise NodeError(f"parts must hold at least one byte, not {part_bytes}")
-    size = source.stat().st_size
-    count = max(1, -(-size // part_bytes))
-    width = max(2, len(str(count)))
-    records = []
+    count = max(1, -(-source.stat().st_size // part_bytes))
+    width, records = max(2, len(str(count))), []
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(source, "rb") as f:
         for i in range(count):
-            part = out_dir / f"{name}{PART_SUFFIX}{i + 1:0{width}d}"
-            data = f.read(part_bytes)
+            part, data = out_dir / f"{name}{PART_SUFFIX}{i + 1:0{width}d}", f.read(part_bytes)
             part.write_bytes(data)
             records.append({"name": part.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
     return records
@@ -78,8 +74,7 @@ def join(folder: Path, records: list[dict], out: Path, whole: dict) -> Path:
     """The parts in `folder`, each verified, joined into `out`, verified as a whole."""
     for record in records:
         verify(folder / record["name"], record)
-    digest = hashlib.sha256()
-    tmp = out.with_name(out.name + ".tmp")
+    digest, tmp = hashlib.sha256(), out.with_name(out.name + ".tmp")
     with open(tmp, "wb") as dst:
         for record in records:
             with open(folder / record["name"], "rb") as src:
@@ -389,12 +384,16 @@ def pack(folders: list[Path], out: Path, max_files: int = 8, file_bytes: int = 1
     return record
 
 
-def unpack(found: Path, into: Path) -> list[str]:
-    """The results folders packed by `pack`, from the folder holding its files, into `into`."""
+def unpack(found: Path, into: Path, overwrite: bool = False) -> list[str]:
+    """The results folders packed by `pack`, from the folder holding its files, into `into` (over folders of
+    the same names already there only with `overwrite`: their files of the same names are replaced)."""
     record_path = found / RESULTS_MANIFEST
     if not record_path.is_file():
         raise NodeError(f"{found} has no {RESULTS_MANIFEST}; pass the folder the packed results came back in")
     record = json.loads(record_path.read_text(encoding="utf-8"))
+    if not overwrite and (there := [f for f in record.get("folders", []) if (into / f).exists()]):
+        raise NodeError(f"{into} already holds {', '.join(there)}; pass --overwrite to unpack over it, or --into "
+                        "another folder")
     into.mkdir(parents=True, exist_ok=True)
     archive = join(found, record["parts"], into / f".{RESULTS_ARCHIVE}", record["whole"])
     try:
@@ -422,13 +421,14 @@ def main(argv: list[str] | None = None) -> int:
     p_unpack = sub.add_parser("unpack", help="packed files → results folders")
     p_unpack.add_argument("found")
     p_unpack.add_argument("--into", required=True)
+    p_unpack.add_argument("--overwrite", action="store_true", help="unpack over results folders of the same names")
     args = parser.parse_args(argv)
     try:
         if args.command == "pack":
             pack([Path(f) for f in args.folders], Path(args.out))
             return 0
         if args.command == "unpack":
-            say("unpacked " + ", ".join(unpack(Path(args.found), Path(args.into))))
+            say("unpacked " + ", ".join(unpack(Path(args.found), Path(args.into), args.overwrite)))
             return 0
         manifest = load_manifest()
         root = stage_dir(manifest, args.stage)

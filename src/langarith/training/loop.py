@@ -25,8 +25,7 @@ from typing import Any
 from langarith import __version__, models
 from langarith.arith.formats.files import write_json
 from langarith.core import devices, timing
-from langarith.core.atomic import atomic_folder
-from langarith.core.errors import OutputExistsError
+from langarith.core.atomic import atomic_folder, check_out
 from langarith.core.progress import progress, say
 from langarith.languages.codes import resolve
 from langarith.methods import fingerprint, get_method
@@ -89,8 +88,8 @@ def _setup_run(spec: TrainSpec, console: Any) -> _Run:
 
     out = Path(spec.out).expanduser()
     ckpt = checkpoint_dir(out)
-    if out.exists():
-        raise OutputExistsError(f"{out} already exists; choose another --out (or delete it)")
+    inputs = [Path(p) for p in (spec.lang_module, spec.data, *spec.text) if p is not None and Path(p).exists()]
+    check_out(out, spec.overwrite, protect=[p for p in inputs if p.is_file() or p == spec.lang_module])
     if spec.resume and not (ckpt / CHECKPOINT).exists():
         say(console, f"--resume: no checkpoint at {ckpt}; starting from step 0")
     if not spec.resume and ckpt.exists():
@@ -331,7 +330,7 @@ def _save(run: _Run, before: float | None, after: float | None, loop_s: float, l
             with torch.no_grad():
                 for param in run.method.trainable(trained).values():
                     param.data = param.data.to(torch.bfloat16)
-        with atomic_folder(run.out) as tmp:
+        with atomic_folder(run.out, overwrite=run.spec.overwrite) as tmp:
             run.method.save_portable(trained, tmp, run.info.identity.portable)
             write_json(tmp / "langarith.json", manifest)
             (tmp / "README.md").write_text(trained_card(manifest, run.out.name), encoding="utf-8")  # not PEFT's

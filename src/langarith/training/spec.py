@@ -43,6 +43,7 @@ class TrainSpec:
     heldout: int = 16  # sequences held out to measure a language module's loss before and after
     max_text_tokens: int | None = None  # low resource: train on only the first this-many tokens of the text
     resume: bool = False
+    overwrite: bool = False  # replace a module folder already at `out`
     progress: bool = True
     # bf16 mixed precision (autocast; fp32 weights, gradients, optimizer) or fp32; auto: bf16 on CUDA, fp32 on CPU
     precision: str = "auto"
