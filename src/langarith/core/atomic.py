@@ -71,6 +71,15 @@ def atomic_folder(out: Path, overwrite: bool = False, protect: Iterable[Path] = 
             shutil.rmtree(tmp, ignore_errors=True)  # the new folder on failure; after an exchange, the old one
 
 
+def check_writable(out: Path, overwrite: bool = False, protect: Iterable[Path] = (),
+                   markers: Sequence[str] = MODULE_MARKERS) -> None:
+    """Refuse `out` now as `atomic_folder` would at the end (it exists without `overwrite`, or it is an input of
+    the write): a command checks before its work, not after it."""
+    out = Path(out).expanduser()
+    _refuse_unsafe(out, overwrite, [Path(p) for p in protect], markers)
+    _refuse_existing(out, overwrite)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
