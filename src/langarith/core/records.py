@@ -6,8 +6,8 @@ traced and redone later, on another machine, from another folder:
   differed; None for an installed package);
 - `date` (UTC);
 - `command`, the command line (None when not run from the CLI), and then `call`: the langarith function the
-  caller's code called, with its arguments that are plain values (strings, numbers, paths, lists and
-  mappings of them);
+  caller's code called, with its arguments that are plain values (strings, numbers, paths, lists, mappings
+  and dataclasses of them);
 - `cwd`, the working folder, and `inputs`: each input's name, absolute path and sha256 (a file's bytes; a
   folder's files, by relative path and content; None for what is not a local path, e.g. `hf:` datasets).
 
@@ -17,6 +17,7 @@ Files are hashed once per machine: a file's sha256 is cached by its real path, s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -143,6 +144,8 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, Path):
         return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a spec (TrainSpec): its fields
+        return _plain({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     if isinstance(value, list | tuple):
         items = [_plain(v) for v in value]
         return _SKIP if any(v is _SKIP for v in items) else items

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from langarith.data import DATASETS, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
@@ -106,6 +106,7 @@ class Config(Strict):
     label_free: list[str] = Field(default_factory=list)
     budget: BudgetName = "cpu"  # the budget run unless --budget says otherwise
     budgets: dict[BudgetName, Budget]  # what each budget spends
+    _source: Path | None = PrivateAttr(None)  # the YAML it was read from (`load_config`), for results.json
 
     @model_validator(mode="after")
     def _check(self) -> Config:
@@ -171,6 +172,11 @@ class Config(Strict):
     @property
     def rows(self) -> list[str]:
         return list(self.methods or self.all_rows())
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config was read from (None: made in Python)."""
+        return self._source
 
     @property
     def spend(self) -> Budget:
@@ -244,7 +250,9 @@ def load_config(path: str | Path, budget: str | None = None) -> Config:
     if budget is not None:
         raw["budget"] = budget
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in err.errors())
         raise ExperimentError(f"{path}: {problems}") from err
+    config._source = path
+    return config
