@@ -63,3 +63,14 @@ def test_a_plugin_that_fails_to_import_is_named_with_its_entry_point(monkeypatch
     with pytest.raises(Refused, match=r"the thing plugin 'broken' \(no_such_module_for_langarith\) failed to "
                                       r"import: ModuleNotFoundError.*; fix or uninstall that package"):
         things.load_plugins()
+
+
+def test_an_unknown_name_lists_the_known_ones_and_suggests_the_close_ones():
+    things: Registry[Thing] = Registry("thing", Refused)
+    for name in ("sib200", "wikiann", "xnli"):
+        things.register(Thing(name))
+    with pytest.raises(Refused, match=r"^unknown thing 'sib20'; choose one of sib200, wikiann, xnli; did you mean "
+                                      r"sib200\?$"):
+        things.get_or_raise("sib20")
+    with pytest.raises(Refused, match=r"choose one of sib200, wikiann, xnli$"):  # nothing close: no guess
+        things.get_or_raise("qqqq")

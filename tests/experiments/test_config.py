@@ -50,3 +50,30 @@ def test_a_misspelt_text_source_is_refused_with_the_close_one():
 def test_the_hubs_split_words_are_langariths():
     cfg = config(dev_split="validation", train_split={"en": "Validation"})
     assert cfg.dev_split == "dev" and cfg.train_split == {"en": "dev"} and cfg.test_split == "test"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"task": "sib20"}, r"unknown task 'sib20'; choose one of .*; did you mean sib200\?"),
+    ({"setting": "many-language"}, r"unknown experiment setting 'many-language'; .*did you mean many-languages"),
+    ({"method": "lorra"}, r"unknown method 'lorra'; .*did you mean lora"),
+    ({"data": "sib20"}, r"data: 'sib20' is neither a dataset nor a path here; did you mean sib200\?"),
+    ({"data": "wikian"}, r"did you mean wikiann\?"),
+    ({"data": "nothing-like-it"}, r"data: 'nothing-like-it' is neither a dataset nor a path here; give one of sib200"),
+    ({"text": ["wikian:{lang}"]}, r"wikian: is no corpus; did you mean wikiann:"),
+    ({"text": ["tatoeba:{lang}", "tatoeba"]}, r"text source 'tatoeba' is no file and no corpus; did you mean "
+                                               r"tatoeba:\{lang\}"),
+    ({"methods": ["add-relatd"]}, r"methods \['add-relatd'\] do not exist .*; did you mean add-related"),
+    ({"label_free": ["unlabelled"]}, r"unknown strategies \['unlabelled'\].*; did you mean unlabeled\?"),
+    ({"budgets": {"smoke": {"model": "tiny", "search": "gird"}}}, r"unknown λ search 'gird'; .*did you mean grid"),
+])
+def test_unknown_names_anywhere_are_refused_with_the_close_ones(change, message):
+    with pytest.raises(ValidationError, match=message):
+        config(**change)
+
+
+def test_datasets_by_name_hub_ids_and_paths_are_accepted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mysib").mkdir()
+    for data in ("sib200", "hf:Davlan/sib200", "./not-yet-there", "mysib", str(tmp_path / "mysib")):
+        assert config(data=data).data == data
+    assert config(text=["tatoeba:{lang}", "texts/{lang}.txt", "notes"]).text[2] == "notes"  # a file to be made

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -78,6 +79,11 @@ def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     assert saved["device"]["type"] == "cpu" and saved["device"]["name"] and saved["complete"] is True
     assert saved["precision"] == {"train": "fp32", "eval": "fp32"} and saved["not_run"] == []
     assert saved["date"] and saved["versions"].get("langarith_commit") == devices.source_commit()
+    inputs = {i["name"]: i for i in saved["inputs"]}  # what it read, by absolute path and content
+    assert inputs["config"] == {"name": "config", "path": str(tmp_path / "c.yaml"),
+                                "sha256": hashlib.sha256((tmp_path / "c.yaml").read_bytes()).hexdigest()}
+    assert inputs["data"]["path"] == str(SHARED / "sib200") and len(inputs["data"]["sha256"]) == 64
+    assert saved["commit"] == devices.source_commit() and saved["cwd"] and saved["call"]["function"]
     assert {"train", "compose", "tune", "test"} <= set(saved["stages_s"])
     for cell in cells[1:]:  # λ = 1 is in every grid, and there every recipe is the baseline itself
         assert dict(cell.curve)[1.0] == runner.dev_lines["pt"]["baseline (dev)"]

@@ -172,3 +172,28 @@ def test_cards_of_modules_on_the_default_decoder_say_which_weights_those_are(tmp
             ("google/gemma-3-270m", "adapter", "peft")
         assert SENTENCE in card
         assert f'PeftModel.from_pretrained(base_model("default"), "{folder}")' in snippet(tmp_path / folder)
+
+
+def test_a_trained_module_records_its_command_and_inputs_absolute_with_their_hashes(isolated_cache, tmp_path, text,
+                                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = train(spec(Path(text.name), Path("lang_pt"))).path
+    manifest = json.loads((tmp_path / "lang_pt" / "langarith.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"] == [{"name": "pt.txt", "path": str(text),
+                                   "sha256": hashlib.sha256(text.read_bytes()).hexdigest()}]
+    assert manifest["cwd"] == str(tmp_path) and manifest["date"] and "commit" in manifest
+    assert manifest["command"] is None and manifest["call"]["function"] == "langarith.training.loop.train"
+    assert manifest["call"]["arguments"]["spec"]["text"] == ["pt.txt"]  # the TrainSpec, field by field
+    assert manifest["sources"][0]["spec"] == "pt.txt" and out.name == "lang_pt"  # what was there is kept
+
+
+def test_a_hub_corpus_is_named_by_its_text_and_a_task_by_its_dataset(tmp_path):
+    from langarith.training.card import made_by
+
+    (tmp_path / "sib").mkdir()
+    (tmp_path / "sib" / "dev.tsv").write_text("index_id\tcategory\ttext\n")
+    found = made_by({"sources": [{"spec": "hf:some/corpus", "path": "hf:some/corpus", "sha256": "ab" * 32}],
+                     "data": str(tmp_path / "sib"), "lang_module": None})
+    hub, dataset = found["inputs"]
+    assert hub == {"name": "hf:some/corpus", "path": "hf:some/corpus", "sha256": "ab" * 32}
+    assert dataset["name"] == "data" and dataset["path"] == str(tmp_path / "sib") and len(dataset["sha256"]) == 64

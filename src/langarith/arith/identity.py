@@ -21,19 +21,16 @@ can use it: compose stays model-free.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from langarith.core.errors import IncompatibleModulesError, LangarithError, ModuleFileError
-from langarith.core.paths import cache_dir, read_npz, write_npz
+from langarith.core.paths import cache_dir
+from langarith.core.records import file_sha256
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 MANIFEST = "langarith.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -228,31 +225,6 @@ def fingerprint(folder: Path) -> str | None:
     for path in files:
         digest.update(f"{path.name}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """A file's sha256: a hub cache blob's own name, else hashed once per machine (cached under `fingerprints`
-    by real path, size and modification time)."""
-    real = Path(os.path.realpath(path))
-    if real.parent.name == "blobs" and _SHA256.fullmatch(real.name):
-        return real.name
-    stat = real.stat()
-    key = hashlib.sha256(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
-    try:
-        cached = cache_dir("fingerprints") / f"{key}.npz"
-    except LangarithError:  # an unusable cache: hash every time
-        cached = None
-    known = read_npz(cached) if cached is not None else None
-    if known is not None and known.get("sha256", np.empty(0)).size == 32:
-        return bytes(known["sha256"]).hex()
-    digest = hashlib.sha256()
-    with real.open("rb") as handle:  # hashlib.file_digest is Python ≥ 3.11
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    sha = digest.hexdigest()
-    if cached is not None:
-        write_npz(cached, {"sha256": np.frombuffer(bytes.fromhex(sha), dtype=np.uint8)})
-    return sha
 
 
 # --- helpers ------------------------------------------------------------------------------------------------

@@ -1,22 +1,22 @@
 """What a composed module records of how it was made, the same whether `langarith compose`, `compose(...)` or
-`save(vector.materialize(...))` made it: langarith's version, when, the semantics and rank, each input's
-effective weight, and each input's folder, sha256, language and role."""
+`save(vector.materialize(...))` made it: langarith's version and commit, when, the command line (or the call)
+and the working folder (`langarith.core.records`), the semantics and rank, each input's effective weight, and
+each input's absolute folder, sha256, language and role."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from langarith import __version__
+from langarith.core.records import absolute, run_record
 
 
 def composed(weights: Mapping[str, float], inputs: Mapping[str, Any], semantics: str, rank: int | None,
              created: datetime | None = None) -> dict[str, Any]:
     """The provenance of a module composed from `inputs` (name → Module) with these effective `weights`. (Modules
     are read, not imported: this sits below `arith.module`, which `algebra` builds on.)"""
-    return {"langarith_version": __version__, "semantics": semantics, "rank": rank,
-            "created": (created or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
-            "weights": dict(weights),
-            "inputs": [{"name": name, "path": str(m.source) if m.source else None, "sha256": m.sha256,
-                        "language": m.language, "role": m.role} for name, m in inputs.items()]}
+    record = run_record(date=created)
+    return {**record, "semantics": semantics, "rank": rank, "created": record["date"], "weights": dict(weights),
+            "inputs": [{"name": name, "path": absolute(m.source), "sha256": m.sha256, "language": m.language,
+                        "role": m.role} for name, m in inputs.items()]}

@@ -5,14 +5,16 @@ which registers an instance of it; `@register("name")`, `@setting("name", …)`,
 function), and the package finds the file itself (`Registry.discover`): every module of the package is
 imported, then every plugin module another installed package declares under the entry-point group
 `langarith.<group>`. A name registered twice is an error, and an unknown name is a typed error that lists
-the known ones.
+the known ones and suggests the close ones (`unknown`).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import pkgutil
+from collections.abc import Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 
@@ -42,7 +44,7 @@ class Registry(dict[str, T], Generic[T]):
 
     def get_or_raise(self, name: str) -> T:
         if name not in self:
-            raise self.error(f"unknown {self.what} {name!r}; choose one of {', '.join(self)}")
+            raise self.error(unknown(self.what, name, self))
         return self[name]
 
     def discover(self, package: str) -> None:
@@ -66,3 +68,15 @@ class Registry(dict[str, T], Generic[T]):
                 source = f" of {point.dist.name}" if point.dist is not None else ""
                 raise self.error(f"the {self.what} plugin {point.name!r} ({point.value}{source}) failed to import: "
                                  f"{type(err).__name__}: {err}; fix or uninstall that package") from err
+
+
+def unknown(what: str, name: str, known: Iterable[str]) -> str:
+    """The one line for a `what` named `name` that is none of `known`: the known ones, then the close ones."""
+    known = list(known)
+    return f"unknown {what} {name!r}; choose one of {', '.join(known)}{suggest(name, known)}"
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """`; did you mean X or Y?` for the names of `known` close to `name` (difflib's), else nothing."""
+    close = difflib.get_close_matches(name, list(known), n=2)
+    return f"; did you mean {' or '.join(close)}?" if close else ""

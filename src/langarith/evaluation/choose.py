@@ -3,7 +3,9 @@
 The recipe's modules are given by language (`task={"en": folder}`, `lang={"pt": folder, "en": folder}`); the
 target's dev split is searched with a λ chooser (`langarith.scoring.choosers`), or, for a chooser that reads
 no label of the target, its inputs only, other languages' dev data, or nothing. The module at the chosen λ is
-written to `out` if given, with the search in its provenance.
+written to `out` if given (refused before the search if it exists, unless `overwrite`), with what made it in
+its provenance: the modules, the dev data, the chooser and the λ curve. The result records the same
+(`SearchResult.record`, `langarith.core.records`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from langarith.arith.compose import load_as
 from langarith.arith.formats import save
 from langarith.arith.merges.ties import PAPER_LAMBDAS
 from langarith.arith.module import Module
+from langarith.arith.provenance import composed
 from langarith.arith.recipes import RECIPES, RecipeInputs
+from langarith.core.atomic import check_out
 from langarith.core.errors import RecipeError
+from langarith.core.records import run_record
 from langarith.evaluation.base import load_examples
 from langarith.scoring.choosers import Evidence, get_chooser
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, SearchResult, lambda_grid
@@ -32,12 +37,17 @@ def search_lambda(recipe: str, *, target: str, task: str, task_modules: Mapping[
                   limit: int | None = None, step: float = GRID_STEP, low: float | None = None,
                   high: float | None = None, strategy: str = DEFAULT_STRATEGY, transfer: Sequence[str] = (),
                   model: str | None = None, batch_size: int | None = None, seed: int = 0,
-                  madx_task: str | Path | None = None, out: str | Path | None = None,
+                  madx_task: str | Path | None = None, out: str | Path | None = None, overwrite: bool = False,
                   progress: bool = True) -> SearchResult:
     """The λ `strategy` chooses for `recipe` on `target` (its `split` of `task`'s data `dev`); with `out`, the
     module at that λ is saved there. `transfer` names the languages whose labeled dev data a chooser that reads
     λ from elsewhere tunes on; `madx_task` makes the recipe's result the language adapter under that task
-    adapter (encoders)."""
+    adapter (encoders). An existing `out` is refused before anything is loaded, unless `overwrite`."""
+    given = {**{f"task_{c}": p for c, p in (task_modules or {}).items()},
+             **{f"lang_{c}": p for c, p in (lang_modules or {}).items()},
+             **({"madx_task": madx_task} if madx_task is not None else {})}
+    if out is not None:
+        check_out(Path(out), overwrite, protect=[Path(p) for p in given.values()])
     chosen_task = get_task(task)
     where = chosen_task.where(dev)
     split = split_name(split)
@@ -67,12 +77,32 @@ def search_lambda(recipe: str, *, target: str, task: str, task_modules: Mapping[
                                                       for lang in transfer}))
         else:
             found = tune(target, strategy, seed)
+    loaded = [*inputs.task.values(), *inputs.lang.values()]
+    found.record = {**run_record({**given, "dev": where}, known={m.label: m.sha256 for m in loaded}),
+                    "dev": {"split": split, "limit": limit}}
     if out is not None:
-        module = _builder(recipe, inputs, target)(found.best)
-        module.language, module.role = target, "language" if madx_task is not None else "task"
-        save(module, out, provenance={"recipe": {"name": recipe, "lambda": found.best, "target": target},
-                                      "search": {k: v for k, v in found.to_json().items() if k != "trials"}})
+        _save(_builder(recipe, inputs, target)(found.best), Path(out), found, loaded,
+              {"name": recipe, "lambda": found.best, "target": target}, madx_task is not None, overwrite)
     return found
+
+
+def _save(module: Module, out: Path, found: SearchResult, loaded: list[Module], recipe: dict[str, Any],
+          madx: bool, overwrite: bool) -> None:
+    """The module at the chosen λ, recording what made it: the composition's provenance (its modules and
+    weights), the search's record (every input, the dev data among them), the chooser and the λ curve."""
+    module.language, module.role = recipe["target"], "language" if madx else "task"
+    made = module.provenance or composed({}, {m.label: m for m in loaded}, "factor", None)
+    search = {k: v for k, v in found.to_json().items() if k not in ("trials", "record")}
+    provenance = {**made, **{k: v for k, v in found.record.items() if k != "inputs"},
+                  "inputs": _merged(made.get("inputs", []), found.record["inputs"]), "recipe": recipe,
+                  "search": search}
+    save(module, out, provenance=provenance, overwrite=overwrite, protect=[m.source for m in loaded if m.source])
+
+
+def _merged(used: list[dict[str, Any]], given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The composition's inputs (with their language and role), then the search's others (the dev data)."""
+    names = {i["name"] for i in used}
+    return [*used, *(i for i in given if i["name"] not in names)]
 
 
 def _builder(recipe: str, inputs: RecipeInputs, language: str) -> Callable[[float], Module]:

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from langarith.data import DATASETS, locate
+from langarith.core.registry import suggest, unknown
+from langarith.data import DATASETS, is_hub, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
 from langarith.languages.codes import find_in, resolve, same_language
 from langarith.languages.corpora import CorpusError, check_source
@@ -61,7 +62,7 @@ class Budget(Strict):
         if self.language_steps is not None and self.language_tokens is not None:
             raise ValueError("give language_steps or language_tokens, not both")
         if self.search not in names("labels"):
-            raise ValueError(f"unknown λ search {self.search!r}; choose one of {', '.join(names('labels'))}")
+            raise ValueError(unknown("λ search", self.search, names("labels")))
         _check_text(self.text or [])
         return self
 
@@ -73,6 +74,16 @@ def _check_text(specs: list[str]) -> None:
             check_source(spec)
         except CorpusError as err:
             raise ValueError(str(err)) from err
+
+
+def _check_data(data: str | None) -> None:
+    """A dataset is a name `langarith.data` knows, `hf:…`, or a path: a bare word that is none of them is a
+    misspelt name (a folder of that name is written `./NAME`), refused here rather than at the first read."""
+    if data is None or data in DATASETS or is_hub(data) or any(c in data for c in "/\\.~"):
+        return
+    if not Path(data).exists():
+        raise ValueError(f"data: {data!r} is neither a dataset nor a path here{suggest(data, DATASETS)}; give one of "
+                         f"{', '.join(DATASETS)}, or the path of a data folder or file")
 
 
 #: budget names, smallest first: `cpu-large` is the most two CPU cores can run in one sitting (≈2 h)
@@ -106,12 +117,14 @@ class Config(Strict):
     label_free: list[str] = Field(default_factory=list)
     budget: BudgetName = "cpu"  # the budget run unless --budget says otherwise
     budgets: dict[BudgetName, Budget]  # what each budget spends
+    _source: Path | None = PrivateAttr(None)  # the YAML it was read from (`load_config`), for results.json
 
     @model_validator(mode="after")
     def _check(self) -> Config:
         for registry, name in ((SETTINGS, self.setting), (TASKS, self.task), (METHODS, self.method)):
             if name not in registry:
-                raise ValueError(f"unknown {registry.what} {name!r}; known: {', '.join(registry)}")
+                raise ValueError(unknown(registry.what, name, registry))
+        _check_data(self.data)
         _check_text(self.text)
         self.dev_split, self.test_split = split_name(self.dev_split), split_name(self.test_split)
         self.train_split = {lang: split_name(split) for lang, split in self.train_split.items()}
@@ -127,15 +140,17 @@ class Config(Strict):
         free = names("inputs", "elsewhere", "nothing")
         unknown_strategies = [s for s in self.label_free if s not in free]
         if unknown_strategies:
-            raise ValueError(f"label_free: unknown strategies {unknown_strategies}; known: {', '.join(free)}")
+            raise ValueError(f"label_free: unknown strategies {unknown_strategies}; known: {', '.join(free)}"
+                             f"{suggest(unknown_strategies[0], free)}")
         elsewhere = [s for s in self.label_free if s in names("elsewhere")]
         if elsewhere and len(self.targets) < 2:
             raise ValueError(f"label_free {elsewhere[0]} takes λ from the other targets' dev data: give at least two "
                              "targets")
         rows = self.all_rows()
-        unknown = [m for m in self.methods or () if m not in rows]
-        if unknown:
-            raise ValueError(f"methods {unknown} do not exist for setting {self.setting}; known: {', '.join(rows)}")
+        missing = [m for m in self.methods or () if m not in rows]
+        if missing:
+            raise ValueError(f"methods {missing} do not exist for setting {self.setting}; known: {', '.join(rows)}"
+                             f"{suggest(missing[0], rows)}")
         for field_name in ("sources", "targets", "pool"):
             seen: dict[str, str] = {}
             for code in getattr(self, field_name):
@@ -171,6 +186,11 @@ class Config(Strict):
     @property
     def rows(self) -> list[str]:
         return list(self.methods or self.all_rows())
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config was read from (None: made in Python)."""
+        return self._source
 
     @property
     def spend(self) -> Budget:
@@ -244,7 +264,9 @@ def load_config(path: str | Path, budget: str | None = None) -> Config:
     if budget is not None:
         raw["budget"] = budget
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in err.errors())
         raise ExperimentError(f"{path}: {problems}") from err
+    config._source = path
+    return config

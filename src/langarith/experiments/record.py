@@ -25,3 +25,4 @@ class RunRecord:
     stopped: str | None = None  # why the run stopped early (its deadline), if it did
     dev_lines: dict[str, dict[str, float]] = field(default_factory=dict)  # target → baselines' dev scores
     vectors: list[Any] = field(default_factory=list)  # what the cosine and density plots compare
+    inputs: dict[str, Path | str | None] = field(default_factory=dict)  # name → path: the config file, the dataset

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-import shlex
-import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from langarith.analysis import plots
 from langarith.analysis.report import analyze_modules, language_and_task_vectors
 from langarith.arith.formats.files import write_json
 from langarith.core import devices
+from langarith.core.records import command_line, run_record
 from langarith.experiments.cells import Cell
 from langarith.experiments.record import RunRecord
 from langarith.experiments.setting import LABEL_FREE_MARK
@@ -40,7 +38,7 @@ def write_results(run: RunRecord) -> None:
     not_run = [f"{m} / {t}" for t in cfg.targets for m in cfg.rows if (m, t) not in done]
     stages = run.stages
     write_json(out / "results.json", {
-        "command": _command(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **run_record(run.inputs),  # command line, date, commit, working folder, the config file and dataset hashed
         "config": json.loads(cfg.model_dump_json()), "metric": metric,
         "cells": [{**c.row(), "curve": c.curve} for c in cells], "flags": run.flags, "seconds": round(seconds, 1),
         "stages_s": stages, "complete": run.stopped is None, "not_run": not_run, "stopped": run.stopped,
@@ -68,20 +66,10 @@ def write_results(run: RunRecord) -> None:
     # no stage ran when every cell was read back from an earlier run
     per_stage = f" ({', '.join(f'{k} {v / 60:.1f}' for k, v in stages.items())} min)" if stages else ""
     md += ["", f"Took {seconds / 60:.1f} min on {device}{per_stage}."
-           + (f" Made by `{_command()}`; library versions in results.json." if _command() else "")]
+           + (f" Made by `{command}`; library versions in results.json." if (command := command_line()) else "")]
     md += other_metrics(cells, cfg.rows, cfg.targets, metric)
     md += _plots(run)
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-
-
-def _command() -> str | None:
-    """The command line that made the results (None when not run from the CLI)."""
-    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    if sys.argv[0].endswith("langarith"):
-        return f"langarith {args}"
-    if sys.argv[0].endswith(("langarith/__main__.py", "langarith\\__main__.py")):
-        return f"python -m langarith {args}"
-    return None
 
 
 def _plots(run: RunRecord) -> list[str]:

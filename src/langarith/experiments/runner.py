@@ -257,7 +257,8 @@ class Runner:
     def record(self, cells: list[Cell], seconds: float) -> RunRecord:
         return RunRecord(self.config, self.out, self.task.primary, self.setting.baseline, cells, seconds,
                          self.clock.rounded(), self.family.eval_precision(), self.store.flags + self.bench.flags,
-                         self.stopped, self.dev_lines, self.analysis_vectors())
+                         self.stopped, self.dev_lines, self.analysis_vectors(),
+                         inputs={"config": self.config.source, "data": self.bench.data})
 
 
 MAKERS: dict[type, Callable[[Runner, Any, str], Cell]] = {

@@ -299,16 +299,28 @@ _SCHEMES = {"tatoeba": _tatoeba, "masakhane": _masakhane, "sib200": _sib200, "wi
 
 
 def check_source(spec: str) -> None:
-    """Refuse a text source whose `scheme:` is no corpus (`tatoba:{lang}`), with the close ones, before anything
-    reads it: an experiment skips the sources a language lacks (`text_sources`), so a misspelt one would be
-    dropped in silence."""
+    """Refuse a text source whose `scheme:` is no corpus (`tatoba:{lang}`), or a corpus name without its language
+    that is no file either (`tatoeba`), with the close ones, before anything reads it: an experiment skips the
+    sources a language lacks (`text_sources`), so a misspelt one would be dropped in silence."""
     scheme, sep, _ = spec.partition(":")
-    if not sep or scheme in _SCHEMES or len(scheme) == 1 or not scheme.isalnum() or Path(spec).expanduser().exists():
+    if not sep:
+        _check_bare(spec)
+        return
+    if scheme in _SCHEMES or len(scheme) == 1 or not scheme.isalnum() or Path(spec).expanduser().exists():
         return  # a file (C:\… included), or a known corpus
     close = difflib.get_close_matches(scheme, list(_SCHEMES), n=2)
     hint = f"did you mean {' or '.join(c + ':' for c in close)}? " if close else ""
     raise CorpusError(f"text source {spec!r}: {scheme}: is no corpus; {hint}use a file or one of "
                       f"{', '.join(s + ':LANG' for s in _SCHEMES)}")
+
+
+def _check_bare(spec: str) -> None:
+    """A word with no path in it (`tatoeba`, `wikiann`) close to a corpus and no file here is that corpus
+    without its language."""
+    close = difflib.get_close_matches(spec, list(_SCHEMES), n=2)
+    if close and not any(c in spec for c in "/\\.{~") and not Path(spec).exists():
+        raise CorpusError(f"text source {spec!r} is no file and no corpus; did you mean "
+                          f"{' or '.join(c + ':{lang}' for c in close)}? (a corpus is SCHEME:LANG)")
 
 
 def text_sources(specs: Sequence[str], language: str, data: str | Path | None = None) -> dict[str, str | None]:

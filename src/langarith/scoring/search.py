@@ -70,10 +70,15 @@ class SearchResult:
     # (λ, score) for every λ tried, λ ascending, each on the most rows it was scored on (successive halving
     # scores eliminated λ on a share of the rows only)
     curve: list[tuple[float, float]] = field(default_factory=list)
+    #: what made it, when `search_lambda` ran it (`langarith.core.records.run_record`: the command line, the
+    #: modules and the dev data with their sha256); empty inside an experiment, whose results.json records that
+    record: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out = asdict(self)
         out["curve"] = [list(p) for p in self.curve]
+        if not self.record:
+            del out["record"]
         return out
 
 

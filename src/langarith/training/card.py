@@ -5,10 +5,13 @@ never disagrees with it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from langarith.arith.cards import LIBRARIES, base_sentence, front_matter, use_snippet
 from langarith.arith.identity import BaseIdentity
+from langarith.core.records import run_record
 
 #: the kind of folder each method writes: AdapterHub's, a whole model; the rest are PEFT's
 _FOLDER = {"bottleneck": "adapterhub", "full": "model"}
@@ -69,3 +72,19 @@ def _composing(method: str, folder: str) -> list[str]:
     return ["Compose it with other modules (`langarith compose`), e.g. Add & Subtract for a target language:",
             "`langarith compose --recipe add-subtract --task en=TASK --lang en=LANG_EN --lang pt=LANG_PT "
             "--lambda 0.7 --out task_pt`.", ""]
+
+
+def made_by(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's run record (`langarith.core.records.run_record`: command line, commit, working folder…)
+    over what the module was trained on: each text source (a hub corpus: the sha256 of its text), the task's
+    dataset, and the language module a task adapter was trained over."""
+    inputs: dict[str, str | None] = {}
+    known: dict[str, str | None] = {}
+    for source in manifest.get("sources") or []:
+        inputs[source["spec"]] = source["path"]
+        if not Path(source["path"]).exists():
+            known[source["spec"]] = source.get("sha256")
+    for key in ("data", "lang_module"):
+        if manifest.get(key):
+            inputs[key] = manifest[key]
+    return run_record(inputs, known=known)

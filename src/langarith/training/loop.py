@@ -31,7 +31,7 @@ from langarith.languages.codes import resolve
 from langarith.methods import fingerprint, get_method
 from langarith.methods.bottleneck import NAME
 from langarith.models import heads
-from langarith.training.card import trained_card
+from langarith.training.card import made_by, trained_card
 from langarith.training.checkpoints import CHECKPOINT, checkpoint_dir, load_checkpoint, save_checkpoint
 from langarith.training.data import Batches, TrainingData, language_data, task_data
 from langarith.training.mlm_head import shared_mlm_head
@@ -325,6 +325,7 @@ def _save(run: _Run, before: float | None, after: float | None, loop_s: float, l
     manifest: dict[str, Any] = {}
     if accelerator.is_main_process:
         manifest = _manifest(run, before, after, final, loop_s, loop_tokens)
+        manifest.update(made_by(manifest))  # command line, commit, working folder, inputs with their sha256
         trained = trained.to("cpu")  # PEFT and AdapterHub save from the CPU alike
         if run.spec.save_dtype == "bf16":
             with torch.no_grad():
