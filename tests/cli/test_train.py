@@ -33,20 +33,24 @@ def test_train_language_and_task_contract(tiny_models, tmp_path, isolated_cache)
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
 def test_same_command_under_two_processes_agrees(tiny_models, tmp_path, launcher):
     """Data-parallel on CPU (gloo): the unchanged command under torchrun or `accelerate launch` (whose
-    multi-process launcher is torchrun's; without a GPU each process trains on the CPU)."""
+    multi-process launcher is torchrun's; without a GPU each process trains on the CPU); under torchrun with
+    accumulated micro-batches (gradients synchronised once per step), clipping and a schedule."""
     launch = {"torchrun": ["-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"],
               "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                              "--main_process_port", "29518"]}[launcher]
     out = tmp_path / "ddp"
+    knobs = ["--grad-accum", "2", "--clip", "1.0", "--warmup", "1", "--schedule", "linear"] \
+        if launcher == "torchrun" else []
     r = subprocess.run([sys.executable, *launch,
                         "-m", "langarith", "train", "language", "--lang", "pt", "--text", "tatoeba:pt", "--model",
                         str(tiny_models["decoder"]), "--steps", "3", "--batch-size", "4", "--seq-len", "32",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+                        "--out", str(out), *knobs], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((out / "langarith.json").read_text())
     assert m["processes"] == 2
     assert len(m["final_fingerprints"]) == 2 and len(set(m["final_fingerprints"])) == 1
+    assert m["grad_accum"] == (2 if knobs else 1) and m["tokens"] == 3 * 4 * 32 * m["grad_accum"]
     assert r.stdout.count("wrote ") == 1
 
 
