@@ -102,6 +102,19 @@ def tiny_bert(seed: int = 0):
     return BertAdapterModel(cfg).eval()
 
 
+@pytest.fixture(autouse=True)
+def _library_log_as_imported():
+    """The CLI sets the library logger's level and handler for its process; each test starts and ends as a bare
+    `import langarith` leaves it."""
+    import logging
+
+    logger = logging.getLogger("langarith")
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One langarith cache for a test session, away from the user's own (typology matrices)."""

@@ -8,9 +8,14 @@ are loaded on first use so that `import langarith` stays instant.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 __version__ = "0.1.0"
+
+# the library's messages go to the `langarith` logger hierarchy; what shows them is the application's choice
+# (the CLI prints them on stderr)
+logging.getLogger("langarith").addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "Module": "langarith.arith.module",

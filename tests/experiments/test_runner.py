@@ -176,6 +176,17 @@ def test_a_budget_may_run_a_subset_of_the_targets(tmp_path):
     assert cfg.targets == ["es"] and json.loads(cfg.model_dump_json())["targets"] == ["es"]
 
 
+def test_a_budget_passes_the_optimizer_knobs_it_sets_and_leaves_the_other_modules_where_they_were(tmp_path):
+    plain = Runner(load_config(write(tmp_path)), tmp_path / "out", progress=False).to_train()
+    knobs = {"warmup": 0.1, "schedule": "cosine", "clip": 1.0, "grad_accum": 2}
+    tuned = Runner(load_config(write(tmp_path, budgets={"smoke": {**SMOKE, **knobs}})), tmp_path / "out",
+                   progress=False).to_train()
+    assert {(s.warmup, s.schedule, s.clip, s.grad_accum) for s in plain} == {(0, "constant", None, 1)}
+    assert {(s.warmup, s.schedule, s.clip, s.grad_accum) for s in tuned} == {(0.1, "cosine", 1.0, 2)}
+    assert not {s.out for s in plain} & {s.out for s in tuned}  # other modules, other folders
+    assert sorted(s.out.name.rsplit("_", 1)[0] for s in plain) == sorted(s.out.name.rsplit("_", 1)[0] for s in tuned)
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"colour": "red"}, "colour: Extra inputs are not permitted"),
     ({"methods": ["add-all"]}, "do not exist for setting one-language"),

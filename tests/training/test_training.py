@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -188,38 +189,34 @@ def test_label_set_mismatch_is_an_error(tmp_path):
         get_task("sib200").load(tmp_path, "en", "train")
 
 
-def test_text_in_another_language_warns(tiny_models, tmp_path, capsys):
-    from rich.console import Console
-
-    console = Console(file=sys.stderr, width=200)
-    train(spec(tiny_models, tmp_path, language="sw", steps=1), console=console)
-    assert "looks like sw" in capsys.readouterr().err
+def warnings_in(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("langarith")]
 
 
-def test_no_warning_when_the_declared_language_is_the_one_most_seen(monkeypatch, capsys):
+def test_text_in_another_language_warns_through_the_log(tiny_models, tmp_path, caplog):
+    train(spec(tiny_models, tmp_path, language="sw", steps=1))
+    assert any("looks like sw" in m for m in warnings_in(caplog))
+    assert {r.name for r in caplog.records if "looks like sw" in r.getMessage()} == {"langarith.training.data"}
+
+
+def test_no_warning_when_the_declared_language_is_the_one_most_seen(monkeypatch, caplog):
     """WikiANN's Spanish entity fragments: a third is identified as Spanish and the rest spread over many."""
-    from rich.console import Console
-
     from langarith.training import data
 
-    console = Console(file=sys.stderr, width=200)
     monkeypatch.setattr(data, "share_in_language", lambda texts, language: (0.33, "es"))
-    data.check_language(["x"], "es", console)
+    data.check_language(["x"], "es")
     monkeypatch.setattr(data, "share_in_language", lambda texts, language: (0.33, "?"))
-    data.check_language(["x"], "es", console)
-    assert capsys.readouterr().err.count("warning:") == 1
+    data.check_language(["x"], "es")
+    assert len(warnings_in(caplog)) == 1
 
 
-def test_a_token_budget_cut_to_whole_sequences_is_not_reported_short(tiny_models, tmp_path, capsys):
+def test_a_token_budget_cut_to_whole_sequences_is_not_reported_short(tiny_models, tmp_path, caplog):
     """1,000 tokens in sequences of 32 are 31 sequences, 992 tokens: what was asked for, not a shortfall; a
     budget past the text's end is."""
-    from rich.console import Console
-
-    console = Console(file=sys.stderr, width=200)
-    made = train(spec(tiny_models, tmp_path, steps=1, max_text_tokens=1000), console=console)
-    assert manifest(made.path)["text_tokens"] == 31 * 32 and "fewer than" not in capsys.readouterr().err
-    train(spec(tiny_models, tmp_path / "all", steps=1, max_text_tokens=10**9), console=console)
-    assert "fewer than the 1,000,000,000 asked for" in capsys.readouterr().err
+    made = train(spec(tiny_models, tmp_path, steps=1, max_text_tokens=1000))
+    assert manifest(made.path)["text_tokens"] == 31 * 32 and not any("fewer than" in m for m in warnings_in(caplog))
+    train(spec(tiny_models, tmp_path / "all", steps=1, max_text_tokens=10**9))
+    assert any("fewer than the 1,000,000,000 asked for" in m for m in warnings_in(caplog))
 
 
 @needs(SHARED / "sib200")

@@ -1,7 +1,10 @@
-"""The typer application every command module registers on, with `--version` and shell completion."""
+"""The typer application every command module registers on, with `--version`, `--verbose` and shell
+completion. It installs the one handler of the library's log (one line per message on stderr; stdout stays the
+command's result): INFO by default, DEBUG with `--verbose`, WARNING with a command's `--quiet`."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterable
 from enum import Enum
@@ -10,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 
 from langarith import __version__
+from langarith.core.progress import LOGGER, ConsoleHandler
 from langarith.tasks import SPLIT_ALIASES, TASKS
 
 # What a bug report needs besides langarith's own version; read from package metadata, nothing is imported.
@@ -45,8 +49,25 @@ DEVICE = typer.Option(None, "--device", callback=_use_device, help="Where models
 #: what every command with a result takes
 JSON = typer.Option(False, "--json", help="Print the result as JSON, nothing else on stdout.")
 
+
+def _quiet(value: bool) -> bool:
+    if value:
+        logging.getLogger(LOGGER).setLevel(logging.WARNING)
+    return value
+
+
 #: what every command with progress bars takes
-QUIET = typer.Option(False, "--quiet", help="No progress bars.")
+QUIET = typer.Option(False, "--quiet", callback=_quiet, help="No progress bars; of the messages, only warnings.")
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    """One ConsoleHandler on the library's logger (a second invocation in one process replaces it)."""
+    logger = logging.getLogger(LOGGER)
+    for handler in [h for h in logger.handlers if isinstance(h, ConsoleHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(ConsoleHandler())
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
 
 #: what every command that writes takes
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace what --out names if it exists.")
@@ -115,5 +136,7 @@ def _show_version(value: bool) -> None:
 def _options(
     show_version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
                                       help="Print langarith's version and the versions of the libraries it runs on."),
+    verbose: bool = typer.Option(False, "--verbose", help="Also print debugging messages (on stderr)."),
 ) -> None:
     """Compose language and task modules (LoRA, LoKr, bottleneck adapters) with arithmetic."""
+    _log_to_stderr(verbose)

@@ -15,6 +15,7 @@ from langarith.cli.app import (
     JSON,
     LANG_MODULES,
     OLD_LANG_MODULES,
+    OVERWRITE,
     QUIET,
     TASK_MODULES,
     DevSplit,
@@ -104,6 +105,7 @@ def search_lambda(
     batch_size: int | None = _BATCH,
     seed: int = typer.Option(0, "--seed", help="Row order of successive halving."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the module at the chosen λ here."),
+    overwrite: bool = OVERWRITE,
     madx_task: Path | None = typer.Option(None, "--madx-task", help="MAD-X (encoders): the task adapter with its "
                                           "head; the recipe's result (e.g. la over two --lang adapters) is the "
                                           "language adapter under it."),
@@ -126,7 +128,7 @@ def search_lambda(
                    related=[c.strip() for c in related.split(",")] if related else None, dev=data or dev,
                    split=split.value, limit=limit, step=step, low=low, high=high, strategy=strategy.value,
                    transfer=languages, model=model, batch_size=batch_size, seed=seed, madx_task=madx_task, out=out,
-                   progress=not (as_json or quiet))
+                   overwrite=overwrite, progress=not (as_json or quiet))
     if as_json:
         typer.echo(json.dumps(found.to_json(), indent=2))
         return

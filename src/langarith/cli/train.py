@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -12,11 +13,13 @@ from langarith.cli.app import DEVICE, JSON, OVERWRITE, QUIET, Task, TrainSplit, 
 from langarith.core.devices import PRECISIONS
 from langarith.methods import METHODS
 from langarith.methods.bottleneck import CONFIGS
-from langarith.training.spec import DEFAULT_STEPS, default
+from langarith.training.spec import DEFAULT_STEPS, LOG_TO, SCHEDULES, default
 
 Method = choices("Method", METHODS)
 Precision = choices("Precision", PRECISIONS)
 AdapterConfig = choices("AdapterConfig", CONFIGS)
+Schedule = choices("Schedule", SCHEDULES)  # the trainer's own list
+LogTo = choices("LogTo", LOG_TO)
 
 train_app = typer.Typer(help="Train language modules (unlabeled text) and task modules (labeled data).",
                         no_args_is_help=True)
@@ -44,6 +47,25 @@ _BF16 = typer.Option(False, "--bf16", help="Short for --precision bf16: mixed pr
                      "optimizer stay fp32). Faster on GPUs and on CPUs with AVX-512 BF16 / AMX.")
 _PRECISION = typer.Option(default("precision"), "--precision",
                           help="auto: bf16 on a GPU, fp32 on the CPU.")
+_WARMUP = typer.Option(default("warmup"), "--warmup", help="Steps over which the learning rate rises linearly from "
+                       "0 to --lr, or a fraction below 1 of the run (0.1: its first tenth).")
+_SCHEDULE = typer.Option(default("schedule"), "--schedule", help="The learning rate after warm-up: held, or "
+                         "decayed linearly or along a cosine to 0 at the last step.")
+_CLIP = typer.Option(default("clip"), "--clip", help="Clip the gradients' global norm to this before each step "
+                     "(1.0 is common; default: no clipping).")
+_ACCUM = typer.Option(default("grad_accum"), "--grad-accum", help="Micro-batches per optimizer step: a step trains "
+                      "on --batch-size × this rows, holding only --batch-size in memory at once.")
+_LOG_TO = typer.Option(default("log_to"), "--log-to", help="Log loss, learning rate and gradient norm per step "
+                       "(tensorboard: pip install tensorboard).")
+_LOG_DIR = typer.Option(default("log_dir"), "--log-dir", help="Where --log-to writes (default: logs/ in the module "
+                        "folder).")
+
+
+def _knobs(warmup: float, schedule: Enum, clip: float | None, grad_accum: int, log_to: Enum | None,
+           log_dir: Path | None) -> dict:
+    """The TrainSpec fields of the optimizer's knobs and the scalar log."""
+    return {"warmup": warmup, "schedule": schedule.value, "clip": clip, "grad_accum": grad_accum,
+            "log_to": None if log_to is None else log_to.value, "log_dir": log_dir}
 
 
 def _options(method: str, rank, alpha, targets, factor, adapter, reduction) -> dict:
@@ -77,6 +99,10 @@ def train_language(
     seq_len: int = typer.Option(default("seq_len"), "--seq-len", help="Packed sequence length."),
     batch_size: int = _BATCH,
     lr: float = _LR,
+    warmup: float = _WARMUP,
+    schedule: Schedule = _SCHEDULE,
+    clip: float | None = _CLIP,
+    grad_accum: int = _ACCUM,
     seed: int = _SEED,
     rank: int | None = _RANK,
     alpha: float | None = _ALPHA,
@@ -90,6 +116,8 @@ def train_language(
     overwrite: bool = _OVERWRITE,
     bf16: bool = _BF16,
     precision: Precision = _PRECISION,
+    log_to: LogTo | None = _LOG_TO,
+    log_dir: Path | None = _LOG_DIR,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -102,7 +130,8 @@ def train_language(
                                                         _value(adapter_config), reduction_factor),
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
-                     precision="bf16" if bf16 else precision.value, progress=not quiet)
+                     precision="bf16" if bf16 else precision.value, progress=not quiet,
+                     **_knobs(warmup, schedule, clip, grad_accum, log_to, log_dir))
     _done(train(spec).path, as_json)
 
 
@@ -123,6 +152,10 @@ def train_task(
     batch_size: int = _BATCH,
     max_len: int = typer.Option(default("max_len"), "--max-len", help="Prompt + target tokens per example."),
     lr: float = _LR,
+    warmup: float = _WARMUP,
+    schedule: Schedule = _SCHEDULE,
+    clip: float | None = _CLIP,
+    grad_accum: int = _ACCUM,
     seed: int = _SEED,
     rank: int | None = _RANK,
     alpha: float | None = _ALPHA,
@@ -136,6 +169,8 @@ def train_task(
     overwrite: bool = _OVERWRITE,
     bf16: bool = _BF16,
     precision: Precision = _PRECISION,
+    log_to: LogTo | None = _LOG_TO,
+    log_dir: Path | None = _LOG_DIR,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -149,7 +184,8 @@ def train_task(
                                              reduction_factor),
                      steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
-                     precision="bf16" if bf16 else precision.value, progress=not quiet)
+                     precision="bf16" if bf16 else precision.value, progress=not quiet,
+                     **_knobs(warmup, schedule, clip, grad_accum, log_to, log_dir))
     _done(train(spec).path, as_json)
 
 

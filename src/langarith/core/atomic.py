@@ -60,9 +60,10 @@ def atomic_folder(out: Path, overwrite: bool = False, protect: Iterable[Path] = 
             live.enter_context(_locked(tmp))  # marks the folder as a live write, not a leftover
         try:
             yield tmp
-            for child in tmp.iterdir():
-                with child.open("rb") as fh:
-                    os.fsync(fh.fileno())
+            for child in tmp.rglob("*"):  # subfolders too (a module's training logs/)
+                if child.is_file() and not child.is_symlink():
+                    with child.open("rb") as fh:
+                        os.fsync(fh.fileno())
             with _locked(out.parent):
                 _refuse_existing(out, overwrite)
                 _publish(tmp, out)

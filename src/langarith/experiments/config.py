@@ -48,6 +48,10 @@ class Budget(Strict):
     random_draws: int = Field(3, ge=1)  # draws of the random-sources control (add-random)
     text: list[str] | None = None  # language-module corpora; {lang} is replaced (default: the config's)
     lr: float | None = Field(None, gt=0)  # default: the trainer's (2e-4, paper 1's LoRA rate)
+    warmup: float | None = Field(None, ge=0)  # warm-up steps, or a fraction below 1 of the run; default: none
+    schedule: Literal["constant", "linear", "cosine"] | None = None  # the rate after warm-up; default: constant
+    clip: float | None = Field(None, gt=0)  # the gradients' largest global norm; default: no clipping
+    grad_accum: int | None = Field(None, ge=1)  # micro-batches of batch_size per step; default: 1
     token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
     seeds: list[int] | None = None  # run the whole table once per seed (modules retrained) and report mean ± sd
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # training; auto: bf16 on a GPU, fp32 on the CPU

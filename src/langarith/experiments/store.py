@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from langarith.arith.formats import load
 from langarith.arith.module import Module
 from langarith.core import devices, timing
+from langarith.core.progress import say
 from langarith.experiments.family import Family
 from langarith.experiments.plan import Need, language
 from langarith.experiments.setting import ExperimentError
@@ -23,6 +25,9 @@ from langarith.training import TrainSpec, train
 from langarith.training.pool import train_all
 from langarith.training.spec import DEFAULT_STEPS
 from langarith.training.start import initial_module
+
+#: the budget's training settings that default to the trainer's (None in the budget)
+TRAINING_KNOBS = ("lr", "warmup", "schedule", "clip", "grad_accum")
 
 
 class ModuleStore:
@@ -71,7 +76,7 @@ class ModuleStore:
         spend = self.config.spend
         steps, tokens, cut = spend.language_steps, spend.language_tokens, {}
         if need.max_text_tokens:
-            per_step = spend.batch_size * spend.seq_len
+            per_step = spend.batch_size * (spend.grad_accum or 1) * spend.seq_len
             least = tokens if tokens is not None else (steps or DEFAULT_STEPS) * per_step
             steps, tokens, cut = None, max(least, need.max_text_tokens), {"max_text_tokens": need.max_text_tokens}
         spec = self._spec(need, text=self.text(need.language), steps=steps, tokens=tokens, **cut)
@@ -80,8 +85,9 @@ class ModuleStore:
 
     def _spec(self, need: Need, **what: Any) -> TrainSpec:
         cfg, spend = self.config, self.config.spend
-        if spend.lr is not None:
-            what.setdefault("lr", spend.lr)
+        for knob in TRAINING_KNOBS:  # only those the budget sets: the keys (folder names) of the others stay
+            if getattr(spend, knob) is not None:
+                what.setdefault(knob, getattr(spend, knob))
         method = need.method or cfg.method
         options = self.family.options(need.role, cfg.method_options) if method == cfg.method else {}
         key = {"role": need.role, "language": list(need.language) if isinstance(need.language, tuple) else
@@ -143,7 +149,7 @@ class ModuleStore:
         with self.clock.stage("train"):
             if workers == 1 and spend.executor == "processes":
                 for spec in specs:
-                    self.console.print(f"training the {spec.role} module for {spec.language} → {spec.out}")
+                    say(f"training the {spec.role} module for {spec.language} → {spec.out}", logging.INFO, __name__)
                     train(spec, console=self.console)
             else:
                 train_all([replace(s, progress=False) for s in specs], workers, gpus, spend.executor,

@@ -34,8 +34,8 @@ def trained_card(manifest: dict[str, Any], folder: str) -> str:
              *([f"| base model | {base.describe()} |"] if base else []),
              f"| trained on | {_data(manifest)} |",
              f"| method | {method} {_options(manifest['method']['options'])} |",
-             f"| steps | {manifest['steps']:,} ({manifest['tokens']:,} tokens, batch {manifest['batch_size']}, "
-             f"lr {manifest['lr']}, seed {manifest['seed']}, {manifest['precision']}) |",
+             f"| steps | {manifest['steps']:,} ({manifest['tokens']:,} tokens, batch {_batch(manifest)}, "
+             f"lr {manifest['lr']}{_schedule(manifest)}, seed {manifest['seed']}, {manifest['precision']}) |",
              f"| took | {manifest['wall_time_s']} s on {manifest['device']} |"]
     heldout = manifest.get("heldout_loss") or {}
     if heldout.get("before") is not None and heldout.get("after") is not None:
@@ -57,6 +57,22 @@ def _data(manifest: dict[str, Any]) -> str:
         return f"{manifest['task']}, {manifest.get('split')} split ({manifest.get('examples'):,} examples)"
     sources = ", ".join(s.get("spec", "?") for s in manifest.get("sources") or [])
     return f"{sources} ({manifest.get('text_tokens', 0):,} tokens of text)"
+
+
+def _batch(manifest: dict[str, Any]) -> str:
+    accum = manifest.get("grad_accum", 1)
+    size = manifest["batch_size"]
+    return str(size) if accum == 1 else f"{size * accum} ({size} × {accum} accumulated)"
+
+
+def _schedule(manifest: dict[str, Any]) -> str:
+    """The learning rate's schedule, warm-up and clipping, where the run had them."""
+    parts = [manifest["schedule"]] if manifest.get("schedule", "constant") != "constant" else []
+    if manifest.get("warmup_steps"):
+        parts.append(f"{manifest['warmup_steps']} warm-up steps")
+    if manifest.get("clip") is not None:
+        parts.append(f"clipped to norm {manifest['clip']}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _options(options: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
-"""Checkpoints next to a module's output folder (`<out>.ckpt/`): the trainable tensors, the optimizer, the
-step state and the CPU generator, so that a run resumed after a kill or a deadline reaches bitwise the same
-weights on the CPU as an uninterrupted one. Written atomically; checked against the module's initial
-fingerprint when read back.
+"""Checkpoints next to a module's output folder (`<out>.ckpt/`): the trainable tensors, the optimizer and its
+learning-rate schedule, the step state and the CPU generator, so that a run resumed after a kill or a deadline
+reaches bitwise the same weights on the CPU as an uninterrupted one. Written atomically; checked against the
+module's initial fingerprint when read back.
 """
 
 from __future__ import annotations
@@ -15,23 +15,27 @@ from langarith.training.spec import TrainError
 
 CHECKPOINT = "checkpoint.pt"
 _KEYS = {"trainable", "optimizer", "state", "torch_rng", "init_fingerprint"}
+_SCHEDULER = "scheduler"  # absent from checkpoints written before runs had a schedule (all constant)
 
 
 def checkpoint_dir(out: Path) -> Path:
     return out.with_name(out.name + ".ckpt")
 
 
-def save_checkpoint(folder: Path, model: Any, method: Any, optimizer: Any, state: dict, init_fp: str) -> None:
+def save_checkpoint(folder: Path, model: Any, method: Any, optimizer: Any, state: dict, init_fp: str,
+                    scheduler: Any = None) -> None:
     import torch
 
     trainable = {n: p.detach().clone() for n, p in method.trainable(model).items()}
     payload = {"trainable": trainable, "optimizer": optimizer.state_dict(), "state": state,
                "torch_rng": torch.get_rng_state(), "init_fingerprint": init_fp}
+    if scheduler is not None:
+        payload[_SCHEDULER] = scheduler.state_dict()
     with atomic_folder(folder, overwrite=True, markers=(CHECKPOINT,)) as tmp:
         torch.save(payload, tmp / CHECKPOINT)
 
 
-def load_checkpoint(path: Path, params: dict[str, Any], optimizer: Any, init_fp: str) -> dict:
+def load_checkpoint(path: Path, params: dict[str, Any], optimizer: Any, init_fp: str, scheduler: Any = None) -> dict:
     import torch
 
     foreign = f"{path} was written by a different model, method or configuration; delete {path.parent} to start over"
@@ -40,7 +44,7 @@ def load_checkpoint(path: Path, params: dict[str, Any], optimizer: Any, init_fp:
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError… on a truncated or foreign file
         raise TrainError(f"{path} is not a readable langarith checkpoint ({type(err).__name__}: {err}); "
                          f"delete {path.parent} to start over") from err
-    if not isinstance(payload, dict) or set(payload) != _KEYS:
+    if not isinstance(payload, dict) or set(payload) - {_SCHEDULER} != _KEYS:
         raise TrainError(f"{path} is not a langarith checkpoint; delete {path.parent} to start over")
     trainable = payload["trainable"]
     if payload["init_fingerprint"] != init_fp or not isinstance(trainable, dict) or set(trainable) != set(params):
@@ -49,6 +53,8 @@ def load_checkpoint(path: Path, params: dict[str, Any], optimizer: Any, init_fp:
         raise TrainError(foreign)
     try:
         optimizer.load_state_dict(payload["optimizer"])
+        if scheduler is not None and _SCHEDULER in payload:
+            scheduler.load_state_dict(payload[_SCHEDULER])
         torch.set_rng_state(payload["torch_rng"])
     except (ValueError, KeyError, TypeError, RuntimeError) as err:
         raise TrainError(f"{foreign} ({err})") from err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -192,24 +193,25 @@ def packed(texts: list[str], tokenizer: Any, seq_len: int, max_sequences: int | 
     return sequences
 
 
-def language_data(spec: TrainSpec, family: str, tokenizer: Any, console: Any) -> TrainingData:
+def language_data(spec: TrainSpec, family: str, tokenizer: Any) -> TrainingData:
     """Packed text of every source, a held-out slice, and (low resource) only the first tokens asked for."""
     objective = "mlm" if family == "encoder" else "prefix-lm"
     texts, sources = read_texts(spec.text, spec.language, spec.data)
-    check_language(texts, spec.language, console)
+    check_language(texts, spec.language)
     sequences = packed(texts, tokenizer, spec.seq_len, _sequences_needed(spec))
     held = min(spec.heldout, len(sequences) // 10)
     heldout, sequences = sequences[:held], sequences[held:]
     if spec.max_text_tokens is not None:
         if max(1, spec.max_text_tokens // spec.seq_len) > len(sequences):  # whole sequences: 100,000 tokens are
             # 1,562 of 64, and those 99,968 tokens are all that was asked for
-            say(console, f"[yellow]warning:[/] the text has {len(sequences) * spec.seq_len:,} tokens, fewer "
-                         f"than the {spec.max_text_tokens:,} asked for; all of it is used")
+            say(f"the text has {len(sequences) * spec.seq_len:,} tokens, fewer than the {spec.max_text_tokens:,} "
+                "asked for; all of it is used", logging.WARNING, __name__)
         sequences = sequences[: max(1, spec.max_text_tokens // spec.seq_len)]
     manifest = {"sources": [asdict(s) for s in sources], "seq_len": spec.seq_len, "text_tokens": int(sequences.size),
                 "max_text_tokens": spec.max_text_tokens}
-    return TrainingData(objective, len(sequences), spec.batch_size * spec.seq_len, manifest, sequences=sequences,
-                        heldout=heldout, texts=texts)
+    per_step = spec.batch_size * spec.grad_accum * spec.seq_len
+    return TrainingData(objective, len(sequences), per_step, manifest, sequences=sequences, heldout=heldout,
+                        texts=texts)
 
 
 def _sequences_needed(spec: TrainSpec) -> int | None:
@@ -266,12 +268,12 @@ def _same(code: str | None, language: str) -> bool:
         return False
 
 
-def check_language(texts: list[str], language: str, console: Any) -> None:
+def check_language(texts: list[str], language: str) -> None:
     """Warn when a sample of the text does not look like the declared language."""
     share, detected = share_in_language(texts, language)
     # short or list-like text (WikiANN's entity fragments) spreads the identifier over many languages: when the
     # declared language is still the one most seen, there is nothing to warn about
     if share is not None and share < 0.5 and not _same(detected, language):
         most = detected if detected != "?" else "no language the identifier knows"
-        say(console, f"[yellow]warning:[/] only {share:.0%} of a sample of the text looks like {language}; "
-                     f"most looks like {most}. Check --lang and --text.")
+        say(f"only {share:.0%} of a sample of the text looks like {language}; most looks like {most}. Check "
+            "--lang and --text.", logging.WARNING, __name__)

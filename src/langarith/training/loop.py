@@ -2,8 +2,12 @@
 as named steps read top to bottom — set up the run, its data, the module, the optimizer; the loop; save.
 
 What the rest of langarith relies on:
-- Every batch is a pure function of (seed, step), and checkpoints hold the trainable tensors, the optimizer
-  and the RNG state: a run resumed after a kill or a deadline reaches bitwise the same weights on the CPU.
+- Every batch is a pure function of (seed, step), and checkpoints hold the trainable tensors, the optimizer,
+  its learning-rate schedule and the RNG state: a run resumed after a kill or a deadline reaches bitwise the
+  same weights on the CPU.
+- A step's batch is `batch_size × grad_accum` rows, backpropagated in micro-batches of `batch_size` (the
+  step's rows in order), so a step of 4 × 2 trains as one of 8 × 1 does (`knobs` holds the schedule, clipping
+  and the scalar log).
 - Every module trained for one (base model, method, options) starts from the same initial weights, drawn
   on the CPU from a seed of those (`methods.init_seed`), so factor-wise arithmetic between them means
   something on every machine; the manifest records a fingerprint of that start.
@@ -15,6 +19,7 @@ What the rest of langarith relies on:
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import shutil
 import time
@@ -31,6 +36,7 @@ from langarith.languages.codes import resolve
 from langarith.methods import fingerprint, get_method
 from langarith.methods.bottleneck import NAME
 from langarith.models import heads
+from langarith.training import knobs
 from langarith.training.card import made_by, trained_card
 from langarith.training.checkpoints import CHECKPOINT, checkpoint_dir, load_checkpoint, save_checkpoint
 from langarith.training.data import Batches, TrainingData, language_data, task_data
@@ -58,6 +64,9 @@ class _Run:
     total: int = 0
     model: Any = None
     optimizer: Any = None
+    scheduler: Any = None
+    params: list[Any] = field(default_factory=list)  # the trainable tensors the optimizer steps
+    writer: Any = None  # --log-to: the scalars' SummaryWriter (main process)
     init: dict[str, Any] = field(default_factory=dict)  # seed and fingerprint of the initial module
     facts: dict[str, Any] = field(default_factory=dict)  # what the base model needed (a shared MLM head)
     state: dict[str, Any] = field(default_factory=lambda: {"step": 0, "losses": [], "tokens": 0})
@@ -72,6 +81,9 @@ def train(spec: TrainSpec, console: Any = None) -> Trained:
     run = _setup_run(spec, console)
     run.data = _setup_data(run)
     run.total = total_steps(spec, run.data.tokens_per_step)
+    say(f"training {run.out.name}: {run.total} steps of {spec.batch_size} × {spec.grad_accum} rows, lr {spec.lr:g} "
+        f"{spec.schedule} (warm-up {knobs.warmup_steps(spec.warmup, run.total)}, clip {spec.clip}), {run.precision} "
+        f"on {run.accelerator.device}", logging.DEBUG, __name__)
     _setup_module(run)
     _setup_optimizer(run)
     before = _heldout_before(run)
@@ -91,7 +103,7 @@ def _setup_run(spec: TrainSpec, console: Any) -> _Run:
     inputs = [Path(p) for p in (spec.lang_module, spec.data, *spec.text) if p is not None and Path(p).exists()]
     check_out(out, spec.overwrite, protect=[p for p in inputs if p.is_file() or p == spec.lang_module])
     if spec.resume and not (ckpt / CHECKPOINT).exists():
-        say(console, f"--resume: no checkpoint at {ckpt}; starting from step 0")
+        say(f"--resume: no checkpoint at {ckpt}; starting from step 0", name=__name__)
     if not spec.resume and ckpt.exists():
         raise TrainError(f"{ckpt} holds a checkpoint of an interrupted run: pass --resume to continue it, "
                          "or delete it to start over")
@@ -100,6 +112,7 @@ def _setup_run(spec: TrainSpec, console: Any) -> _Run:
     if spec.save_dtype not in SAVE_DTYPES:
         raise TrainError(f"save_dtype must be fp32 or bf16, got {spec.save_dtype!r}")
     _check_numbers(spec)
+    knobs.check_knobs(spec)
     for code in spec.languages or [spec.language]:  # a multilingual module's label ("mul") is not a language
         resolve(code)  # an unknown language is an error that suggests close codes
     timing.check(f"the start of training {out.name}")
@@ -127,7 +140,7 @@ def _check_numbers(spec: TrainSpec) -> None:
 
 def _setup_data(run: _Run) -> TrainingData:
     if run.spec.role == "language":
-        return language_data(run.spec, run.info.family, run.tokenizer, run.console)
+        return language_data(run.spec, run.info.family, run.tokenizer)
     return task_data(run.spec, run.info.family, run.method.name, run.tokenizer)
 
 
@@ -168,17 +181,19 @@ def _setup_module(run: _Run) -> None:
 
 
 def _setup_optimizer(run: _Run) -> None:
-    """AdamW over the trainable tensors, the state of an interrupted run when resuming (refused if the run
-    was defined otherwise), and accelerate."""
+    """AdamW over the trainable tensors and its learning-rate schedule, the state of an interrupted run when
+    resuming (refused if the run was defined otherwise), and accelerate (which leaves the schedule alone: it
+    steps once per optimizer step, whatever the processes)."""
     import torch
 
     params = run.method.trainable(run.model)
     torch.manual_seed(run.spec.seed)
     optimizer = torch.optim.AdamW(list(params.values()), lr=run.spec.lr)
+    run.scheduler, run.params = knobs.scheduler(optimizer, run.spec, run.total), list(params.values())
     defined = _definition(run)
     if run.spec.resume and (run.ckpt / CHECKPOINT).exists():
-        run.state = load_checkpoint(run.ckpt / CHECKPOINT, params, optimizer, run.init["fingerprint"])
-        before = run.state.get("definition", defined)
+        run.state = load_checkpoint(run.ckpt / CHECKPOINT, params, optimizer, run.init["fingerprint"], run.scheduler)
+        before = knobs.before_knobs(run.state.get("definition", defined))
         changed = [f"{k} {before.get(k)!r} → {v!r}" for k, v in defined.items() if before.get(k) != v]
         if changed:
             raise TrainError(f"--resume: {run.ckpt} was made by another run ({'; '.join(changed)}); resume with the "
@@ -197,7 +212,10 @@ def _definition(run: _Run) -> dict[str, Any]:
             "languages": spec.languages, "split": spec.split,
             "lang_module": Path(spec.lang_module).name if spec.lang_module else None, "batch_size": spec.batch_size,
             "seq_len": spec.seq_len, "max_len": spec.max_len, "lr": spec.lr, "seed": spec.seed,
-            "heldout": spec.heldout, "max_text_tokens": spec.max_text_tokens, "precision": run.precision}
+            "heldout": spec.heldout, "max_text_tokens": spec.max_text_tokens, "precision": run.precision,
+            **knobs.definition(spec),
+            # a schedule that decays, or warms up for a share of the run, is drawn over its length
+            **({"steps": run.total} if spec.schedule != "constant" or 0 < spec.warmup < 1 else {})}
 
 
 def _heldout_before(run: _Run) -> float | None:
@@ -215,15 +233,16 @@ def _loop(run: _Run) -> tuple[float, int]:
     import torch
 
     spec, accelerator, state = run.spec, run.accelerator, run.state
-    batches = Batches(run.data.rows, spec.batch_size, spec.seed)
-    rank, world = accelerator.process_index, accelerator.num_processes
+    batches = Batches(run.data.rows, spec.batch_size * spec.grad_accum, spec.seed)
     generator = torch.Generator()
     run.model.train()
     started, tokens_at_start = time.time(), state["tokens"]
     frozen = frozen_linears_in(run.model, torch.bfloat16) if run.precision == "bf16" else contextlib.nullcontext()
     shown = spec.progress and accelerator.is_main_process
-    losses = _Losses(run, every=1 if accelerator.device.type == "cpu" else SYNC_EVERY)
-    with frozen, progress(shown, run.console, "loss {task.fields[loss]:.4f}", "{task.fields[tps]:,.0f} tok/s") as bar:
+    run.writer = knobs.open_writer(spec, run.out, state["step"]) if accelerator.is_main_process else None
+    losses = _Losses(run, every=1 if accelerator.device.type == "cpu" else SYNC_EVERY, writer=run.writer)
+    with frozen, _closing(run.writer), progress(shown, run.console, "loss {task.fields[loss]:.4f}",
+                                                "{task.fields[tps]:,.0f} tok/s") as bar:
         job = bar.add_task("training", total=run.total, completed=state["step"], loss=float("nan"), tps=0.0)
         for step in range(state["step"], run.total):
             if _deadline_passed(accelerator):
@@ -231,16 +250,12 @@ def _loop(run: _Run) -> tuple[float, int]:
                 _checkpoint(run)
                 raise timing.DeadlineReached(f"training {run.out.name} stopped at step {step} of {run.total} "
                                              f"(checkpoint {run.ckpt}); rerun the same command to continue")
-            # bf16: autocast around the forward only; weights, gradients and the optimizer stay fp32
-            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=run.precision == "bf16"):
-                loss, n_tokens = batch_loss(run.data, run.model, batches.rows(step)[rank::world], step, spec.seed,
-                                            spec.seq_len, run.info.family, run.tokenizer, generator)
-            accelerator.backward(loss)
-            run.optimizer.step()
-            run.optimizer.zero_grad(set_to_none=True)
-            state["tokens"] += n_tokens * world
+            loss, n_tokens, lr, norm = _step(run, batches.rows(step), step, generator)
+            state["tokens"] += n_tokens * accelerator.num_processes
             state["step"] = step + 1
-            value = losses.add(loss)
+            if knobs.varies(spec):
+                state.setdefault("lrs", []).append(lr)
+            value = losses.add(loss, lr, norm)
             tps = (state["tokens"] - tokens_at_start) / max(time.time() - started, 1e-9)
             bar.update(job, advance=1, tps=tps, **({} if value is None else {"loss": value}))
             if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0 and state["step"] < run.total:
@@ -248,6 +263,43 @@ def _loop(run: _Run) -> tuple[float, int]:
                 _checkpoint(run)
         losses.flush()
     return time.time() - started, tokens_at_start
+
+
+def _step(run: _Run, rows: Any, step: int, generator: Any) -> tuple[Any, int, float, Any]:
+    """One optimizer step over the step's `rows`, `grad_accum` micro-batches of `batch_size` in order, each
+    process taking its rows of each: (the step's loss, this process's tokens, the learning rate it used, the
+    gradient norm before clipping, or None where neither clipping nor the log asks for it)."""
+    import torch
+
+    spec, accelerator, accum = run.spec, run.accelerator, run.spec.grad_accum
+    rank, world = accelerator.process_index, accelerator.num_processes
+    losses, tokens = [], 0
+    for k in range(accum):
+        part = rows[k * spec.batch_size:(k + 1) * spec.batch_size][rank::world]
+        # processes agree on the gradients once, after the last micro-batch
+        with accelerator.no_sync(run.model) if k < accum - 1 else contextlib.nullcontext():
+            # bf16: autocast around the forward only; weights, gradients and the optimizer stay fp32
+            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=run.precision == "bf16"):
+                loss, n_tokens = batch_loss(run.data, run.model, part, step, spec.seed, spec.seq_len, run.info.family,
+                                            run.tokenizer, generator, first=k == 0)
+            accelerator.backward(loss if accum == 1 else loss / accum)
+        losses.append(loss)
+        tokens += n_tokens
+    norm = knobs.clip_or_measure(accelerator, run.params, spec.clip, run.writer is not None)
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return (losses[0] if accum == 1 else torch.stack([v.detach() for v in losses]).mean()), tokens, lr, norm
+
+
+@contextlib.contextmanager
+def _closing(writer: Any) -> Any:
+    try:
+        yield writer
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 # Steps between reading the loss back on an accelerator: a float() of it each step makes the host wait for the
@@ -260,12 +312,14 @@ class _Losses:
     """The steps' losses, kept on the device and read back (averaged over processes) every `every` steps, at
     checkpoints and at the end, into the state's loss curve; a loss that is not finite stops the run."""
 
-    def __init__(self, run: _Run, every: int):
-        self.run, self.every, self.pending = run, every, []
+    def __init__(self, run: _Run, every: int, writer: Any = None):
+        self.run, self.every, self.writer, self.pending, self.extras = run, every, writer, [], []
 
-    def add(self, loss: Any) -> float | None:
-        """Keep this step's loss; the last value read back if this step read them back."""
+    def add(self, loss: Any, lr: float | None = None, norm: Any = None) -> float | None:
+        """Keep this step's loss (and for the scalar log its learning rate and gradient norm); the last value
+        read back if this step read them back."""
         self.pending.append(loss.detach())
+        self.extras.append((lr, None if norm is None else norm.detach()))
         return self.flush() if len(self.pending) >= self.every else None
 
     def flush(self) -> float | None:
@@ -276,13 +330,16 @@ class _Losses:
         run, state = self.run, self.run.state
         values = run.accelerator.reduce(torch.stack(self.pending), "mean").tolist()
         first = state["step"] - len(self.pending)
-        self.pending = []
+        extras, self.pending, self.extras = self.extras, [], []
         for i, value in enumerate(values):
             if not math.isfinite(value):
                 raise TrainError(f"the loss of {run.out.name} became {value} at step {first + i + 1} (lr "
                                  f"{run.spec.lr:g}); no module was written. Lower --lr (paper 1: 2e-4) or check "
                                  "the text or data")
         state["losses"] += values
+        if self.writer is not None:
+            knobs.write_scalars(self.writer, first, values, [lr for lr, _ in extras],
+                                [None if norm is None else float(norm) for _, norm in extras])
         return values[-1]
 
 
@@ -292,7 +349,7 @@ def _checkpoint(run: _Run) -> None:
     run.started = time.time()
     if run.accelerator.is_main_process:
         save_checkpoint(run.ckpt, run.accelerator.unwrap_model(run.model), run.method, run.optimizer, run.state,
-                        run.init["fingerprint"])
+                        run.init["fingerprint"], run.scheduler)
     run.accelerator.wait_for_everyone()
 
 
@@ -335,7 +392,9 @@ def _save(run: _Run, before: float | None, after: float | None, loop_s: float, l
             run.method.save_portable(trained, tmp, run.info.identity.portable)
             write_json(tmp / "langarith.json", manifest)
             (tmp / "README.md").write_text(trained_card(manifest, run.out.name), encoding="utf-8")  # not PEFT's
+            knobs.keep_logs(run.spec, run.out, tmp)
         shutil.rmtree(run.ckpt, ignore_errors=True)
+        knobs.drop_staged_logs(run.spec, run.out)
     accelerator.wait_for_everyone()
     return Trained(run.out, trained, manifest)
 
@@ -358,7 +417,15 @@ def _manifest(run: _Run, before: float | None, after: float | None, final: list[
         "steps": state["step"],
         "tokens": state["tokens"],
         "batch_size": spec.batch_size,
+        "grad_accum": spec.grad_accum,  # a step's batch: batch_size × grad_accum
         "lr": spec.lr,
+        "schedule": spec.schedule,
+        "warmup": spec.warmup,
+        "warmup_steps": knobs.warmup_steps(spec.warmup, run.total),
+        "clip": spec.clip,
+        **({"lr_curve": state["lrs"]} if "lrs" in state else {}),
+        "log_to": spec.log_to,
+        "log_dir": None if spec.log_to is None else str(spec.log_dir) if spec.log_dir else "logs",
         "precision": run.precision,
         "device": devices.describe()["name"],
         "saved_dtype": spec.save_dtype,

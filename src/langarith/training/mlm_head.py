@@ -55,7 +55,7 @@ def shared_mlm_head(model: Any, info: Any, tokenizer: Any, seq_len: int, own_tex
             param.requires_grad = True
         optimizer = torch.optim.AdamW(list(params.values()), lr=1e-3)
         generator = torch.Generator().manual_seed(0)
-        say(console, f"training a masked-LM head for {info.name} once (it has none; body frozen) → {path}")
+        say(f"training a masked-LM head for {info.name} once (it has none; body frozen) → {path}", name=__name__)
         with progress(show, console, "loss {task.fields[loss]:.3f}", transient=True) as bar:
             job = bar.add_task("MLM head", total=MLM_HEAD_STEPS, loss=float("nan"))
             for step in range(MLM_HEAD_STEPS):

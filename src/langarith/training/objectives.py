@@ -144,15 +144,18 @@ def task_loss(model: Any, batch: dict[str, Any]) -> Any:
 
 
 def batch_loss(data: TrainingData, model: Any, rows: np.ndarray, step: int, seed: int, seq_len: int, family: str,
-               tokenizer: Any, generator: Any) -> tuple[Any, int]:
+               tokenizer: Any, generator: Any, first: bool = True) -> tuple[Any, int]:
     """The loss of the batch `rows` at `step` and its token count. The prefix-LM split point and the MLM masks
-    are drawn from (seed, step), so a resumed run draws what an uninterrupted one would."""
+    are drawn from (seed, step), so a resumed run draws what an uninterrupted one would: every micro-batch of a
+    step splits where the step does, and the masks of its later micro-batches (not `first`) continue the
+    generator the first one seeded."""
     import torch
 
     if data.sequences is not None:
         ids = torch.from_numpy(data.sequences[rows])
         split = int(np.random.default_rng([seed, step, 7]).integers(seq_len // 4, 3 * seq_len // 4 + 1))
-        generator.manual_seed(seed * 1_000_003 + step)
+        if first:
+            generator.manual_seed(seed * 1_000_003 + step)
         return language_loss(model, ids, split, data.objective, family, tokenizer, generator), ids.numel()
     if data.head is not None:
         batch = heads.collate([data.pairs[i] for i in rows], tokenizer.pad_token_id)

@@ -26,7 +26,7 @@ from typing import Any
 
 from langarith.core import timing
 from langarith.core.errors import LangarithError
-from langarith.core.progress import progress, say
+from langarith.core.progress import ConsoleHandler, logging_to, progress, say
 from langarith.training.spec import TrainSpec
 
 EXECUTORS = ("processes", "submitit")
@@ -64,7 +64,7 @@ def deadline_at() -> float | None:
 
 def train_one(spec: TrainSpec, until: float | None = None) -> str:
     """One training in a worker: `train(spec)` stopping at the wall-clock time `until` (the caller's deadline),
-    its messages to `log_file(spec.out)`. Returns the module folder."""
+    its messages (progress and the library's log) to `log_file(spec.out)`. Returns the module folder."""
     from rich.console import Console
 
     from langarith.training.loop import train
@@ -72,7 +72,9 @@ def train_one(spec: TrainSpec, until: float | None = None) -> str:
     log = log_file(spec.out)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as handle, timing.until(None if until is None else until - time.time()):
-        train(spec, console=Console(file=handle, width=120))
+        console = Console(file=handle, width=120)
+        with logging_to(ConsoleHandler(console)):
+            train(spec, console=console)
     return str(spec.out)
 
 
@@ -101,7 +103,8 @@ def train_all(specs: Sequence[TrainSpec], workers: int, gpus: int = 0, executor:
     with progress(show, console, transient=True) as bar:
         job = bar.add_task(f"training {len(specs)} modules, {workers} at a time", total=len(specs))
         for wave in waves(specs):
-            say(console, f"training {len(wave)} module(s) at once: " + ", ".join(Path(s.out).name for s in wave))
+            say(f"training {len(wave)} module(s) at once: " + ", ".join(Path(s.out).name for s in wave),
+                name=__name__)
             run = _in_processes if executor == "processes" else _in_submitit
             for folder in run(wave, workers, gpus, dict(executor_options or {})):
                 made.append(Path(folder))

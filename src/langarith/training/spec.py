@@ -12,6 +12,8 @@ from langarith.core.errors import LangarithError
 
 ROLES = ("language", "task")
 SAVE_DTYPES = ("fp32", "bf16")
+SCHEDULES = ("constant", "linear", "cosine")  # the learning rate after warm-up: held, or decayed to 0 at the end
+LOG_TO = ("tensorboard",)
 
 
 class TrainError(LangarithError):
@@ -38,6 +40,12 @@ class TrainSpec:
     seq_len: int = 64
     max_len: int = 256  # task examples: prompt + target tokens
     lr: float = 2e-4  # paper 1's LoRA rate
+    warmup: float = 0  # optimizer steps of linear warm-up from 0 (a whole number), or a fraction < 1 of the run
+    schedule: str = "constant"  # the rate after warm-up (SCHEDULES)
+    clip: float | None = None  # clip the gradients' global norm to this (None: no clipping)
+    grad_accum: int = 1  # micro-batches of batch_size per optimizer step: a step's batch is batch_size × grad_accum
+    log_to: str | None = None  # "tensorboard": loss, learning rate and gradient norm per step
+    log_dir: Path | None = None  # where they go (default: the module folder's logs/)
     seed: int = 0
     checkpoint_every: int = 50
     heldout: int = 16  # sequences held out to measure a language module's loss before and after
