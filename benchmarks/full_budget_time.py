@@ -1,4 +1,4 @@
-"""How long a config's budget takes, stage by stage, on this 2-core CPU and on one H200 — counted, not guessed
+"""How long a config's budget takes, stage by stage, on a 2-core CPU and on one H200 — counted, not guessed
 in bulk: the modules are the ones the runner would train (its own plan, `Runner.to_train`), their tokens
 those specs train on, and the evaluations those a committed run of the config made (λ evaluations on dev, test
 rows), scaled to the budget's dev and test rows, targets and seeds.

@@ -13,8 +13,8 @@ topics on Portuguese dev sentences with the module the training side just made:
   should choose the same labels; `agreement` says how often they do.
 
 Each side runs in its own process (its own peak memory); timings exclude model loading. Prints one JSON line
-with the ratios. On the GPU node it runs as the first command of a session (docs/gpu-node.md): its tokens/s
-is the node's measured rate that `full_budget_time.py` turns into minutes.
+with the ratios. On a GPU node without network it runs before the configs (`run.sh run --throughput`,
+docs/air-gapped.md): its tokens/s is the node's measured rate that `full_budget_time.py` turns into minutes.
 
     python benchmarks/gpu_throughput.py [--model M] [--steps 12] [--examples 48] [--bf16]
 """

@@ -6,7 +6,7 @@ warm: in-memory caches dropped, so the time is what a new process pays: resolvin
       and reading the cached table and matrix back from disk.
 warm_new_pool: the same, with the matrix file deleted: a pool never seen before, computed from
       the cached table (the vectorised numpy path).
-Target: warm under 2 s on the project's 2-core machine.
+Target: warm under 2 s on a 2-core machine.
 
     python benchmarks/typology_speed.py
 """

@@ -48,7 +48,7 @@ def bundle(
     total = manifest["payload"]["bytes"] / make.MIB
     typer.echo(f"wrote {out}: {len(manifest['parts'])} parts, {total:.1f} MiB in all, {len(manifest['wheels'])} "
                f"wheels, models {', '.join(manifest['models']) or 'none'}; id {manifest['id']}")
-    typer.echo("Staging plan (one device call per part, on a warm machine):")
+    typer.echo("Staging plan (one transfer per part; --deadline: the job's time limit in seconds, less a margin):")
     for line in make.staging_plan(out, manifest):
         typer.echo(f"  {line}")
     typer.echo("Then: langarith unpack <the folder the files came back in> --into results")

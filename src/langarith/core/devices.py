@@ -75,7 +75,7 @@ def training_precision(requested: str = "auto") -> str:
 
 
 # Trainings of small modules (≤ 0.3 B-parameter bases) sharing one GPU: one alone leaves most of an H200 idle
-# between its small kernels, so several overlap. Not measured on the node yet (docs/gpu-node.md).
+# between its small kernels, so several overlap. An estimate, not a measurement (docs/air-gapped.md).
 WORKERS_PER_GPU = 4
 
 

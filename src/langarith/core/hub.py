@@ -1,8 +1,8 @@
 """Offline by default where the Hugging Face hub cannot be reached.
 
 transformers, PEFT and huggingface_hub retry an unreachable hub for minutes (five retries with back-off per
-file) before falling back to what is on disk: on an air-gapped GPU node or this project's machine, a command
-that only needs local files would stall. Before the first of those libraries is imported, one short probe
+file) before falling back to what is on disk: on an air-gapped GPU node or behind a firewall that drops the hub,
+a command that only needs local files would stall. Before the first of those libraries is imported, one short probe
 (a TCP connection with a 1.5 s limit) decides; a user's own HF_HUB_OFFLINE setting always wins.
 """
 

@@ -1,6 +1,6 @@
 """Time as a budget: a deadline that long work checks between steps, and a stopwatch of wall time per stage.
 
-A GPU lent for minutes (or a batch job's wall-clock limit) ends a run whether it is done or not. Work that
+A GPU reserved for minutes (or a batch job's wall-clock limit) ends a run whether it is done or not. Work that
 can stop cleanly — training steps, evaluation batches, λ evaluations — calls `check()` between units; when
 the deadline set by `until()` has passed, it raises `DeadlineReached`, and the caller that can leave things
 complete (the experiment runner: results so far, the rest marked "not run"; training: a checkpoint to

