@@ -37,8 +37,8 @@ quickstart: $(VENV)/.installed
 	$(VENV)/bin/langarith compose "0.7*task_en + 0.3*(lang_pt - lang_en)" \
 	    --module task_en=$(OUT)/modules/task_en --module lang_pt=$(OUT)/modules/lang_pt \
 	    --module lang_en=$(OUT)/modules/lang_en --out $(OUT)/task_pt_add_subtract
-	$(VENV)/bin/langarith compose --recipe add --task en=$(OUT)/modules/task_en \
-	    --lang pt=$(OUT)/modules/lang_pt --lambda 0.7 --out $(OUT)/task_pt_add
+	$(VENV)/bin/langarith compose --recipe add --task-module en=$(OUT)/modules/task_en \
+	    --lang-module pt=$(OUT)/modules/lang_pt --lambda 0.7 --out $(OUT)/task_pt_add
 	$(VENV)/bin/langarith compose "0.7*task_en + 0.3*(lang_pt - lang_en)" --semantics delta --rank 4 \
 	    --module task_en=$(OUT)/modules/task_en --module lang_pt=$(OUT)/modules/lang_pt \
 	    --module lang_en=$(OUT)/modules/lang_en --out $(OUT)/task_pt_delta_r4

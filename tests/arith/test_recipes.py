@@ -69,7 +69,7 @@ def test_missing_inputs_say_which_flag_to_pass(langs):
         run("add", task=task, lang={"pt": lang["pt"]}, lam=0.5)
     with pytest.raises(RecipeError, match=r"pass --target"):
         run("add", task={"en": task["en"]}, lang={"pt": lang["pt"], "sw": lang["sw"]}, lam=0.5)
-    with pytest.raises(RecipeError, match=r"no language module for language 'en'.*--lang en=DIR"):
+    with pytest.raises(RecipeError, match=r"no language module for language 'en'.*--lang-module en=DIR"):
         run("add-subtract", task={"en": task["en"]}, lang={"pt": lang["pt"]}, lam=0.5)
     with pytest.raises(RecipeError, match=r"needs --target .* or an explicit --related"):
         run("add-related", task=task)

@@ -76,8 +76,8 @@ def test_a_results_folder_is_read_through_its_modules(tmp_path: Path) -> None:
 
 
 def test_json_matches_the_library(folders: dict[str, Path], tmp_path: Path) -> None:
-    r = cli("analyze", folders["lang_pt"], folders["lang_es"], folders["task_pt"], "--task", f"en={folders['task_en']}",
-            "--out", tmp_path / "r", "--json", "--kind", "geographic")
+    r = cli("analyze", folders["lang_pt"], folders["lang_es"], folders["task_pt"], "--task-module",
+            f"en={folders['task_en']}", "--out", tmp_path / "r", "--json", "--kind", "geographic")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["labels"] == ["pt (language)", "es", "pt (task)", "en"]
@@ -101,7 +101,7 @@ def test_peft_folders_without_languages_skip_the_distance_plot(make_peft, tmp_pa
     out.mkdir()
     (out / "distance_vs_cosine.png").write_bytes(b"stale")  # from an earlier run; must not survive
     a, b, c = make_peft("a", seed=1), make_peft("b", seed=2), make_peft("c", seed=3)
-    r = cli("analyze", a, b, "--lang", f"pt={c}", "--out", out)
+    r = cli("analyze", a, b, "--lang-module", f"pt={c}", "--out", out)
     assert r.exit_code == 0, r.output
     assert "skipped distance_vs_cosine.png" in r.output and "1 of 3 modules have a language" in r.output
     assert not (out / "distance_vs_cosine.png").exists()
@@ -134,8 +134,8 @@ def test_clean_errors_exit_2(folders, tmp_path, monkeypatch, capsys) -> None:
 
     code, err = run_main(monkeypatch, capsys, "analyze", "--out", tmp_path / "o")
     assert code == 2 and "no modules given" in err
-    code, err = run_main(monkeypatch, capsys, "analyze", "--lang", "pt", "--out", tmp_path / "o")
-    assert code == 2 and "--lang LANG=DIR" in err
+    code, err = run_main(monkeypatch, capsys, "analyze", "--lang-module", "pt", "--out", tmp_path / "o")
+    assert code == 2 and "--lang-module LANG=DIR" in err
 
 
 def test_analyze_never_imports_torch(folders: dict[str, Path], tmp_path: Path) -> None:

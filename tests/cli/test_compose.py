@@ -8,6 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from langarith.arith.formats import load
 from langarith.cli import app
 
 
@@ -37,14 +38,15 @@ def test_expression_contract_and_inspect_json(make_peft, tmp_path):
 def test_recipe_contract(make_peft, tmp_path):
     t, p, e = make_peft("t", seed=1), make_peft("p", seed=2), make_peft("e", seed=3)
     out = tmp_path / "as"
-    r = cli("compose", "--recipe", "add-subtract", "--task", f"en={t}", "--lang", f"en={e}", "--lang", f"pt={p}",
-            "--source", "en", "--target", "pt", "--lambda", "0.7", "--out", out, "--semantics", "delta", "--rank", "4")
+    r = cli("compose", "--recipe", "add-subtract", "--task-module", f"en={t}", "--lang-module", f"en={e}",
+            "--lang-module", f"pt={p}", "--source", "en", "--target", "pt", "--lambda", "0.7", "--out", out,
+            "--semantics", "delta", "--rank", "4")
     assert r.exit_code == 0, r.output
     manifest = json.loads((out / "langarith.json").read_text())
     assert manifest["language"] == "pt" and manifest["role"] == "task"
     assert manifest["provenance"]["recipe"]["name"] == "add-subtract"
     assert manifest["provenance"]["recipe"]["lambda"] == 0.7 and manifest["provenance"]["rank"] == 4
-    ties = cli("compose", "--recipe", "ties", "--lang", f"en={e}", "--lang", f"pt={p}", "--top-k", "20",
+    ties = cli("compose", "--recipe", "ties", "--lang-module", f"en={e}", "--lang-module", f"pt={p}", "--top-k", "20",
                "--lambda", "1.2", "--out", tmp_path / "ties")
     assert ties.exit_code == 0, ties.output
     assert json.loads((tmp_path / "ties" / "langarith.json").read_text())["provenance"]["recipe"]["top_k"] == 0.2
@@ -55,10 +57,10 @@ def test_recipe_contract(make_peft, tmp_path):
     (["a + bb", "--module", "a={t}"], "unknown module name 'bb'"),
     (["a", "--module", "a-b={t}"], "cannot be used in an expression"),
     (["a", "--module", "a={missing}"], "does not exist"),
-    (["--recipe", "add", "--task", "en={t}", "--lang", "pt={t}", "--lambda", "1.5"], r"λ in \[0, 1\]"),
+    (["--recipe", "add", "--task-module", "en={t}", "--lang-module", "pt={t}", "--lambda", "1.5"], r"λ in \[0, 1\]"),
     (["--recipe", "nope", "--task-module", "en={t}"], "Invalid value for '--recipe'"),
     (["a", "--module", "a={t}", "--rank", "2"], "needs --semantics delta"),
-    (["--recipe", "add", "--task", "en={t}", "--lang", "qq={t}", "--target", "qq", "--lambda", "0.5"],
+    (["--recipe", "add", "--task-module", "en={t}", "--lang-module", "qq={t}", "--target", "qq", "--lambda", "0.5"],
      "unknown language code 'qq'"),
 ])
 def test_errors_exit_2_with_one_clear_line(make_peft, tmp_path, args, message):
@@ -74,8 +76,8 @@ def test_errors_exit_2_with_one_clear_line(make_peft, tmp_path, args, message):
 def test_a_module_given_in_the_wrong_role_is_refused(make_peft, tmp_path):
     t, p = make_peft("t", seed=1), make_peft("p", seed=2)
     (p / "langarith.json").write_text(json.dumps({"language": "pt", "role": "language"}))
-    r = cli_process("compose", "--recipe", "add", "--task", f"en={p}", "--lang", f"pt={t}", "--lambda", "0.5",
-                    "--out", tmp_path / "o")
+    r = cli_process("compose", "--recipe", "add", "--task-module", f"en={p}", "--lang-module", f"pt={t}",
+                    "--lambda", "0.5", "--out", tmp_path / "o")
     assert r.returncode == 2 and "is a language module (its langarith.json says so), given as a task module; " \
         "pass it with --lang" in r.stderr, r.stderr
 
@@ -101,3 +103,19 @@ def test_compose_never_imports_torch(make_peft, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "HEAVY []" in r.stdout
+
+
+def test_the_spellings_before_still_compose_with_a_note(make_peft, tmp_path):
+    t, e, p = make_peft("t", seed=1), make_peft("e", seed=2), make_peft("p", seed=3)
+    given = ["--recipe", "add-subtract", "--source", "en", "--target", "pt", "--lambda", "0.7"]
+    now = cli_process("compose", *given, "--task-module", f"en={t}", "--lang-module", f"en={e}", "--lang-module",
+                      f"pt={p}", "--out", tmp_path / "now")
+    before = cli_process("compose", *given, "--task", f"en={t}", "--lang", f"en={e}", "--lang", f"pt={p}",
+                         "--out", tmp_path / "before")
+    assert now.returncode == before.returncode == 0, before.stderr
+    assert "deprecated" not in now.stderr
+    notes = [line for line in before.stderr.splitlines() if "deprecated" in line]
+    assert notes == ["warning: --task LANG=DIR is deprecated and goes in the next release; use --task-module LANG=DIR",
+                     "warning: --lang LANG=DIR is deprecated and goes in the next release; use --lang-module LANG=DIR"]
+    made, made_before = load(tmp_path / "now").tensors, load(tmp_path / "before").tensors
+    assert made.keys() == made_before.keys() and all((made[k] == made_before[k]).all() for k in made)

@@ -253,7 +253,7 @@ def distance_cosine_pairs(
     if len(with_lang) < 2:
         raise NotEnoughLanguagesError(
             f"{len(with_lang)} of {len(modules)} modules have a language; a distance needs at least two. Give "
-            "modules a language (langarith.json's \"language\", or `langarith analyze --lang LANG=DIR`)"
+            "modules a language (langarith.json's \"language\", or `langarith analyze --lang-module LANG=DIR`)"
         )
     codes = list(dict.fromkeys(str(modules[i].language) for i in with_lang))
     unknown_codes: dict[str, str] = {}

@@ -87,12 +87,12 @@ def _check_names(expression: str, loaded: Mapping[str, Module]) -> None:
 
 
 def load_as(path: str | Path, code: str, role: str) -> Module:
-    """A module given with --task or --lang, refused if its manifest records the other role or `code` is no
-    language (recipes match languages across spellings, so a typo would otherwise be a language of its own)."""
+    """A module given with --task-module or --lang-module, refused if its manifest records the other role or `code`
+    is no language (recipes match languages across spellings, so a typo would otherwise be a language of its own)."""
     resolve(code)  # UnknownLanguageError with close matches
     module = load(path, name=f"{'task' if role == 'task' else 'lang'}_{code}", language=code)
     if module.role not in (None, role):
-        flag = "--lang" if module.role == "language" else "--task"
+        flag = "--lang-module" if module.role == "language" else "--task-module"
         raise RecipeError(f"{path} is a {module.role} module (its langarith.json says so), given as a {role} module; "
                           f"pass it with {flag}")
     module.role = role

@@ -143,7 +143,7 @@ def _add_subtract(x: RecipeInputs) -> Vec:
 @recipe("add-all", "task", False, "mean of all task modules  (paper 1, eq. 3, L = N)")
 def _add_all(x: RecipeInputs) -> Vec:
     if not x.task:
-        raise RecipeError("add-all needs task modules: pass --task LANG=DIR for every source language")
+        raise RecipeError("add-all needs task modules: pass --task-module LANG=DIR for every source language")
     return add_all(x.task.values())
 
 
@@ -166,7 +166,7 @@ def _la(x: RecipeInputs) -> Vec:
     if len(given) != 2:
         raise RecipeError(
             f"la combines exactly two modules (a weighted by λ, then b), got {len(given)}; "
-            "pass two --lang (or two --task) modules"
+            "pass two --lang-module (or two --task-module) modules"
         )
     return la(given[0], given[1], lam=_lam(x, "la"))
 
@@ -176,7 +176,7 @@ def _merge_recipe(method: str, help: str) -> None:
     def _run(x: RecipeInputs) -> Vec:
         modules = [*x.task.values(), *x.lang.values()]
         if len(modules) < 2:
-            raise RecipeError(f"{method} merges two or more modules; pass them with --task or --lang")
+            raise RecipeError(f"{method} merges two or more modules; pass them with --task-module or --lang-module")
         params = dict(x.params)
         if method == "ties":
             x.lam = params["lam"] = 1.0 if x.lam is None else float(x.lam)  # provenance records the λ applied
@@ -210,7 +210,7 @@ def target_of(x: RecipeInputs) -> str:
     if len(others) == 1:
         return others[0]
     raise RecipeError(
-        f"which language is the target? candidates among --lang modules: {', '.join(others) or 'none'}; "
+        f"which language is the target? candidates among --lang-module modules: {', '.join(others) or 'none'}; "
         "pass --target LANG"
     )
 
@@ -255,7 +255,7 @@ def _pick(mapping: Mapping[str, Vec], language: str, role: str) -> Vec:
         key = None
     if key is not None:
         return _role(mapping[key], role, f"the module given as {role} for {language}")
-    flag = "--task" if role == "task" else "--lang"
+    flag = "--task-module" if role == "task" else "--lang-module"
     raise RecipeError(
         f"no {role} module for language {language!r}; given: {', '.join(mapping) or 'none'}. "
         f"Pass {flag} {language}=DIR"

@@ -52,7 +52,7 @@ def search_lambda(recipe: str, *, target: str, task: str, task_modules: Mapping[
     where = chosen_task.where(dev)
     split = split_name(split)
     if split.strip().lower() == "test" or (where.is_file() and where.stem.lower().startswith("test")):
-        raise RecipeError(f"λ is chosen on validation data; --split {split} --dev {where} would tune it on the test "
+        raise RecipeError(f"λ is chosen on validation data; --split {split} --data {where} would tune it on the test "
                           "set. Pass the dev split (--split dev) of the dataset folder")
     if recipe not in RECIPES or not RECIPES[recipe].uses_lambda:
         tuned = [n for n, r in RECIPES.items() if r.uses_lambda]
@@ -60,7 +60,8 @@ def search_lambda(recipe: str, *, target: str, task: str, task_modules: Mapping[
     chooser = get_chooser(strategy)
     if chooser.reads == "elsewhere" and not transfer:
         raise RecipeError(f"--strategy {strategy} takes λ from other languages' labeled dev data: name them with "
-                          "--transfer LANG[,LANG] (each needs what the recipe needs of a target, e.g. --lang LANG=DIR)")
+                          "--transfer LANG[,LANG] (each needs what the recipe needs of a target, e.g. "
+                          "--lang-module LANG=DIR)")
     inputs = RecipeInputs(
         task={c: load_as(Path(p), c, "task") for c, p in (task_modules or {}).items()},
         lang={c: load_as(Path(p), c, "language") for c, p in (lang_modules or {}).items()},

@@ -86,8 +86,8 @@ def _composing(method: str, folder: str) -> list[str]:
         return ["A whole fine-tuned model (paper 1's full fine-tuning baseline), not a module: evaluate it with "
                 f"`langarith evaluate --model {folder}`.", ""]
     return ["Compose it with other modules (`langarith compose`), e.g. Add & Subtract for a target language:",
-            "`langarith compose --recipe add-subtract --task en=TASK --lang en=LANG_EN --lang pt=LANG_PT "
-            "--lambda 0.7 --out task_pt`.", ""]
+            "`langarith compose --recipe add-subtract --task-module en=TASK --lang-module en=LANG_EN "
+            "--lang-module pt=LANG_PT --lambda 0.7 --out task_pt`.", ""]
 
 
 def made_by(manifest: Mapping[str, Any]) -> dict[str, Any]:
