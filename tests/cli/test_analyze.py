@@ -161,3 +161,15 @@ def test_single_module_gets_density_but_no_heatmap(folders: dict[str, Path], tmp
     assert data["mean_cosine"] == {"language": None, "task": None, "language_vs_task": None}
     assert not (out / "cosine_heatmap.png").exists() and (out / "density.png").is_file()
     assert "No heatmap: it needs at least two modules." in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_an_earlier_report_is_replaced_only_with_overwrite(folders: dict[str, Path], tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    out = tmp_path / "r"
+    assert cli("analyze", folders["lang_pt"], "--out", out).exit_code == 0
+    (out / "report.md").write_text("mine")
+    code, err = run_main(monkeypatch, capsys, "analyze", folders["lang_pt"], folders["lang_es"], "--out", out)
+    assert code == 2 and "already holds a report (report.md); pass --overwrite" in err
+    assert (out / "report.md").read_text() == "mine"
+    assert cli("analyze", folders["lang_pt"], folders["lang_es"], "--out", out, "--overwrite").exit_code == 0
+    assert (out / "report.md").read_text() != "mine"

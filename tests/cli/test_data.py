@@ -3,6 +3,7 @@ dataset is one line that says what to do."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -24,6 +25,14 @@ def test_pull_then_list_then_train_from_the_pulled_folder(tmp_path, monkeypatch,
     lines = {line.split()[0]: line for line in r.output.splitlines()}
     assert lines["sib200"].endswith(f"{tmp_path / 'pulled' / 'sib200'} (pulled from the hub)")
     assert lines["xquad"].endswith("the hub: google/xquad") and "nowhere" in lines["masakhane"]
+    r = runner.invoke(app, ["data", "list", "--data", str(tmp_path / "pulled"), "--json"])
+    listed = {row["name"]: row for row in json.loads(r.stdout)}
+    assert listed["sib200"]["where"] == lines["sib200"].split(None, 2)[2].strip()
+    r = runner.invoke(app, ["data", "pull", "sib200", "--langs", "en", "--out", str(tmp_path / "pulled"), "--overwrite",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    assert [p["dataset"] for p in json.loads(r.stdout)] == ["sib200"]
+    assert not list((tmp_path / "pulled" / "sib200").glob("por_Latn*"))  # replaced, not added to
 
 
 def test_a_data_path_that_does_not_exist_is_one_clean_line(tmp_path):

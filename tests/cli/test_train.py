@@ -28,6 +28,14 @@ def test_train_language_and_task_contract(tiny_models, tmp_path, isolated_cache)
                             str(tmp_path / "task_en")])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "task_en" / "langarith.json").read_text())["labels"] == ["sports", "health"]
+    again = ["train", "task", "--task", "sib200", "--lang", "en", "--data", str(data), "--model",
+             str(tiny_models["decoder"]), "--steps", "2", "--batch-size", "4", "--out", str(tmp_path / "task_en")]
+    r = runner.invoke(app, again)  # an existing module is refused before anything loads
+    assert r.exit_code != 0 and "--overwrite" in str(r.exception), r.output
+    assert json.loads((tmp_path / "task_en" / "langarith.json").read_text())["steps"] == 3
+    r = runner.invoke(app, [*again, "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "task_en" / "langarith.json").read_text())["steps"] == 2
 
 
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])

@@ -115,6 +115,16 @@ def test_distances_plot_format_follows_the_extension_and_an_unknown_one_is_refus
     assert not (tmp_path / "d.xyz").exists()
 
 
+def test_an_existing_plot_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
+    png = tmp_path / "d.png"
+    png.write_bytes(b"mine")
+    refused = run("distances", "pt", "es", "--plot", str(png))
+    assert refused.exit_code != 0 and "--overwrite" in str(refused.exception)
+    assert png.read_bytes() == b"mine"
+    assert run("distances", "pt", "es", "--plot", str(png), "--overwrite").exit_code == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_distances_needs_two_languages() -> None:
     result = run("distances", "pt")
     assert result.exit_code == 2

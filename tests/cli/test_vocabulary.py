@@ -57,3 +57,50 @@ def test_compose_and_train_print_their_module_as_json(make_peft, tmp_path, tiny_
                                  "--out", str(tmp_path / "lang_pt"), "--json", "--quiet"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["role"] == "language"
+
+
+def _flags(command) -> set[str]:
+    return {o for p in command.params if not p.hidden for o in p.opts}
+
+
+WRITES = ("--out", "--plot", "--predictions", "--into")
+
+
+def test_every_command_that_writes_takes_overwrite_and_every_one_takes_json():
+    flags = {name: _flags(c) for name, c in commands().items()}
+    writing = {name for name, f in flags.items() if f & set(WRITES)}
+    assert writing >= {"compose", "analyze", "train task", "search-lambda", "experiment", "data pull", "unpack",
+                       "distances", "evaluate"}
+    assert [name for name in writing if "--overwrite" not in flags[name]] == []
+    assert [name for name, f in flags.items() if "--json" not in f] == []
+
+
+def test_a_module_is_given_the_same_way_everywhere():
+    """--task and --lang never take LANG=DIR in the visible vocabulary; recipes' modules are --task-module and
+    --lang-module; their old spellings are hidden and say what replaced them."""
+    for name, command in commands().items():
+        for param in command.params:
+            if param.hidden:
+                assert (param.help or "").startswith("Deprecated: "), (name, param.opts)
+            elif {"--task", "--lang"} & set(param.opts):
+                assert "LANG=DIR" not in (param.help or "").split("(A value")[0], (name, param.opts)
+
+
+def test_the_budget_choices_are_the_configs_and_the_demos():
+    from typing import get_args
+
+    from langarith.cli.experiment import Budget, DemoBudget
+    from langarith.experiments.config import BudgetName
+    from langarith.experiments.demo import DEMO_BUDGETS
+
+    assert [b.value for b in Budget] == list(get_args(BudgetName))
+    assert {b.value for b in DemoBudget} == {"auto", *DEMO_BUDGETS}
+
+
+def test_splits_take_the_hubs_words():
+    r = CliRunner().invoke(app, ["evaluate", "--task", "sib200", "--lang", "pt", "--split", "Validation",
+                                 "--data", "/nonexistent"])
+    assert "Invalid value for '--split'" not in r.output
+    r = CliRunner().invoke(app, ["search-lambda", "--recipe", "add", "--task", "sib200", "--target", "pt",
+                                 "--split", "test"])
+    assert r.exit_code == 2 and "Invalid value for '--split'" in r.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import importlib
 import json
 from pathlib import Path
 
@@ -307,6 +308,33 @@ def test_results_never_go_into_a_folder_of_other_files(tmp_path):
     from langarith.experiments.run import _check_out
 
     _check_out(tmp_path / "placed")
+
+
+def test_overwrite_discards_an_earlier_runs_results_and_keeps_its_modules(tmp_path, monkeypatch):
+    runs = importlib.import_module("langarith.experiments.run")
+
+    out = tmp_path / "res"
+    for name in ("results.json", "cells.json", "results.md", "run.log"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("earlier")
+    (out / "analysis").mkdir()
+    (out / "modules" / "task_en_1").mkdir(parents=True)
+    (out / "modules" / "task_en_1" / "langarith.json").write_text("{}")
+    seen: list[list[str]] = []
+
+    class Runner:
+        def __init__(self, config, folder, **kwargs):
+            seen.append(sorted(p.name for p in folder.iterdir()))
+
+        def run(self):
+            return []
+
+    monkeypatch.setattr(runs, "runner_for", Runner)
+    runs.run(load_config(write(tmp_path)), out)
+    runs.run(load_config(write(tmp_path)), out, overwrite=True)
+    assert seen == [["analysis", "cells.json", "modules", "results.json", "results.md", "run.log"],
+                    ["modules", "run.log"]]
+    assert (out / "modules" / "task_en_1" / "langarith.json").is_file()
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -102,6 +102,12 @@ def test_pack_fits_the_limits_and_leaves_out_the_least_valuable_whole(tmp_path):
     assert (back / "a-full" / "modules" / "lang_en_2" / "adapter_model.safetensors").read_bytes() == kept.read_bytes()
     assert not (back / "a-full" / "modules" / ".lang_xx.tmp-9").exists()  # leftovers of killed writes never travel
     assert not (back / "a-full" / "modules" / "lang_pt_1").exists()  # a module that did not fit is absent, not partial
+    (back / "b-full" / "results.md").write_text("edited here")
+    with pytest.raises(node.NodeError, match="already holds a-full, b-full; pass --overwrite"):
+        node.unpack(out, back)
+    assert (back / "b-full" / "results.md").read_text() == "edited here"
+    assert node.unpack(out, back, overwrite=True) == ["a-full", "b-full"]
+    assert (back / "b-full" / "results.md").read_text() == (second / "results.md").read_text()
 
 
 def test_unpack_refuses_an_archive_that_writes_outside_its_folder(tmp_path):
