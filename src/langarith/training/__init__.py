@@ -5,7 +5,7 @@
 - `objectives`: the loss of a batch (prefix-LM, seq2seq, masked LM, label-only, head loss);
 - `mlm_head`: the one shared, frozen MLM head of an encoder that ships none;
 - `checkpoints`: save and resume, bitwise on the CPU;
-- `loop`: `train(spec)` as named steps.
+- `loop`: `train(spec)` as named steps; `api`: `train(...)` from a TrainSpec or its fields, as a notebook calls it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
     """`train` is loaded on first use: the loop's imports cost about 0.1 s, which the CLI and the
     experiment configs (which read `spec` only) should not pay at start."""
     if name == "train":
-        from langarith.training.loop import train
+        from langarith.training.api import train
 
         return train
     raise AttributeError(f"module 'langarith.training' has no attribute {name!r}")
