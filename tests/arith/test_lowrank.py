@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from langarith.arith.lowrank import OVERSAMPLING, truncate_layers, truncate_sums
+from langarith.arith.lowrank import EXACT_WIDTH, OVERSAMPLING, truncate_layers, truncate_sums
 
 
 def _terms(seed: int, k: int, rank: int = 4, d_in: int = 96, d_out: int = 80, decay: float = 0.0):
@@ -28,7 +28,7 @@ def _optimal_error(dense: np.ndarray, rank: int) -> float:
 @pytest.mark.parametrize(("k", "rank", "decay"), [(10, 4, 0.0), (25, 4, 0.0), (25, 8, 0.3), (40, 1, 0.1)])
 def test_sketched_truncation_is_within_one_percent_of_the_optimal_error(k, rank, decay):
     terms = _terms(k, k, decay=decay)
-    assert 4 * k > rank + OVERSAMPLING  # the randomized path, not the exact one
+    assert 4 * k > EXACT_WIDTH * (rank + OVERSAMPLING)  # the randomized path, not the exact one
     new_a, new_b = truncate_sums({"l": terms}, rank)["l"]
     assert new_a.shape == (rank, 96) and new_b.shape == (80, rank)
     dense = _dense(terms)
@@ -57,11 +57,13 @@ def test_no_cut_at_or_above_the_concatenated_rank(rank):
     np.testing.assert_allclose(new_b @ new_a, _dense(terms), rtol=1e-10, atol=1e-12)
 
 
-def test_a_small_concatenated_rank_is_cut_exactly():
-    terms = _terms(4, 3)  # R = 12 ≤ r + oversampling: the exact path
-    new_a, new_b = truncate_sums({"l": terms}, 5)["l"]
+@pytest.mark.parametrize(("k", "rank"), [(3, 5), (7, 4)])
+def test_a_small_concatenated_rank_is_cut_exactly(k, rank):
+    terms = _terms(4, k)  # R = 12, and R = 28, the largest the exact path takes at r = 4
+    assert 4 * k <= EXACT_WIDTH * (rank + OVERSAMPLING)
+    new_a, new_b = truncate_sums({"l": terms}, rank)["l"]
     u, s, vt = np.linalg.svd(_dense(terms))
-    np.testing.assert_allclose(new_b @ new_a, (u[:, :5] * s[:5]) @ vt[:5], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(new_b @ new_a, (u[:, :rank] * s[:rank]) @ vt[:rank], rtol=1e-8, atol=1e-10)
 
 
 def test_a_sum_of_fewer_directions_than_the_rank_is_kept_whole():
