@@ -49,8 +49,13 @@ def concatenate_terms(terms: list[Term]) -> tuple[np.ndarray, np.ndarray]:
     """float64 (A_cat, B_cat) with B_cat A_cat = Σ wᵢ Bᵢ Aᵢ exactly: A stacked by rows, B by columns, each column
     of B scaled by its term's weight."""
     b_cat = np.concatenate([b for _, b, _ in terms], axis=1, dtype=np.float64)
-    b_cat *= np.concatenate([np.full(a.shape[0], w) for a, _, w in terms]).reshape((1, -1) + (1,) * (b_cat.ndim - 2))
+    b_cat *= _column_weights(terms).reshape((1, -1) + (1,) * (b_cat.ndim - 2))
     return np.concatenate([a for a, _, _ in terms], axis=0, dtype=np.float64), b_cat
+
+
+def _column_weights(terms: list[Term]) -> np.ndarray:
+    """Each concatenated column's weight: wᵢ repeated rᵢ times."""
+    return np.repeat(np.array([w for _, _, w in terms], dtype=np.float64), [a.shape[0] for a, _, _ in terms])
 
 
 def truncate_sums(sums: dict[str, list[Term]], rank: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -67,12 +72,13 @@ def truncate_sums(sums: dict[str, list[Term]], rank: int) -> dict[str, tuple[np.
     The factors are written once, straight into each group's stack (float64 for the exact path, float32 for
     the sketch), rather than concatenated per layer first."""
     groups: dict[tuple[int, int, int], list[str]] = {}
-    views = {}
+    restores = {}
     for layer, terms in sums.items():
-        mats = [as_matrices(a, b, layer) for a, b, _ in terms]
-        views[layer] = ([(a2, b2, w) for (a2, b2, _), (_, _, w) in zip(mats, terms, strict=True)], mats[0][2])
-        big_r = sum(a2.shape[0] for a2, _, _ in mats)
-        groups.setdefault((big_r, mats[0][0].shape[1], mats[0][1].shape[0]), []).append(layer)
+        a2, b2, restores[layer] = as_matrices(terms[0][0], terms[0][1], layer)
+        if terms[0][1].ndim > 2:  # a conv layer: every B must be 1×1
+            for a, b, _ in terms[1:]:
+                as_matrices(a, b, layer)
+        groups.setdefault((sum(a.shape[0] for a, _, _ in terms), a2.shape[1], b2.shape[0]), []).append(layer)
     out = {}
     for (big_r, d_in, d_out), layers in groups.items():
         if rank >= big_r:  # nothing to cut
@@ -81,10 +87,10 @@ def truncate_sums(sums: dict[str, list[Term]], rank: int) -> dict[str, tuple[np.
             continue
         exact = big_r <= EXACT_WIDTH * (rank + OVERSAMPLING)
         top, dtype = (_gram_top, np.float64) if exact else (_sketched_top, np.float32)
-        a, b = _stacked([views[layer][0] for layer in layers], (big_r, d_in, d_out), dtype)
+        a, b = _stacked([sums[layer] for layer in layers], (big_r, d_in, d_out), dtype)
         new_a, new_b = top(a, b, rank)
         for i, layer in enumerate(layers):
-            out[layer] = views[layer][1](new_a[i], new_b[i])
+            out[layer] = restores[layer](new_a[i], new_b[i])
     return out
 
 
@@ -96,11 +102,9 @@ def _stacked(layers: list[list[Term]], shape: tuple[int, int, int], dtype: type
     b = np.empty((len(layers), d_out, big_r), dtype)
     weights = np.empty((len(layers), big_r))
     for i, terms in enumerate(layers):
-        at = 0
-        for a_i, b_i, w in terms:
-            r = a_i.shape[0]
-            a[i, at:at + r], b[i, :, at:at + r], weights[i, at:at + r] = a_i, b_i, w
-            at += r
+        np.concatenate([a_i.reshape(a_i.shape[0], d_in) for a_i, _, _ in terms], axis=0, out=a[i])
+        np.concatenate([b_i.reshape(d_out, b_i.shape[1]) for _, b_i, _ in terms], axis=1, out=b[i])
+        weights[i] = _column_weights(terms)
     b *= weights[:, None, :].astype(dtype)
     return a, b
 
