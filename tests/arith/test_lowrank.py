@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from langarith.arith.lowrank import EXACT_WIDTH, OVERSAMPLING, truncate_layers, truncate_sums
+from langarith.core.errors import SemanticsError
 
 
 def _terms(seed: int, k: int, rank: int = 4, d_in: int = 96, d_out: int = 80, decay: float = 0.0):
@@ -73,3 +74,17 @@ def test_a_sum_of_fewer_directions_than_the_rank_is_kept_whole():
                                           np.concatenate([t[1] * t[2] for t in terms], axis=1))}, 6)["l"]
     assert np.all(np.isfinite(new_a)) and np.all(np.isfinite(new_b))
     np.testing.assert_allclose(new_b.astype(np.float64) @ new_a, _dense(terms), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [2, 12])  # the exact path and the sketch
+def test_conv_factors_keep_their_shape_and_a_b_wider_than_one_by_one_is_refused(k):
+    rng = np.random.default_rng(k)
+    terms = [(rng.normal(size=(4, 6, 3, 3)), rng.normal(size=(10, 4, 1, 1)), 1.0 / k) for _ in range(k)]
+    new_a, new_b = truncate_sums({"conv": terms}, 3)["conv"]
+    assert new_a.shape == (3, 6, 3, 3) and new_b.shape == (10, 3, 1, 1)
+    dense = sum(w * b.reshape(10, 4) @ a.reshape(4, 54) for a, b, w in terms)
+    error = np.linalg.norm(dense - new_b.reshape(10, 3) @ new_a.reshape(3, 54))
+    assert error <= 1.01 * _optimal_error(dense, 3)
+    wide = [*terms[:-1], (terms[-1][0], rng.normal(size=(10, 4, 3, 3)), 1.0)]
+    with pytest.raises(SemanticsError, match="cannot truncate layer conv"):
+        truncate_sums({"conv": wide}, 3)
