@@ -3,7 +3,8 @@ shaped like Gemma 3 270M's attention (18 layers, hidden 640, 4 query heads and 1
 
 For each K in {2, 10, 50}, with equal weights 1/K, in one run, two levels are timed for both libraries:
 - op: the combination alone, on modules already in memory. Ours: `ModuleVector.materialize` (`factor`, the
-  papers; `delta` truncated to rank 4). PEFT: the `add_weighted_adapter` call (`linear`; `svd` with
+  papers; `delta` truncated to rank 4: exactly for K = 2, by a randomized range finder on the factors beyond,
+  see `langarith.arith.lowrank`). PEFT: the `add_weighted_adapter` call (`linear`; `svd` with
   svd_rank 4) on adapters already loaded into a model.
 - end to end: K module folders in, one module folder out. Ours: `langarith.arith.compose.compose` (read, hash,
   combine, write atomically). PEFT: load the K adapters into an already built model, merge,
@@ -12,11 +13,12 @@ For each K in {2, 10, 50}, with equal weights 1/K, in one run, two levels are ti
   svd_rank = the concatenated rank 4K (also exact).
 - ours as a CLI process (`langarith compose "mean(m0, …)"`), wall time including interpreter start.
 Each result's ΔW is compared with the exact float64 Σ wᵢ·sᵢ·BᵢAᵢ (relative Frobenius error over all
-layers). PEFT `svd` and our rank-4 `delta` are both the best rank-4 approximation, so their errors match
-("equal error"); `factor` and PEFT `linear` are different formulas and their errors are reported as is.
+layers). PEFT `svd` is the best rank-4 approximation (a dense SVD): our rank-4 `delta` must come within 1% of
+its error ("equal error": exact for K = 2, where R = 8 ≤ r + oversampling); `factor` and PEFT `linear` are
+different formulas and their errors are reported as is.
 
 Prints one JSON line. Targets: ours factor ≥10× faster than PEFT linear, ours delta ≥100× faster than
-PEFT svd at equal error, CLI process ≤1 s for K = 10.
+PEFT svd at equal error (within 1%), CLI process ≤1 s for K = 10.
 """
 
 from __future__ import annotations
@@ -205,12 +207,15 @@ def main() -> None:
                 "err_ours_delta_rank4": rel_error(our_deltas(root / "out_delta"), exact),
                 "err_peft_svd_rank4": rel_error(svd_d, exact),
             }
+            results[str(k)]["err_ratio_ours_delta_to_peft_svd"] = round(
+                results[str(k)]["err_ours_delta_rank4"] / results[str(k)]["err_peft_svd_rank4"], 5)
     k10 = results.get("10", {})
     print(json.dumps({
         "benchmark": "compose",
         "modules": "rank-4 LoRA on q/k/v/o, Gemma 3 270M shapes (18 layers)",
         "results": results,
-        "targets": {"factor_vs_peft_linear": ">=10x", "delta_vs_peft_svd": ">=100x", "cli_k10_s": "<=1.0"},
+        "targets": {"factor_vs_peft_linear": ">=10x", "delta_vs_peft_svd": ">=100x at <=1% more error",
+                    "cli_k10_s": "<=1.0"},
         "met": {
             "factor_vs_peft_linear_op": all(r["ratio_op_peft_linear_to_ours_factor"] >= 10 for r in results.values()),
             "factor_vs_peft_linear_e2e": all(r["ratio_e2e_peft_linear_to_ours_factor"] >= 10
@@ -219,8 +224,8 @@ def main() -> None:
             "delta_vs_peft_svd_e2e": all(r["ratio_e2e_peft_svd_to_ours_delta"] >= 100 for r in results.values()),
             "exact_delta_vs_peft_svd_full_rank_op": all(
                 r["ratio_op_peft_svd_full_to_ours_delta_exact"] >= 100 for r in results.values()),
-            "equal_error": all(abs(r["err_ours_delta_rank4"] - r["err_peft_svd_rank4"]) <= 1e-6 * max(
-                r["err_peft_svd_rank4"], 1e-12) + 1e-9 for r in results.values()),
+            "equal_error_within_1pct": all(r["err_ours_delta_rank4"] <= 1.01 * r["err_peft_svd_rank4"] + 1e-9
+                                           for r in results.values()),
             "cli_k10": k10.get("ours_cli_factor_s", 0.0) <= 1.0 if k10 else None,
         },
     }))

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from langarith.scoring.search import SearchError, lambda_grid, search
+from langarith.scoring.search import SearchError, lambda_grid, replay, search
 
 
 def scored(score):
@@ -147,3 +147,40 @@ def test_bracket_reports_only_scores_that_real_predictions_back():
 def test_a_grid_of_nothing_is_an_error(step):
     with pytest.raises(SearchError, match="a λ grid needs step > 0"):
         lambda_grid(step)
+
+
+# Recorded dev curves (λ: accuracy over 99 SIB-200 rows), of the shapes the committed runs hold: an inverted U
+# peaking inside the grid, one rising to λ = 1, and a flat one with a narrow bump between coarse points.
+INVERTED_U = dict(zip(lambda_grid(), [76.8, 77.8, 78.8, 77.8, 77.8, 79.8, 79.8, 79.8, 79.8, 81.8, 82.8, 83.8, 83.8,
+                                     81.8, 81.8, 79.8, 79.8, 78.8, 79.8, 79.8, 78.8], strict=True))
+RISING = {lam: 45.5 + 30.0 * lam for lam in lambda_grid(0.1)}
+NARROW = {**{lam: 80.8 for lam in lambda_grid()}, 0.35: 82.8}
+
+
+@pytest.mark.parametrize(("curve", "best"), [(INVERTED_U, 0.6), (RISING, 1.0), (NARROW, 0.35)])
+def test_the_grid_replayed_on_a_recorded_curve_is_its_argmax_for_every_point(curve, best):
+    found = replay(curve, "grid")
+    assert found.best == best and found.evaluations == len(curve)
+    assert dict(found.curve) == pytest.approx(curve)
+
+
+def test_coarse_to_fine_replayed_pays_for_the_points_it_asks_and_may_miss_a_narrow_bump():
+    found = replay(INVERTED_U, "coarse-to-fine")
+    assert found.best == 0.6 and found.evaluations == len(found.curve) < 11
+    assert replay(RISING, "coarse-to-fine").best == 1.0
+    missed = replay(NARROW, "coarse-to-fine")  # 0.35 is neither a coarse point nor the best's neighbour
+    assert missed.best == 1.0 and missed.score == 80.8
+
+
+def test_a_replay_chooses_what_the_live_search_chooses():
+    predict, metric = curve(0.35)
+    live = search(predict, metric, n=99, strategy="coarse-to-fine")
+    recorded = {lam: metric([0], predict(lam, [0])) for lam in lambda_grid()}
+    again = replay(recorded, "coarse-to-fine")
+    assert (again.best, again.evaluations, again.curve) == (live.best, live.evaluations, live.curve)
+
+
+@pytest.mark.parametrize("strategy", ["bracket", "halving"])
+def test_row_level_searches_cannot_be_replayed_on_a_recorded_curve(strategy):
+    with pytest.raises(SearchError, match="per-row predictions"):
+        replay(INVERTED_U, strategy)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from langarith.arith.identity import check_one_base
-from langarith.arith.lowrank import pad_rank, truncate_layers
+from langarith.arith.lowrank import Term, concatenate_terms, pad_rank, truncate_sums
 from langarith.arith.module import LoraPair, Module
 from langarith.arith.provenance import composed
 from langarith.core.errors import IncompatibleModulesError, NonFiniteError, SemanticsError, SharedInitWarning
@@ -329,9 +329,9 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
     for m in mods:
         for layer, pair in m.lora.items():
             layers.setdefault(layer, pair)
-    factors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    sums: dict[str, list[Term]] = {}
     for layer in layers:
-        a_parts, b_parts = [], []
+        parts: list[Term] = []
         ref_a, ref_b = _first_factors(mods, layer)
         for c, m in live:
             pair = m.lora.get(layer)
@@ -344,14 +344,12 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
                     f"(A {tuple(a.shape)}, B {tuple(b.shape)}) and in {mods[0].label} "
                     f"(A {tuple(ref_a.shape)}, B {tuple(ref_b.shape)}): the modules adapt different models"
                 )
-            a_parts.append(a.astype(np.float64))
-            b_parts.append(b.astype(np.float64) * (c * pair.scaling))
-        if not a_parts:  # the layer exists only in zero-weight terms
-            a_parts = [np.zeros_like(ref_a, dtype=np.float64)]
-            b_parts = [np.zeros_like(ref_b, dtype=np.float64)]
-        factors[layer] = (np.concatenate(a_parts, axis=0), np.concatenate(b_parts, axis=1))
-    if rank is not None:
-        factors = truncate_layers(factors, rank)
+            parts.append((a, b, c * pair.scaling))
+        sums[layer] = parts or [(np.zeros_like(ref_a), np.zeros_like(ref_b), 0.0)]  # only in zero-weight terms
+    if rank is None:
+        factors = {layer: concatenate_terms(parts) for layer, parts in sums.items()}
+    else:
+        factors = truncate_sums(sums, rank)
 
     out_rank = rank if rank is not None else max(a.shape[0] for a, _ in factors.values())
     tensors: dict[str, np.ndarray] = {}

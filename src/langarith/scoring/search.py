@@ -27,7 +27,7 @@ Model-free: no torch here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +37,8 @@ from langarith.core.errors import LangarithError
 
 STRATEGIES = ("bracket", "grid", "coarse-to-fine", "halving")
 DEFAULT_STRATEGY = "bracket"
+#: the strategies that pay only for whole validation sets: a recorded curve replays them exactly (`replay`)
+WHOLE_SET_STRATEGIES = ("grid", "coarse-to-fine")
 GRID_STEP = 0.05  # the papers' grid: 0, 0.05, …, 1
 
 #: predictions of λ on these validation rows (what the search pays for)
@@ -147,6 +149,19 @@ def search(predict: Predict, metric: Metric, n: int, grid: Sequence[float] | Non
     return SearchResult(strategy=strategy, grid=list(grid), best=best, score=scores[best], trials=trials,
                         evaluations=round(scorer.cost, 4), on_edge=best in (grid[0], grid[-1]),
                         curve=_curve(trials))
+
+
+def replay(curve: Mapping[float, float], strategy: str) -> SearchResult:
+    """`strategy` run on a recorded λ curve ({λ: dev score on all rows}, as a run's results hold it) as it would
+    have run live: it asks only for whole validation sets, each answered by the recorded score, so it makes
+    the same choice for the same evaluations. `bracket` and `halving` read per-row predictions, which a
+    recorded curve does not hold."""
+    if strategy not in WHOLE_SET_STRATEGIES:
+        raise SearchError(f"the λ search {strategy} reads per-row predictions, which a recorded curve does not "
+                          f"hold; replay one of {', '.join(WHOLE_SET_STRATEGIES)}")
+    scores = {round(float(lam), 10): float(score) for lam, score in curve.items()}
+    return search(lambda lam, rows: [lam] * len(rows), lambda rows, made: scores[made[0]], n=1,
+                  grid=sorted(scores), strategy=strategy)
 
 
 def _curve(trials: Sequence[Trial]) -> list[tuple[float, float]]:
