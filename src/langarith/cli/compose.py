@@ -68,7 +68,8 @@ def compose(
     semantics: SemanticsChoice = typer.Option(
         SemanticsChoice.factor, "--semantics", help="factor: element-wise on A and B (the papers); "
         "delta: exact ΔW = Σ w·s·BA as a LoRA of concatenated rank."),
-    rank: int | None = typer.Option(None, "--rank", help="delta: truncate the result to rank R by SVD."),
+    rank: int | None = typer.Option(None, "--rank", help="delta: truncate the result to rank R (by SVD, or by a "
+                                    "randomized range finder on the factors when their summed rank is large)."),
     extras: ExtrasChoice = typer.Option(
         ExtrasChoice.require_equal, "--extras", help="Full-weight tensors (heads, modules_to_save) that "
         "differ between inputs: refuse (require-equal) or average (mean)."),
