@@ -8,7 +8,7 @@ import pytest
 from conftest import write_sib
 
 import langarith
-from langarith.evaluation import EvaluationError
+from langarith.core.errors import OutputExistsError
 
 
 def test_evaluate_a_module_from_python_and_write_its_predictions(tmp_path, isolated_cache):
@@ -28,5 +28,7 @@ def test_evaluate_a_module_from_python_and_write_its_predictions(tmp_path, isola
     hub_word = langarith.evaluate(module, task="sib200", lang="pt", data=data, split="validation", model="tiny",
                                   progress=False)
     assert hub_word.predictions == result.predictions  # the hub's `validation` is dev
-    with pytest.raises(EvaluationError, match="is a folder"):
+    with pytest.raises(OutputExistsError, match="is a folder"):
         langarith.evaluate(module, task="sib200", lang="pt", data=data, model="tiny", predictions=tmp_path)
+    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):  # before anything is scored
+        langarith.evaluate(module, task="sib200", lang="pt", data=data, model="tiny", predictions=tmp_path / "p.jsonl")

@@ -83,5 +83,5 @@ def test_a_plugin_task_and_setting_run_end_to_end(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["method"] for r in rows] == ["baseline", "half"] and all(r["target"] == "pt" for r in rows)
     listed = subprocess.run([sys.executable, "-m", "langarith", "train", "task", "--help"], capture_output=True,
-                            text=True, env=env, timeout=120)
-    assert "weather" in listed.stdout
+                            text=True, env={**env, "COLUMNS": "300"}, timeout=120)  # the choices on one line
+    assert "|weather" in listed.stdout

@@ -182,7 +182,7 @@ def test_a_trained_module_records_its_command_and_inputs_absolute_with_their_has
     assert manifest["inputs"] == [{"name": "pt.txt", "path": str(text),
                                    "sha256": hashlib.sha256(text.read_bytes()).hexdigest()}]
     assert manifest["cwd"] == str(tmp_path) and manifest["date"] and "commit" in manifest
-    assert manifest["command"] is None and manifest["call"]["function"] == "langarith.training.loop.train"
+    assert manifest["command"] is None and manifest["call"]["function"] == "langarith.training.api.train"
     assert manifest["call"]["arguments"]["spec"]["text"] == ["pt.txt"]  # the TrainSpec, field by field
     assert manifest["sources"][0]["spec"] == "pt.txt" and out.name == "lang_pt"  # what was there is kept
 
