@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from langarith.arith.identity import check_one_base
-from langarith.arith.lowrank import pad_rank, truncate_layers
+from langarith.arith.lowrank import check_rank_fits, pad_rank, truncate_layers
 from langarith.arith.module import LoraPair, Module
 from langarith.arith.provenance import composed
 from langarith.core.errors import IncompatibleModulesError, NonFiniteError, SemanticsError, SharedInitWarning
@@ -351,6 +351,7 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
             b_parts = [np.zeros_like(ref_b, dtype=np.float64)]
         factors[layer] = (np.concatenate(a_parts, axis=0), np.concatenate(b_parts, axis=1))
     if rank is not None:
+        check_rank_fits(factors, rank)
         factors = truncate_layers(factors, rank)
 
     out_rank = rank if rank is not None else max(a.shape[0] for a, _ in factors.values())

@@ -239,7 +239,7 @@ def file_sha256(path: Path) -> str:
     stat = real.stat()
     key = hashlib.sha256(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
     try:
-        cached = cache_dir("fingerprints") / f"{key}.npz"
+        cached = cache_dir("fingerprints", write=False) / f"{key}.npz"
     except LangarithError:  # an unusable cache: hash every time
         cached = None
     known = read_npz(cached) if cached is not None else None
@@ -263,7 +263,7 @@ def _build_identity(build: _Build, folder: Path | None) -> BaseIdentity:
 
 def _in_cache(name: str) -> Path | None:
     try:
-        folder = cache_dir("models") / name
+        folder = cache_dir("models", write=False) / name
     except LangarithError:
         return None
     return folder if folder.is_dir() else None
@@ -272,7 +272,8 @@ def _in_cache(name: str) -> Path | None:
 def _only_build_in_cache(build: _Build) -> Path | None:
     """This machine's build of `build`, when there is exactly one in the cache."""
     try:
-        found = [p for p in cache_dir("models").iterdir() if build.folder.fullmatch(p.name) and weight_files(p)]
+        found = [p for p in cache_dir("models", write=False).iterdir()
+                 if build.folder.fullmatch(p.name) and weight_files(p)]
     except (LangarithError, OSError):
         return None
     return found[0] if len(found) == 1 else None

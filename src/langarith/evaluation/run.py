@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from langarith.evaluation.base import EvalResult, EvaluationError, load_examples
+from langarith.evaluation.base import EvalResult, EvaluationError, check_batch_size, load_examples, same_task
 from langarith.models import resolve
 from langarith.tasks import get_task
 
@@ -22,10 +22,13 @@ def evaluate(module: str | Path | None = None, *, task: str, lang: str, data: st
     `predictions`: a file to write one JSON line per example into (target, prediction, score)."""
     from langarith.evaluation import MadxEvaluator, merged_evaluator  # torch and transformers: loaded here
 
+    check_batch_size(batch_size)
     if predictions is not None and Path(predictions).is_dir():
         raise EvaluationError(f"--predictions {predictions} is a folder; give a file to write one JSON line per "
                               "example into")
     chosen = get_task(task)
+    if module is not None:
+        same_task(module, chosen)
     where = chosen.where(Path(data) if data is not None else None)
     examples = load_examples(chosen, where, lang, split, limit)
     if lang_module is not None or (model is not None and resolve(model).family == "encoder"):
