@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -50,3 +52,21 @@ def test_a_misspelt_text_source_is_refused_with_the_close_one():
 def test_the_hubs_split_words_are_langariths():
     cfg = config(dev_split="validation", train_split={"en": "Validation"})
     assert cfg.dev_split == "dev" and cfg.train_split == {"en": "dev"} and cfg.test_split == "test"
+
+
+def test_a_config_whose_aliases_expand_exponentially_or_that_nests_deeply_is_refused_at_once(tmp_path):
+    import time
+
+    from langarith.experiments.config import load_config
+    from langarith.experiments.setting import ExperimentError
+
+    base = (Path(__file__).resolve().parents[2] / "configs" / "sib200-one-language.yaml").read_text()
+    doubling = "".join(f"  l{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 40))  # 2^40 values, 40 aliases
+    (tmp_path / "bomb.yaml").write_text(base + "method_options:\n  l0: &a0 [lol, lol]\n" + doubling)
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ExperimentError, match="aliases expand into more than 100,000 values"):
+        load_config(tmp_path / "bomb.yaml")  # was: minutes, then gigabytes, under the 100-alias cap
+    with pytest.raises(ExperimentError, match="nested more than 50 deep"):
+        load_config(tmp_path / "deep.yaml")  # was: a RecursionError traceback
+    assert time.perf_counter() - started < 5

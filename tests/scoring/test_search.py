@@ -147,3 +147,10 @@ def test_bracket_reports_only_scores_that_real_predictions_back():
 def test_a_grid_of_nothing_is_an_error(step):
     with pytest.raises(SearchError, match="a λ grid needs step > 0"):
         lambda_grid(step)
+
+
+def test_a_grid_too_fine_to_search_is_refused_before_any_evaluation():
+    assert len(lambda_grid(0.001)) == 1001
+    for step in (1e-9, 5e-324):  # a billion evaluations (it hung), and a step whose count overflows
+        with pytest.raises(SearchError, match=r"more than 1,001.*at least 0\.001"):
+            lambda_grid(step)
