@@ -1,9 +1,9 @@
-"""A hostile run of the CLI: some 150 careless or hostile inputs across every command, each in a fresh process,
+"""A hostile run of the CLI: some 230 careless or hostile inputs across every command, each in a fresh process,
 classified as a clean error (exit 2, one line, no traceback), a correct result, a traceback, a silently wrong
 result, data loss (an input or an unrelated file changed) or a hang. Prints the table by class and writes
 every case's outcome to JSON. Not a test (it takes minutes); the test suite holds one test per class.
 
-    python scripts/hostile.py [--out hostile.json] [--only CLASS]
+    python scripts/hostile.py [--out hostile.json] [--only CLASS[,CLASS…]]
 """
 
 from __future__ import annotations
@@ -808,7 +808,7 @@ def run_case(case: Case, work: Path) -> tuple[str, str]:
 def run_all(chosen: list[Case], work: Path, only: str | None) -> list[dict[str, Any]]:
     outcomes = []
     for case in chosen:
-        if only and not case.klass.startswith(only):
+        if only and not case.klass.startswith(tuple(only.split(","))):
             continue
         t = time.time()
         outcome, detail = run_case(case, work)
@@ -829,7 +829,8 @@ def _file_size_limit(size: int) -> Callable[[], None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("hostile.json"))
-    parser.add_argument("--only", default=None, help="run only the classes whose name starts with this")
+    parser.add_argument("--only", default=None, help="run only the classes whose name starts with this (several: "
+                        "separated by commas)")
     args = parser.parse_args()
     Path("/tmp/pwned").unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="langarith-hostile-") as tmp:

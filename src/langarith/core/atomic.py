@@ -102,7 +102,8 @@ _NEARLY_FULL = 1 << 20  # bytes free below which a library's failed write is put
 
 def _place_errno(err: BaseException, folder: Path) -> int | None:
     """The errno of the output place behind `err` (an OSError, one a library wrapped in its message or its cause),
-    else ENOSPC when the disk under `folder` is all but full; None for an error of anything else."""
+    else ENOSPC when the disk under `folder` is all but full, or EFBIG under a file-size limit; None for an error of
+    anything else."""
     seen: BaseException | None = err
     for _ in range(8):  # the error, its cause, the cause's cause…
         if seen is None:
@@ -117,7 +118,16 @@ def _place_errno(err: BaseException, folder: Path) -> int | None:
         full = shutil.disk_usage(folder).free < _NEARLY_FULL
     except OSError:
         return None
-    return errno.ENOSPC if full else None
+    return errno.ENOSPC if full else errno.EFBIG if _file_size_limited() else None
+
+
+def _file_size_limited() -> bool:
+    """Whether this process runs under a file-size limit (`ulimit -f`), past which a library's write fails."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover
+        return False
+    return resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY
 
 
 def _refuse_existing(out: Path, overwrite: bool) -> None:
