@@ -1,9 +1,9 @@
-"""A hostile run of the CLI: some 150 careless or hostile inputs across every command, each in a fresh process,
+"""A hostile run of the CLI: some 230 careless or hostile inputs across every command, each in a fresh process,
 classified as a clean error (exit 2, one line, no traceback), a correct result, a traceback, a silently wrong
 result, data loss (an input or an unrelated file changed) or a hang. Prints the table by class and writes
 every case's outcome to JSON. Not a test (it takes minutes); the test suite holds one test per class.
 
-    python scripts/hostile.py [--out hostile.json] [--only CLASS]
+    python scripts/hostile.py [--out hostile.json] [--only CLASS[,CLASS…]]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Case:
     protect: list[Path] = field(default_factory=list)  # files and folders that must not change
     env: dict[str, str | None] = field(default_factory=dict)
     parallel: int = 1  # run this many copies at once (races)
+    file_size: int | None = None  # RLIMIT_FSIZE in bytes: writes past it fail as on a full disk (EFBIG)
 
 
 # --- fixtures --------------------------------------------------------------------------------------------
@@ -136,7 +137,8 @@ def build(work: Path) -> dict[str, Path]:
         "bad_setting": base.replace("setting: one-language", "setting: nope"),
         "bad_budget": base.replace("budget: cpu", "budget: huge"),
         "negative_steps": base.replace("task_steps: 3,", "task_steps: -3,"),
-        "smoke": base.replace("targets: [por_Latn, swh_Latn, ukr_Cyrl]", "targets: [por_Latn]"),
+        "smoke": base.replace("targets: [por_Latn, swh_Latn, ukr_Cyrl]", "targets: [por_Latn]").replace(
+            "label_free: [unlabeled, transfer, fixed]", "label_free: [unlabeled, fixed]"),  # transfer: 2 targets
     }.items():
         (configs / f"{name}.yaml").write_text(text)
     (configs / "folder.yaml").mkdir()
@@ -471,6 +473,258 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
     return C
 
 
+# --- the third round: numbers out of range, full disks, task files, read-only caches, names, sizes ---------
+def build_more(work: Path, f: dict[str, Path]) -> list[Path]:
+    """Fixtures of the third round; returns the mounts made (a full tmpfs, a read-only cache) to undo."""
+    from langarith.training import TrainSpec, train
+
+    mounts: list[Path] = []
+    f["madx_task"] = train(TrainSpec(role="task", language="en", task="sib200", data=DATA / "sib200",
+                                     model=str(f["tiny_encoder"]), method="bottleneck", out=work / "madx_task",
+                                     steps=1, batch_size=2, progress=False)).path
+    tasks = work / "tasks"
+    header = "index_id\tcategory\ttext\n"
+    for name, rows in {"short": "1\tsports\n2\tsports\tO jogo foi bom.\n",
+                       "extra": "1\tsports\tO jogo\tfoi bom.\n", "weather": "1\tsports\tO jogo foi bom.\n"
+                                                                         "2\tweather\tChove muito hoje.\n"}.items():
+        folder = tasks / name / "por_Latn"
+        folder.mkdir(parents=True)
+        labels = (DATA / "sib200" / "por_Latn" / "labels.txt").read_text()
+        (folder / "labels.txt").write_text(labels + ("weather\n" if name == "weather" else ""))
+        for split in ("dev", "test", "train"):
+            (folder / f"{split}.tsv").write_text(header + rows)
+    (work / "null.jsonl").write_text('{"text": "Bom dia."}\n{"text": null}\n')
+    (work / "list.jsonl").write_text('[1, 2]\n')
+    (work / "textdir").mkdir()
+    weights = "adapter_model.safetensors"
+    for name, cut in (("truncated", 0.5), ("zero_bytes", 0.0)):
+        path = work / "variants" / name
+        shutil.copytree(f["lang_pt"], path)
+        data = (path / weights).read_bytes()
+        (path / weights).write_bytes(data[:int(len(data) * cut)])
+        f[name] = path
+    empty_config = work / "variants" / "empty_config"
+    shutil.copytree(f["lang_pt"], empty_config)
+    (empty_config / "adapter_config.json").write_text("")
+    f["empty_config"] = empty_config
+    (work / "dirloop").symlink_to(work / "dirloop")
+    configs = work / "configs"
+    base = (ROOT / "configs" / "sib200-one-language.yaml").read_text()
+    doubling = "".join(f"  l{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 40))
+    (configs / "doubling.yaml").write_text(base + "method_options:\n  l0: &a0 [lol, lol]\n" + doubling)
+    (configs / "deep.yaml").write_text("name: x\nsetting: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    (configs / "no_targets.yaml").write_text(base.replace("targets: [por_Latn, swh_Latn, ukr_Cyrl]", "targets: []"))
+    from langarith.languages.codes import resolve
+    from langarith.languages.uriel import uriel_languages
+
+    codes = []
+    for code in uriel_languages():
+        try:
+            resolve(code)
+        except ValueError:
+            continue
+        codes.append(code)
+    (work / "languages300.txt").write_text(" ".join(codes[:300]))
+    full = work / "full"
+    full.mkdir()
+    if _mount(["-t", "tmpfs", "-o", "size=160k", "tmpfs", str(full)]):
+        mounts.append(full)
+        (full / "filler").write_bytes(b"\0" * 150_000)  # what is left is less than a module
+    cache = Path(os.environ.get("LANGARITH_CACHE") or Path.home() / ".cache" / "langarith")
+    warm = work / "warm_cache"
+    for part in ("models/tiny-llama-v1", "models/tiny-bert-v1", "typology"):
+        if (cache / part).is_dir():
+            shutil.copytree(cache / part, warm / part)
+    readonly = work / "readonly_cache"
+    readonly.mkdir()
+    if _mount(["--bind", str(warm), str(readonly)]) and _mount(["-o", "remount,ro,bind", str(readonly)]):
+        mounts.append(readonly)
+    elif os.geteuid() != 0:  # a user's chmod holds; root's does not, and a bind mount was refused
+        shutil.rmtree(readonly)
+        shutil.copytree(warm, readonly)
+        for p in [readonly, *readonly.rglob("*")]:
+            p.chmod(p.stat().st_mode & ~0o222)
+    return mounts
+
+
+def _mount(args: list[str]) -> bool:
+    try:
+        return subprocess.run(["mount", *args], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def unmount(mounts: list[Path]) -> None:
+    for path in reversed(mounts):
+        subprocess.run(["umount", str(path)], capture_output=True, timeout=30)
+
+
+def more_cases(f: dict[str, Path], w: Path) -> list[Case]:
+    C: list[Case] = []
+    add = C.append
+    lp, le, te = f["lang_pt"], f["lang_en"], f["task_en"]
+    serial = iter(range(10_000))
+
+    def out(name: str) -> list[str]:
+        return ["--out", str(w / "out3" / f"{name}-{next(serial)}")]
+
+    ev = ["evaluate", "--task", "sib200", "--lang", "pt", "--data", str(DATA / "sib200"), "--model", str(f["tiny"]),
+          "--split", "dev", "--limit", "4"]
+    sl = ["search-lambda", "--recipe", "add", "--task", f"en={te}", "--lang", f"pt={lp}", "--target", "pt",
+          "--eval-task", "sib200", "--dev", str(DATA / "sib200"), "--model", str(f["tiny"]), "--limit", "4",
+          "--strategy", "grid"]
+    two = ["--lang", f"en={le}", "--lang", f"pt={lp}"]
+
+    # (a) numbers out of range on commands other than train
+    for name, argv, match in [
+        ("evaluate --batch-size 0", [*ev, "--batch-size", "0"], "batch-size"),
+        ("evaluate --batch-size -3", [*ev, "--batch-size", "-3"], "batch-size"),
+        ("search-lambda --batch-size 0", [*sl, "--batch-size", "0"], "batch-size"),
+        ("search-lambda --step 1e-9", [*sl, "--step", "1e-9"], "step"),
+        ("search-lambda --step 1e-320", [*sl, "--step", "1e-320"], "step"),
+        ("compose delta --rank 100000", ["compose", "a + b", "--module", f"a={lp}", "--module", f"b={le}",
+                                         "--semantics", "delta", "--rank", "100000", *out("r")], "can hold"),
+        ("ties delta --rank 0", ["compose", "--recipe", "ties", *two, "--semantics", "delta", "--rank", "0",
+                                 *out("r")], "rank"),
+        ("ties delta --rank 10000", ["compose", "--recipe", "ties", *two, "--semantics", "delta", "--rank",
+                                     "10000", *out("r")], "can hold"),
+        ("dare --seed -1", ["compose", "--recipe", "dare", *two, "--seed", "-1", *out("r")], "seed"),
+        ("ties --top-k inf", ["compose", "--recipe", "ties", *two, "--top-k", "inf", *out("r")], ""),
+        ("ties --lambda -inf", ["compose", "--recipe", "ties", *two, "--lambda", "-inf", *out("r")], ""),
+        ("related --max-syntactic inf", ["related", "pt", "--pool", "en,es", "--max-syntactic", "inf"], ""),
+    ]:
+        add(Case("numbers out of range", name, argv, match=match or None))
+    add(Case("numbers out of range", "evaluate --limit 10^12", [*ev[:-2], "--limit", str(10**12), "--json"],
+             expect="ok", check=lambda work, r: json.loads(r.stdout)["n"] > 0))
+    add(Case("numbers out of range", "compose delta --rank at the layer's bound", [
+        "compose", "a + b", "--module", f"a={lp}", "--module", f"b={le}", "--semantics", "delta", "--rank", "32",
+        "--out", str(w / "out3" / "rank32")], expect="ok", check=lambda work, r: _load(work / "out3" / "rank32").rank
+             == 32))
+
+    # (b) a full disk while writing a module
+    limit = 4096  # bytes a file may grow to: a module's weights are larger
+    for name, argv in [
+        ("compose, safetensors writer", ["compose", "2*a", "--module", f"a={lp}", *out("full")]),
+        ("compose, AdapterHub pickle writer", ["compose", "2*a", "--module", f"a={f['bn_enc']}", *out("full")]),
+        ("train language", ["train", "language", "--lang", "pt", "--text", "tatoeba:pt", "--model", str(f["tiny"]),
+                            "--steps", "2", "--batch-size", "2", "--seq-len", "16", *out("full")]),
+        ("export --merge", ["export", str(lp), "--merge", *out("full")]),
+    ]:
+        add(Case("full disk", f"{name}, file size limit", argv, match="--out", file_size=limit,
+                 check=_nothing_under(w / "out3", "full")))
+    if (w / "full" / "filler").exists():
+        for name, source in (("compose into a full tmpfs", lp), ("compose a bottleneck into a full tmpfs",
+                                                                  f["bn_enc"])):
+            add(Case("full disk", name, ["compose", "2*a", "--module", f"a={source}", "--out", str(w / "full" / "m")],
+                     match="No space left", check=lambda work, r: sorted(p.name for p in (work / "full").iterdir())
+                     == ["filler"]))
+
+    # (c) task files with missing or extra fields
+    tasks = w / "tasks"
+    for name, folder, match in [("a row without its text", "short", "lacks text"),
+                                ("a row with a tab inside its text", "extra", "tab inside")]:
+        add(Case("task files", f"evaluate: {name}", ["evaluate", "--task", "sib200", "--lang", "pt", "--data",
+                 str(tasks / folder), "--model", str(f["tiny"]), "--split", "dev"], match=match))
+        add(Case("task files", f"train task: {name}", ["train", "task", "--task", "sib200", "--lang", "pt", "--data",
+                 str(tasks / folder), "--model", str(f["tiny"]), "--steps", "1", "--batch-size", "2", *out("t")],
+                 match=match))
+    for name, path, match in [("a JSONL line whose text is null", w / "null.jsonl", "null"),
+                              ("a JSONL line that is a list", w / "list.jsonl", "JSON list"),
+                              ("--text a folder", w / "textdir", ""), ("--text a symlink loop", w / "dirloop", "")]:
+        add(Case("task files", f"train language: {name}", ["train", "language", "--lang", "pt", "--text", str(path),
+                 "--model", str(f["tiny"]), "--steps", "1", "--batch-size", "2", "--seq-len", "16", *out("t")],
+                 match=match or None))
+
+    # (d) a file, a module or a head of another language or task
+    english = DATA / "sib200" / "eng_Latn" / "test.tsv"
+    for name, argv, match in [
+        ("English test file as --lang pt", ["evaluate", "--task", "sib200", "--lang", "pt", "--data", str(english),
+                                            "--model", str(f["tiny"]), "--limit", "4"], "eng_Latn folder"),
+        ("a sib200 task module on xnli", ["evaluate", "--module", str(te), "--task", "xnli", "--lang", "en",
+                                          "--data", str(DATA / "xnli"), "--model", str(f["tiny"]), "--limit", "4"],
+         "trained on sib200"),
+        ("a sib200 task module searched on news-topic", [*sl[:10], "news-topic", "--model", str(f["tiny"]),
+                                                        "--limit", "4"], "trained on sib200"),
+        ("a test label the head never learned", ["evaluate", "--module", str(f["madx_task"]), "--task", "sib200",
+                                                 "--lang", "pt", "--data", str(tasks / "weather"), "--split", "dev",
+                                                 "--model", str(f["tiny_encoder"])], "never learned"),
+        ("TyDi QA's ar file as --lang bn", ["evaluate", "--task", "tydiqa", "--lang", "bn", "--data",
+                                            str(DATA / "tydiqa" / "tydiqa.goldp.ar.dev.json"), "--split", "dev",
+                                            "--model", str(f["tiny"]), "--limit", "2"], "ar file"),
+    ]:
+        add(Case("other language or task", name, argv, match=match))
+    add(Case("other language or task", "English test file as --lang en", [
+        "evaluate", "--task", "sib200", "--lang", "en", "--data", str(english), "--model", str(f["tiny"]),
+        "--limit", "4", "--json"], expect="ok", check=lambda work, r: json.loads(r.stdout)["n"] == 4))
+
+    # (f) a warm read-only cache
+    ro = {"LANGARITH_CACHE": str(w / "readonly_cache")}
+    if (w / "readonly_cache" / "models").is_dir():
+        add(Case("read-only cache", "evaluate --model tiny from a warm read-only cache", [
+            *ev[:7], "--model", "tiny", "--split", "dev", "--limit", "4", "--json"], expect="ok", env=ro,
+            check=lambda work, r: json.loads(r.stdout)["n"] == 4))
+        add(Case("read-only cache", "related from a warm read-only cache", ["related", "pt", "--pool", "es,en",
+                 "--json"], expect="ok", env=ro, check=lambda work, r: "es" in json.loads(r.stdout)["related"]))
+        add(Case("read-only cache", "train on a read-only cache", [
+            "train", "language", "--lang", "pt", "--text", "tatoeba:pt", "--model", "tiny", "--steps", "1",
+            "--batch-size", "2", "--seq-len", "16", "--out", str(w / "out3" / "ro_train")], expect="ok", env=ro,
+            check=lambda work, r: (work / "out3" / "ro_train" / "langarith.json").exists()))
+        add(Case("read-only cache", "a model the read-only cache lacks", [*ev[:7], "--model", "tiny-e5",
+                 "--split", "dev", "--limit", "4"], env=ro))
+
+    # (g) module names outside ASCII
+    nfd = "ta\u0302che_pt"  # tâche_pt typed with a combining accent
+    for name, expr, modules, check in [
+        ("λ·task_pt and tâche_pt", "0.5*λ·task_pt + tâche_pt", [f"λ·task_pt={lp}", f"tâche_pt={le}"],
+         "+0.5·λ·task_pt +1·tâche_pt"),
+        ("a name typed decomposed (NFD)", f"2*{nfd}", [f"tâche_pt={le}"], "+2·tâche_pt"),
+        ("Cyrillic and CJK names", "мова_uk - 语言_zh", [f"мова_uk={lp}", f"语言_zh={le}"], "+1·мова_uk -1·语言_zh"),
+    ]:
+        argv = ["compose", expr, *[x for m in modules for x in ("--module", m)], *out("name")]
+        add(Case("module names", name, argv, expect="ok", check=lambda work, r, want=check: want in r.stdout))
+    for name, module, match in [("a name starting with a digit", f"1a={lp}", "cannot be used"),
+                                ("a name with a space", f"a b={lp}", "cannot be used"),
+                                ("an emoji name", f"🙂={lp}", "cannot be used")]:
+        add(Case("module names", name, ["compose", "2*a", "--module", module, *out("name")], match=match))
+
+    # (h) configs too large once expanded
+    for name in ("doubling", "deep", "no_targets"):
+        add(Case("config size", f"config: {name}", ["experiment", str(w / "configs" / f"{name}.yaml"), "--budget",
+                 "smoke", "--out", str(w / "out3" / "exp")]))
+
+    # (i) a heatmap of hundreds of languages
+    many = (w / "languages300.txt").read_text().split()
+    add(Case("big plots", "distances of 300 languages --plot", ["distances", *many, "--json", "--plot",
+             str(w / "out3" / "d300.png")], expect="ok", check=lambda work, r: max(_png_size(
+                 work / "out3" / "d300.png")) <= 4000))
+    add(Case("big plots", "--plot a folder", ["distances", "pt", "es", "--plot", str(w / "notes")],
+             protect=[w / "notes"]))
+
+    # careless module folders
+    for name, key, match in [("a truncated safetensors file", "truncated", "safetensors"),
+                             ("a zero-byte safetensors file", "zero_bytes", "safetensors"),
+                             ("an empty adapter_config.json", "empty_config", "JSON")]:
+        for command in (["compose", "2*a", "--module", f"a={f[key]}", *out("c")], ["inspect", str(f[key])],
+                        [*ev, "--module", str(f[key])]):
+            add(Case("careless modules", f"{command[0]}: {name}", command, match=match, protect=[f[key]]))
+    add(Case("careless modules", "a symlink loop as the module", ["compose", "2*a", "--module", f"a={w / 'dirloop'}",
+             *out("c")]))
+    add(Case("careless modules", "/dev/null as the module", ["inspect", "/dev/null"]))
+    add(Case("careless modules", "--out a unicode path", ["compose", "2*a", "--module", f"a={lp}", "--out",
+             str(w / "out3" / "módulo ñ 模块")], expect="ok",
+             check=lambda work, r: (work / "out3" / "módulo ñ 模块" / "langarith.json").exists()))
+    return C
+
+
+def _nothing_under(folder: Path, prefix: str) -> Callable[[Path, subprocess.CompletedProcess], bool]:
+    return lambda work, r: not any(p.name.lstrip(".").startswith(prefix) for p in folder.glob("*"))
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[16:24]
+    return int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
+
+
 def written(r: subprocess.CompletedProcess) -> Path:
     """The folder a compose reported writing ("wrote DIR: …")."""
     return Path(r.stdout.split(":")[0].removeprefix("wrote "))
@@ -511,7 +765,8 @@ def run_case(case: Case, work: Path) -> tuple[str, str]:
                                       text=True) for _ in range(case.parallel)]
             results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
         else:
-            done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+            done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600,
+                                  preexec_fn=_file_size_limit(case.file_size) if case.file_size else None)
             results = [(done.returncode, done.stdout, done.stderr)]
     except subprocess.TimeoutExpired:
         return "hang", "timed out"
@@ -536,6 +791,8 @@ def run_case(case: Case, work: Path) -> tuple[str, str]:
         shown = " ".join(error_lines)[:300] or stderr.strip()[:300]
         if case.match and case.match.lower() not in stderr.lower():
             return "other", f"clean, but without {case.match!r}: {shown}"
+        if case.check is not None and not case.check(work, subprocess.CompletedProcess(command, rc, stdout, stderr)):
+            return "silently wrong", f"the error left a half-written output behind: {shown}"
         return "clean error", shown
     if rc != 0:
         return "other", f"refused good input, exit {rc}: {stderr.strip()[-200:]}"
@@ -548,10 +805,32 @@ def run_case(case: Case, work: Path) -> tuple[str, str]:
     return ("correct result", "") if good else ("silently wrong", stdout.strip()[-200:])
 
 
+def run_all(chosen: list[Case], work: Path, only: str | None) -> list[dict[str, Any]]:
+    outcomes = []
+    for case in chosen:
+        if only and not case.klass.startswith(tuple(only.split(","))):
+            continue
+        t = time.time()
+        outcome, detail = run_case(case, work)
+        outcomes.append({"class": case.klass, "case": case.name, "argv": case.argv, "expect": case.expect,
+                         "outcome": outcome, "detail": detail, "seconds": round(time.time() - t, 1)})
+        print(f"{outcome:15} {case.klass:26} {case.name:45} {detail[:110]}", file=sys.stderr)
+    return outcomes
+
+
+def _file_size_limit(size: int) -> Callable[[], None]:
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))  # Python ignores SIGXFSZ: a write gets EFBIG
+    return limit
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("hostile.json"))
-    parser.add_argument("--only", default=None, help="run only the classes whose name starts with this")
+    parser.add_argument("--only", default=None, help="run only the classes whose name starts with this (several: "
+                        "separated by commas)")
     args = parser.parse_args()
     Path("/tmp/pwned").unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="langarith-hostile-") as tmp:
@@ -559,16 +838,13 @@ def main() -> None:
         started = time.time()
         fixtures = build(work)
         _gpt2(work / "gpt2", fixtures["tiny"])
+        mounts = build_more(work, fixtures)
         print(f"fixtures built in {time.time() - started:.0f} s", file=sys.stderr)
         outcomes = []
-        for case in cases(fixtures, work):
-            if args.only and not case.klass.startswith(args.only):
-                continue
-            t = time.time()
-            outcome, detail = run_case(case, work)
-            outcomes.append({"class": case.klass, "case": case.name, "argv": case.argv, "expect": case.expect,
-                             "outcome": outcome, "detail": detail, "seconds": round(time.time() - t, 1)})
-            print(f"{outcome:15} {case.klass:26} {case.name:45} {detail[:110]}", file=sys.stderr)
+        try:
+            outcomes = run_all([*cases(fixtures, work), *more_cases(fixtures, work)], work, args.only)
+        finally:
+            unmount(mounts)
     table: dict[str, Counter] = defaultdict(Counter)
     for o in outcomes:
         table[o["class"]][o["outcome"]] += 1

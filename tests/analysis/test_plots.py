@@ -74,3 +74,22 @@ def test_distance_vs_cosine_png(tmp_path: Path) -> None:
     with pytest.raises(analysis.NotEnoughLanguagesError):
         plots.distance_vs_cosine(mods[:1], tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_a_heatmap_of_hundreds_of_languages_stays_a_bounded_image(tmp_path: Path) -> None:
+    from langarith.languages.codes import resolve
+    from langarith.languages.typology import DistanceMatrix
+    from langarith.languages.uriel import uriel_languages
+
+    def known(code: str) -> bool:
+        try:
+            resolve(code)
+        except ValueError:
+            return False
+        return True
+
+    languages = tuple(resolve(c) for c in [c for c in uriel_languages() if known(c)][:300])
+    values = np.random.default_rng(0).random((len(languages), len(languages)))
+    matrix = DistanceMatrix(languages, {"syntactic": values}, {})
+    image = assert_png(plots.distance_heatmap(matrix, "syntactic", tmp_path / "d.png"))
+    assert max(image.shape[:2]) <= plots.MAX_INCHES * plots.DPI * 1.1  # was 137 inches (20k pixels) a side

@@ -280,3 +280,10 @@ def test_reprs_are_one_line():
     module = synthetic_lora(1, rank=3, label="task_en", layers=40, d_in=64, d_out=64)
     assert repr(module) == "Module('task_en', kind='lora', format='peft', rank=3, tensors=80, params=15,360)"
     assert repr(0.7 * module - module) == "ModuleVector(-0.3·task_en)"
+
+
+def test_a_delta_rank_no_layer_can_hold_is_refused_not_padded_with_zeros():
+    v = synthetic_lora(1).vector + synthetic_lora(2).vector  # layers of 5 × 7: ΔW has rank at most 5
+    with pytest.raises(SemanticsError, match=r"--rank 100000 is more than any layer can hold.*give --rank 5 or less"):
+        v.materialize("delta", rank=100_000)
+    assert v.materialize("delta", rank=5).rank == 5

@@ -68,3 +68,22 @@ def test_any_text_is_a_module_or_a_clean_error(text):
     except ExpressionError:
         return
     assert isinstance(result, ModuleVector) and all(math.isfinite(w) for w in result.weights().values())
+
+
+def test_any_python_identifier_is_a_name_and_spellings_of_one_name_meet(tmp_path):
+    import unicodedata
+
+    from langarith.arith.compose import compose
+    from langarith.arith.formats import save
+
+    mods = {n: synthetic_lora(i, label=n) for i, n in enumerate(["λ·task_pt", "tâche_pt"])}
+    decomposed = unicodedata.normalize("NFD", "tâche_pt")  # the same name typed with a combining accent
+    v = evaluate(f"0.5*λ·task_pt + {decomposed}", mods)
+    assert v.weights() == pytest.approx({"λ·task_pt": 0.5, "tâche_pt": 1.0})
+    assert names_in(f"λ·task_pt - {decomposed}") == {"λ·task_pt", "tâche_pt"}
+    with pytest.raises(ExpressionError, match="unsupported syntax"):
+        evaluate("λ·task_pt.x", mods)
+    folder = save(synthetic_lora(1).vector.materialize(), tmp_path / "m", provenance={})
+    with pytest.raises(ExpressionError, match=r"'a-b' cannot be used in an expression.*'a_b'"):
+        compose(tmp_path / "out", expression="a", modules={"a-b": folder})  # the Python API refuses as the CLI does
+    assert compose(tmp_path / "ok", expression="2*tâche", modules={"tâche": folder}).exists()

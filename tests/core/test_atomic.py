@@ -168,3 +168,22 @@ def test_a_written_folder_has_the_permissions_of_any_new_folder(tmp_path):
         assert (module_folder(tmp_path / "m").stat().st_mode & 0o777) == 0o755
     finally:
         os.umask(old)
+
+
+def test_a_full_disk_under_a_library_writer_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """safetensors reports a full disk as its own error ("… (os error 28)"), torch.save as a RuntimeError: neither
+    is an OSError, and each was a traceback."""
+    import safetensors
+
+    def serialize_file(*args, **kwargs):
+        raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors, "serialize_file", serialize_file)
+    with pytest.raises(OutputWriteError) as caught:
+        save(synthetic_lora(1).vector.materialize(), tmp_path / "m", provenance={})
+    assert "\n" not in str(caught.value) and "m: No space left on device; choose a writable --out" in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no hidden half-written one
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 4096})())
+    with pytest.raises(OutputWriteError, match="No space left"), atomic_folder(tmp_path / "t"):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")  # torch.save
+    assert hidden(tmp_path, "t") == [] and not (tmp_path / "t").exists()

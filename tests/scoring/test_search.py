@@ -184,3 +184,10 @@ def test_a_replay_chooses_what_the_live_search_chooses():
 def test_row_level_searches_cannot_be_replayed_on_a_recorded_curve(strategy):
     with pytest.raises(SearchError, match="per-row predictions"):
         replay(INVERTED_U, strategy)
+
+
+def test_a_grid_too_fine_to_search_is_refused_before_any_evaluation():
+    assert len(lambda_grid(0.001)) == 1001
+    for step in (1e-9, 5e-324):  # a billion evaluations (it hung), and a step whose count overflows
+        with pytest.raises(SearchError, match=r"more than 1,001.*at least 0\.001"):
+            lambda_grid(step)

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 DPI = 150
 ANNOTATE_MAX = 15  # cells per side up to which matrix values are written into the cells
+MAX_INCHES = 24.0  # a figure's longest side (3,600 pixels at DPI): hundreds of rows share it, not each their own
+LABEL_MAX = 120  # rows or columns up to which each gets its tick label (more are unreadable at MAX_INCHES)
 ROLE_COLOURS = {"language": "tab:blue", "task": "tab:orange", None: "dimgray"}
 _ROLE_CMAPS = {"language": "Blues", "task": "Oranges", None: "Greys"}
 _ROLE_STYLES = {"language": "-", "task": "--", None: ":"}
@@ -102,7 +104,16 @@ def _diverging(limit: float) -> tuple[Any, Any]:
     return cmap, mcolors.Normalize(vmin=-limit, vmax=limit)
 
 
+def _inches(size: float) -> float:
+    """A figure side, capped at MAX_INCHES: a heatmap of 300 languages is not 137 inches (a 14k-pixel image)."""
+    return min(size, MAX_INCHES)
+
+
 def _ticks(ax: Axes, rows: Sequence[str], cols: Sequence[str]) -> None:
+    if max(len(rows), len(cols)) > LABEL_MAX:  # too many to read: the title says so
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
     long = max((len(c) for c in cols), default=0)
     rotate = len(cols) > 6 or long > 6
     ax.set_xticks(range(len(cols)), labels=list(cols), rotation=45 if rotate else 0, ha="right" if rotate else "center",
@@ -134,7 +145,8 @@ def improvement_heatmap(
     limit = limit or float(finite.max(initial=0.0)) or 1.0
     cmap, norm = _diverging(limit)
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(cols) + 3.0), max(3.5, 0.5 * len(rows) + 2.0)))
+    width, height = _inches(max(5.0, 0.75 * len(cols) + 3.0)), _inches(max(3.5, 0.5 * len(rows) + 2.0))
+    fig, ax = plt.subplots(figsize=(width, height))
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto")
     _ticks(ax, rows, cols)
     ax.set_xlabel(col_label)
@@ -222,7 +234,7 @@ def cosine_heatmap(
     limit = float(np.max(np.abs(finite))) if finite.size else 1.0
     cmap, norm = _diverging(limit)
     plt = _pyplot()
-    side = max(4.5, 0.55 * n + 2.5)
+    side = _inches(max(4.5, 0.55 * n + 2.5))
     fig, ax = plt.subplots(figsize=(side + 1.2, side))
     image = ax.imshow(np.ma.masked_invalid(off), cmap=cmap, norm=norm)
     _ticks(ax, labels, labels)
@@ -267,7 +279,7 @@ def density_plot(modules: Sequence[Module], path: str | Path, title: str = "Weig
 
     plt = _pyplot()
     n = len(modules)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13.0, max(4.5, 0.32 * n + 2.5)),
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13.0, _inches(max(4.5, 0.32 * n + 2.5))),
                                       gridspec_kw={"width_ratios": [1.6, 1.0]})
     by_role: dict[str | None, list[int]] = {}
     for i, m in enumerate(modules):
@@ -354,7 +366,7 @@ def distance_vs_cosine(
     data = modules if isinstance(modules, DistancePairs) else distance_cosine_pairs(modules, kind)
     plt = _pyplot()
     groups = data.groups()
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 5.0), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(groups), figsize=(_inches(5.5 * len(groups)), 5.0), squeeze=False, sharey=True)
     palette = {"language–language": "tab:blue", "task–task": "tab:orange", "language–task": "tab:purple"}
     others = iter(plt.get_cmap("tab10").colors[4:])
     for ax, group in zip(axes[0], groups, strict=True):
@@ -395,13 +407,14 @@ def distance_heatmap(matrix: DistanceMatrix, kind: str, path: str | Path) -> Pat
     values = matrix[kind]
     n = len(matrix.codes)
     plt = _pyplot()
-    size = max(4.0, 0.45 * n + 2.0)
+    size = _inches(max(4.0, 0.45 * n + 2.0))
     fig, ax = plt.subplots(figsize=(size + 1.0, size))
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis_r")
     _ticks(ax, matrix.codes, matrix.codes)
     if n <= ANNOTATE_MAX:
         _annotate(ax, values, ".2f", 1.0)
-    ax.set_title(f"URIEL {kind} distance")
+    ax.set_title(f"URIEL {kind} distance" + (f", {n} languages (too many to label; --json lists the matrix)"
+                                             if n > LABEL_MAX else ""))
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=f"{kind} distance")
     return _save(fig, path)
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from langarith.arith.identity import check_one_base
-from langarith.arith.lowrank import Term, concatenate_terms, pad_rank, truncate_sums
+from langarith.arith.lowrank import Term, check_rank_fits, concatenate_terms, pad_rank, truncate_sums
 from langarith.arith.module import LoraPair, Module
 from langarith.arith.provenance import composed
 from langarith.core.errors import IncompatibleModulesError, NonFiniteError, SemanticsError, SharedInitWarning
@@ -349,6 +349,7 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
     if rank is None:
         factors = {layer: concatenate_terms(parts) for layer, parts in sums.items()}
     else:
+        check_rank_fits(sums, rank)
         factors = truncate_sums(sums, rank)
 
     out_rank = rank if rank is not None else max(a.shape[0] for a, _ in factors.values())

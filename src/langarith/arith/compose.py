@@ -3,13 +3,14 @@ provenance. The one entry point behind `langarith compose` and the Python API.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from langarith.arith.algebra import ModuleVector, Semantics
-from langarith.arith.expr import evaluate, names_in
+from langarith.arith.expr import canonical, evaluate, is_name, names_in
 from langarith.arith.formats import load, save
 from langarith.arith.identity import common_base
 from langarith.arith.module import Module
@@ -45,7 +46,8 @@ def compose(
     started = datetime.now(timezone.utc)
     provenance: dict[str, Any] = {}
     if expression is not None:
-        loaded = {name: load(path, name=name) for name, path in (modules or {}).items()}
+        _check_module_names(modules or {})
+        loaded = {canonical(name): load(path, name=name) for name, path in (modules or {}).items()}
 
         value: Module | ModuleVector = evaluate(expression, loaded)
         _check_names(expression, loaded)
@@ -75,6 +77,20 @@ def compose(
     provenance = {**composed(weights, loaded, semantics, rank, started), **provenance}
     sources = [m.source for m in loaded.values() if m.source is not None]
     return save(result, out, provenance=provenance, overwrite=overwrite, adapter_name=adapter_name, protect=sources)
+
+
+def _check_module_names(modules: Mapping[str, str | Path]) -> None:
+    """Every name one an expression can use, and no two the same once normalised (as the parser compares them)."""
+    seen: dict[str, str] = {}
+    for name in modules:
+        if not is_name(name):
+            fixed = re.sub(r"\W", "_", name)
+            raise ExpressionError(f"module name {name!r} cannot be used in an expression; use letters, digits and "
+                                  f"underscores, not starting with a digit (e.g. {fixed!r})")
+        if canonical(name) in seen:
+            raise ExpressionError(f"module names {seen[canonical(name)]!r} and {name!r} are the same name once "
+                                  "normalised (NFKC, as Python compares identifiers); rename one")
+        seen[canonical(name)] = name
 
 
 def _check_names(expression: str, loaded: Mapping[str, Module]) -> None:

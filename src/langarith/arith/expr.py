@@ -14,6 +14,7 @@ import itertools
 import math
 import operator
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ _BINARY: dict[str, tuple[int, Callable[[Any, Any], Any]]] = {
 }
 _UNARY = 3  # binds tighter than any binary operator
 _FUNCS: dict[str, Callable[[list[Any]], ModuleVector]] = {"mean": mean, "sum": vsum}
-_TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)"
+_TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[^\W\d]\w*)"
                     r"|(?P<bad>\*\*)|(?P<op>[-+*/(),]))")
 _EXAMPLE = "Write arithmetic over module names and numbers, e.g. \"0.7*task_en + 0.3*(lang_pt - lang_en)\""
 
@@ -39,8 +40,21 @@ class _Token:
     at: int
 
 
+def is_name(name: str) -> bool:
+    """Whether `name` can stand for a module in an expression: a Python identifier (`task_pt`, `λ·task_pt`,
+    `tâche_pt`), as the parser reads one."""
+    return name.isidentifier()
+
+
+def canonical(name: str) -> str:
+    """A name as expressions compare it: NFKC-normalised, as Python compares identifiers (`tâche` typed with a
+    combining accent is `tâche`)."""
+    return unicodedata.normalize("NFKC", name)
+
+
 def evaluate(expression: str, modules: Mapping[str, Module | ModuleVector]) -> ModuleVector:
     """Evaluate `expression` with `modules` bound to their names; the result must be a module."""
+    modules = {canonical(name): value for name, value in modules.items()}
     value = _Parser(expression.strip(), modules).run()
     if not isinstance(value, ModuleVector):
         raise ExpressionError(f"expression {expression!r} is a number ({value}), not a module")
@@ -53,7 +67,7 @@ def names_in(expression: str) -> set[str]:
         tokens = _tokens(expression.strip())
     except ExpressionError:
         return set()
-    return {t.text for t, after in itertools.pairwise(tokens) if t.kind == "name" and after.text != "("}
+    return {canonical(t.text) for t, after in itertools.pairwise(tokens) if t.kind == "name" and after.text != "("}
 
 
 def _tokens(source: str) -> list[_Token]:
@@ -68,10 +82,18 @@ def _tokens(source: str) -> list[_Token]:
             raise ExpressionError(f"unsupported syntax {snippet!r} in expression; allowed: numbers, module names, "
                                   f"+ - * /, parentheses, and {', '.join(f'{f}(...)' for f in _FUNCS)}")
         kind = match.lastgroup or "op"
-        tokens.append(_Token(kind, match.group(kind), match.start(kind)))
-        at = match.end()
+        at = _identifier_end(source, match.end()) if kind == "name" else match.end()
+        tokens.append(_Token(kind, source[match.start(kind):at], match.start(kind)))
     tokens.append(_Token("end", "", len(source)))
     return tokens
+
+
+def _identifier_end(source: str, at: int) -> int:
+    """Where a name that runs to `at` ends: identifiers go on with characters `\\w` lacks (the middle dot of
+    `λ·task`, combining accents)."""
+    while at < len(source) and ("a" + source[at]).isidentifier():
+        at += 1
+    return at
 
 
 class _Parser:
@@ -176,6 +198,7 @@ class _Parser:
         self.values.append(_FUNCS[name](args))
 
     def _module(self, name: str) -> ModuleVector:
+        name = canonical(name)
         if name in self.modules:
             value = self.modules[name]
             return value.vector if isinstance(value, Module) else value

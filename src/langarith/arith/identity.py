@@ -235,7 +235,7 @@ def _build_identity(build: _Build, folder: Path | None) -> BaseIdentity:
 
 def _in_cache(name: str) -> Path | None:
     try:
-        folder = cache_dir("models") / name
+        folder = cache_dir("models", write=False) / name
     except LangarithError:
         return None
     return folder if folder.is_dir() else None
@@ -244,7 +244,8 @@ def _in_cache(name: str) -> Path | None:
 def _only_build_in_cache(build: _Build) -> Path | None:
     """This machine's build of `build`, when there is exactly one in the cache."""
     try:
-        found = [p for p in cache_dir("models").iterdir() if build.folder.fullmatch(p.name) and weight_files(p)]
+        found = [p for p in cache_dir("models", write=False).iterdir()
+                 if build.folder.fullmatch(p.name) and weight_files(p)]
     except (LangarithError, OSError):
         return None
     return found[0] if len(found) == 1 else None

@@ -22,12 +22,13 @@ import ctypes
 import errno
 import glob
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from langarith.core.errors import OutputExistsError, OutputWriteError
+from langarith.core.errors import LangarithError, OutputExistsError, OutputWriteError
 
 try:  # POSIX; elsewhere writes are atomic but not locked
     import fcntl
@@ -99,15 +100,54 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def _place_errors(out: Path) -> Iterator[None]:
-    """A read-only, full or impossible output place becomes one line naming `out`, not a traceback."""
+    """A read-only, full or impossible output place becomes one line naming `out`, not a traceback; so does a
+    library's own error for one (safetensors' "… (os error 28)", torch.save's "unexpected pos" on a full disk)."""
     try:
         yield
-    except OSError as err:
-        if err.errno not in _PLACE_ERRNOS:
+    except LangarithError:
+        raise
+    except Exception as err:
+        code = _place_errno(err, out.parent)
+        if code is None:
             raise
-        where = f" ({err.filename})" if err.filename and str(err.filename) != str(out) else ""
-        raise OutputWriteError(f"cannot write {out}: {err.strerror}{where}; choose a writable --out with free space"
-                               ) from err
+        filename = getattr(err, "filename", None)
+        where = f" ({filename})" if filename and str(filename) != str(out) else ""
+        raise OutputWriteError(f"cannot write {out}: {os.strerror(code)}{where}; choose a writable --out with free "
+                               "space") from err
+
+
+_WRAPPED_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how Rust libraries (safetensors) report an OS error
+_NEARLY_FULL = 1 << 20  # bytes free below which a library's failed write is put down to a full disk
+
+
+def _place_errno(err: BaseException, folder: Path) -> int | None:
+    """The errno of the output place behind `err` (an OSError, one a library wrapped in its message or its cause),
+    else ENOSPC when the disk under `folder` is all but full, or EFBIG under a file-size limit; None for an error of
+    anything else."""
+    seen: BaseException | None = err
+    for _ in range(8):  # the error, its cause, the cause's cause…
+        if seen is None:
+            break
+        code = seen.errno if isinstance(seen, OSError) else None
+        found = _WRAPPED_OS_ERROR.search(str(seen)) if code is None else None
+        code = int(found.group(1)) if found else code
+        if code is not None:
+            return code if code in _PLACE_ERRNOS else None
+        seen = seen.__cause__ or seen.__context__
+    try:
+        full = shutil.disk_usage(folder).free < _NEARLY_FULL
+    except OSError:
+        return None
+    return errno.ENOSPC if full else errno.EFBIG if _file_size_limited() else None
+
+
+def _file_size_limited() -> bool:
+    """Whether this process runs under a file-size limit (`ulimit -f`), past which a library's write fails."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover
+        return False
+    return resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY
 
 
 def _refuse_existing(out: Path, overwrite: bool) -> None:

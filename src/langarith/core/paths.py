@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -10,13 +11,24 @@ import numpy as np
 
 from langarith.core.errors import LangarithError
 
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}  # a cache that can be read but not added to
 
-def cache_dir(*parts: str) -> Path:
-    """`$LANGARITH_CACHE`, else `$XDG_CACHE_HOME/langarith`, else `~/.cache/langarith`; created on use."""
+
+def cache_dir(*parts: str, write: bool = True) -> Path:
+    """`$LANGARITH_CACHE`, else `$XDG_CACHE_HOME/langarith`, else `~/.cache/langarith`; created on use. With
+    `write=False` (a reader, or one whose writes are optional) the folder is returned even where it is read-only (or
+    cannot be made there): a warm cache on a read-only disk is still read, and a missing folder holds nothing."""
     root = os.environ.get("LANGARITH_CACHE")
     try:
         base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langarith"
         path = base.joinpath(*parts)
+        if not write:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                if err.errno not in _READ_ONLY:
+                    raise
+            return path
         path.mkdir(parents=True, exist_ok=True)
     except (OSError, RuntimeError) as err:  # read-only, a file in the way, no home folder
         raise LangarithError(f"cannot use the cache folder ({err}); set LANGARITH_CACHE to a writable folder") from err

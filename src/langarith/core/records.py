@@ -89,7 +89,7 @@ def file_sha256(path: Path) -> str:
     stat = real.stat()
     key = hashlib.sha256(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
     try:
-        cached = cache_dir("fingerprints") / f"{key}.npz"
+        cached = cache_dir("fingerprints", write=False) / f"{key}.npz"
     except LangarithError:  # an unusable cache: hash every time
         cached = None
     known = read_npz(cached) if cached is not None else None

@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from langarith.arith.formats import load
+from langarith.arith.formats import MANIFEST, load
+from langarith.arith.formats.files import read_json
 from langarith.arith.identity import model_hint
 from langarith.arith.module import Module
 from langarith.core.errors import LangarithError
@@ -74,6 +75,15 @@ def cached_search(predict: Callable[[float, list[Example]], list[Any]], task: Ta
     return chosen(Evidence(grid, rows_predicted, None if chosen.reads == "inputs" else metric, len(dev), seed))
 
 
+def check_batch_size(batch_size: int | None) -> None:
+    """Refuse a batch size that would evaluate nothing (0: no batch ever ends; below 0: slices that skip rows)."""
+    if batch_size is None:
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise EvaluationError(f"--batch-size {batch_size!r}: give a whole number of examples per forward pass, at "
+                              "least 1 (or leave it out for the device's default)")
+
+
 def load_examples(task: Task, data: str | Path, language: str, split: str, limit: int | None = None) -> list[Example]:
     if limit is not None and limit < 1:
         raise EvaluationError(f"--limit {limit} would evaluate nothing; give a positive number of examples, or "
@@ -93,6 +103,25 @@ def same_base(module: Module, info: Any) -> None:
     if base is not None and not base.same_as(info.identity):
         raise EvaluationError(f"{module.label} was trained on {base.describe()}, but this evaluation runs "
                               f"{info.identity.describe()} from {info.path}; pass --model {model_hint(base)}")
+
+
+def same_task(module: Module | str | Path, task: Task) -> None:
+    """Refuse a task module langarith trained on another task (its manifest records which): scored on this one, it
+    would run and give a number for a task it never learned. Modules without that record pass."""
+    if isinstance(module, Module):
+        role, trained = module.role, (module.training or {}).get("task")
+    else:
+        manifest = Path(module).expanduser() / MANIFEST
+        info = read_json(manifest) if manifest.is_file() else {}
+        role, trained = info.get("role"), info.get("task")
+    if role == "task" and isinstance(trained, str) and trained != task.name:
+        raise EvaluationError(f"{_shown(module)} was trained on {trained} (its langarith.json says so), not on "
+                              f"{task.name}; evaluate it with --task {trained}, or pass a module trained on "
+                              f"{task.name}")
+
+
+def _shown(module: Module | str | Path) -> str:
+    return module.label if isinstance(module, Module) else str(module)
 
 
 def finite(module: Module | str | Path) -> Module:

@@ -25,7 +25,7 @@ from langarith.arith.recipes import RECIPES, RecipeInputs
 from langarith.core.atomic import check_out
 from langarith.core.errors import RecipeError
 from langarith.core.records import run_record
-from langarith.evaluation.base import load_examples
+from langarith.evaluation.base import check_batch_size, load_examples, same_task
 from langarith.scoring.choosers import Evidence, get_chooser
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP, SearchResult, lambda_grid
 from langarith.tasks import get_task, split_name
@@ -43,6 +43,7 @@ def search_lambda(recipe: str, *, target: str, task: str, task_modules: Mapping[
     module at that λ is saved there. `transfer` names the languages whose labeled dev data a chooser that reads
     λ from elsewhere tunes on; `madx_task` makes the recipe's result the language adapter under that task
     adapter (encoders). An existing `out` is refused before anything is loaded, unless `overwrite`."""
+    check_batch_size(batch_size)
     given = {**{f"task_{c}": p for c, p in (task_modules or {}).items()},
              **{f"lang_{c}": p for c, p in (lang_modules or {}).items()},
              **({"madx_task": madx_task} if madx_task is not None else {})}
@@ -66,6 +67,8 @@ def search_lambda(recipe: str, *, target: str, task: str, task_modules: Mapping[
         task={c: load_as(Path(p), c, "task") for c, p in (task_modules or {}).items()},
         lang={c: load_as(Path(p), c, "language") for c, p in (lang_modules or {}).items()},
         source=source, target=target, related=list(related) if related else None)
+    for module in inputs.task.values():
+        same_task(module, chosen_task)
     default_low, default_high = PAPER_LAMBDAS if recipe == "ties" else (0.0, 1.0)
     grid = lambda_grid(step, default_low if low is None else low, default_high if high is None else high)
 

@@ -29,7 +29,15 @@ from langarith.arith.module import Module
 from langarith.core import devices, timing
 from langarith.core.progress import progress
 from langarith.evaluation import deltas
-from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, finite, load_examples, same_base
+from langarith.evaluation.base import (
+    EvalResult,
+    EvaluationError,
+    cached_search,
+    check_batch_size,
+    finite,
+    load_examples,
+    same_base,
+)
 from langarith.prompts import fit_prompt, target
 from langarith.scoring.metrics import sentencepiece_tokenizer
 from langarith.tasks import Example, Task, get_task
@@ -42,6 +50,7 @@ class DecoderEvaluator:
 
     def __init__(self, model: str | None = None, *, batch_size: int | None = None, max_prompt: int = 224,
                  progress: bool = True, console: Any = None, rouge_tokenizer: str | Path | None = None):
+        check_batch_size(batch_size)
         self.info = models.resolve(model)
         if self.info.family != self.family:
             raise EvaluationError(f"{self.info.name} is a {self.info.family} model; this evaluator prompts a "

@@ -27,7 +27,15 @@ from langarith.arith.formats.adapterhub import PLACEHOLDER
 from langarith.arith.module import Module
 from langarith.core import devices, timing
 from langarith.core.progress import progress
-from langarith.evaluation.base import EvalResult, EvaluationError, cached_search, finite, load_examples, same_base
+from langarith.evaluation.base import (
+    EvalResult,
+    EvaluationError,
+    cached_search,
+    check_batch_size,
+    finite,
+    load_examples,
+    same_base,
+)
 from langarith.evaluation.deltas import as_written
 from langarith.methods.bottleneck import quiet
 from langarith.models import heads
@@ -47,6 +55,7 @@ class MadxEvaluator:
                  max_len: int = 256, progress: bool = True, console: Any = None):
         from adapters.composition import Stack
 
+        check_batch_size(batch_size)
         self.info = models.resolve(model)
         if self.info.family != "encoder":
             raise EvaluationError(f"MAD-X evaluation needs an encoder model; {self.info.name} is a {self.info.family}")
@@ -156,6 +165,11 @@ class MadxEvaluator:
         import torch
 
         kind = heads.head_kind(task)
+        unseen = heads.unseen_labels(task, examples, self.labels) if self.labels else []
+        if unseen:
+            raise EvaluationError(f"these {task.name} rows have labels {unseen[:5]} that the task adapter's head "
+                                  f"never learned (it knows {', '.join(self.labels)}); it could never predict them. "
+                                  "Evaluate on data with the head's labels, or train the task adapter on these")
         rows = heads.encode(task, examples, self.tokenizer, self.max_len, self.labels)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # less padding
         out: list[Any] = [None] * len(rows)

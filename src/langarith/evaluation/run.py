@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from langarith.core.atomic import check_file
-from langarith.evaluation.base import EvalResult, EvaluationError, load_examples
+from langarith.evaluation.base import EvalResult, EvaluationError, check_batch_size, load_examples, same_task
 from langarith.models import resolve
 from langarith.tasks import get_task
 
@@ -24,9 +24,12 @@ def evaluate(module: str | Path | None = None, *, task: str, lang: str, data: st
     is replaced only with `overwrite`."""
     from langarith.evaluation import MadxEvaluator, merged_evaluator  # torch and transformers: loaded here
 
+    check_batch_size(batch_size)
     if predictions is not None:
         check_file(Path(predictions), overwrite, "--predictions")
     chosen = get_task(task)
+    if module is not None:
+        same_task(module, chosen)
     where = chosen.where(Path(data) if data is not None else None)
     examples = load_examples(chosen, where, lang, split, limit)
     if lang_module is not None or (model is not None and resolve(model).family == "encoder"):

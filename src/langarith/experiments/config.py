@@ -237,20 +237,62 @@ def nearest_partner(target: str, pool: Sequence[str], source: str) -> str:
 
 
 MAX_ALIASES = 100  # YAML aliases a config may use: enough for shared budgets, far from an alias bomb
+MAX_VALUES = 100_000  # values a config may hold once its aliases are expanded (the largest shipped: a few hundred)
+MAX_DEPTH = 50  # nesting of lists and mappings a config may have (the shipped ones: 4)
 
 
 class _ConfigLoader(yaml.SafeLoader):
-    """YAML's safe loader, with a cap on aliases: a few hundred bytes of nested aliases otherwise expand into
-    gigabytes when validated."""
+    """YAML's safe loader, with caps on aliases, on the values they expand into and on nesting: a few hundred bytes
+    of aliases, each naming the one before twice, otherwise expand into 2^N values when validated."""
 
     aliases = 0
+    depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases (&anchor / *alias); write the values out")
-        return super().compose_node(parent, index)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.YAMLError(f"lists or mappings nested more than {MAX_DEPTH} deep; a config is a few levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node) > MAX_VALUES:
+            raise yaml.YAMLError(f"its aliases expand into more than {MAX_VALUES:,} values (an alias bomb?); write "
+                                 "the values out")
+        return node
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the node graph holds once every alias is expanded, counted with each shared node's size
+    known once (so that counting takes as long as the file is, not as long as its expansion)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if ready or not children:
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_VALUES + 1)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def load_config(path: str | Path, budget: str | None = None) -> Config:

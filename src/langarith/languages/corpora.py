@@ -84,27 +84,57 @@ def _read(spec: str, language: str | None, data: str | Path | None) -> tuple[lis
 
 
 def read_file(path: Path, field: str = "text") -> list[str]:
+    """`field` of every record of a `.jsonl` or `.tsv` file, or every line of any other file. A record that lacks
+    the field, or a TSV row with more or fewer fields than its header, is an error naming its line: read as it
+    is, it would become the text "None" or lose what follows a stray tab."""
     try:
         if path.suffix == ".jsonl":
-            docs = []
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if line.strip():
-                    record = json.loads(line)
-                    if field not in record:
-                        raise CorpusError(f"{path}:{n} has no {field!r} field (found {sorted(record)[:5]})")
-                    docs.append(str(record[field]))
-            return docs
+            return _jsonl_field(path, field)
         if path.suffix == ".tsv":
-            with path.open(encoding="utf-8", newline="") as fh:
-                rows = list(csv.DictReader(fh, delimiter="\t"))
-            if rows and field not in rows[0]:
-                raise CorpusError(f"{path} has no {field!r} column (columns: {', '.join(rows[0])})")
-            return [r[field] for r in rows]
+            return _tsv_column(path, field)
         return path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise CorpusError(f"{path} is not UTF-8 text ({err}); convert it first") from err
     except (json.JSONDecodeError, csv.Error, OSError) as err:
         raise CorpusError(f"{path} could not be read ({err})") from err
+
+
+def _jsonl_field(path: Path, field: str) -> list[str]:
+    docs = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if not isinstance(record, dict):
+            raise CorpusError(f"{path}:{n} is a JSON {type(record).__name__}, not an object with a {field!r} field")
+        if field not in record:
+            raise CorpusError(f"{path}:{n} has no {field!r} field (found {sorted(record)[:5]})")
+        value = record[field]
+        if value is None or isinstance(value, dict | list | bool):
+            raise CorpusError(f"{path}:{n}: its {field!r} is {json.dumps(value)[:40]}, not text; fix or remove the "
+                              "line")
+        docs.append(str(value))
+    return docs
+
+
+def _tsv_column(path: Path, field: str) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        rows, ends = [], []  # each row, and the file line it ends on (a quoted field may span lines)
+        for row in reader:
+            rows.append(row)
+            ends.append(reader.line_num)
+        header = reader.fieldnames or []
+    if rows and field not in header:
+        raise CorpusError(f"{path} has no {field!r} column (columns: {', '.join(header)})")
+    for n, row in zip(ends, rows, strict=True):
+        extra, missing = row.get(None), [k for k in header if row.get(k) is None]  # type: ignore[call-overload]
+        if extra or missing:
+            count = len(header) + len(extra or []) - len(missing)
+            raise CorpusError(f"{path}:{n}: the row has {count} tab-separated fields, the header {len(header)} "
+                              f"({', '.join(header)}); " + ("a tab inside a field? Quote the field or replace the tab"
+                                                           if extra else f"it lacks {', '.join(missing)}"))
+    return [r[field] for r in rows]
 
 
 def _part_for(code: str, root: Path, title: str, parts: list[str] | None = None) -> str:

@@ -38,8 +38,12 @@ def known(language: str) -> bool:
 
 def share_in_language(texts: list[str], language: str, sample: int = 200) -> tuple[float | None, str | None]:
     """(share of a spread-out sample identified as `language`, the most common identified language);
-    (None, None) when the identifier does not cover `language`."""
-    if not texts or not known(language):
+    (None, None) when the identifier does not cover `language`, or cannot load its model (it unpacks it into a
+    temporary file: a full disk there makes this warning-only check say nothing rather than stop a training)."""
+    try:
+        if not texts or not known(language):
+            return None, None
+    except OSError:
         return None, None
 
     target = resolve(language).iso639_3

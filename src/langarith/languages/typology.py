@@ -98,7 +98,7 @@ def distance_matrix(codes: Sequence[str | Language], kinds: Iterable[str] = KIND
     key = hashlib.sha256(
         json.dumps([data_version(), kinds, identity, [sorted(r.items()) for r in rows]]).encode()
     ).hexdigest()[:24]
-    path = cache_dir("typology") / f"matrix-{key}.npz"
+    path = cache_dir("typology", write=False) / f"matrix-{key}.npz"
     cached = read_npz(path)
     if cached is not None and set(cached) == set(kinds):
         values = cached

@@ -138,7 +138,7 @@ def load_table() -> Table:
     key = data_version()
     if key in _tables:
         return _tables[key]
-    path = cache_dir("typology") / f"uriel-{key}.npz"
+    path = cache_dir("typology", write=False) / f"uriel-{key}.npz"
     arrays = read_npz(path)
     if arrays is None:
         arrays = _build_table_arrays()

@@ -84,10 +84,10 @@ def convert_once(name: str, label: str, model: str, required: Sequence[str],
     folder `staged` (marker included) and may use `work` for scratch files. Later calls only check that the
     folder is complete. `label` ("default model") and `model` (its name) are for messages; `size` is the disk
     space a conversion needs."""
-    models = cache_dir("models")
-    final = models / name
-    if is_complete(final, required):
+    final = cache_dir("models", write=False) / name
+    if is_complete(final, required):  # a warm cache, read-only or not
         return final
+    models = cache_dir("models")  # converting writes: a read-only cache is an error from here on
     console = console or stderr_console()
     with _lock(models / f".{name}.lock", label, console):
         if is_complete(final, required):  # another process finished while we waited

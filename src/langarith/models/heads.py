@@ -59,6 +59,19 @@ def add_head(model: Any, name: str, task: Task, labels: Sequence[str]) -> None:
 
 
 # --- examples → tensors --------------------------------------------------------------------------------------
+def unseen_labels(task: Task, examples: Sequence[Example], labels: Sequence[str] | None) -> list[str]:
+    """The labels (classification) or tags (tagging) of `examples` outside a head's `labels`, which `encode` could
+    only drop: a row's gold the head cannot predict."""
+    kind = head_kind(task)
+    if kind == "classification":
+        found = {e.label for e in examples if e.label}
+    elif kind == "tagging":
+        found = {t for e in examples if e.gold for t in e.gold[1]}
+    else:
+        return []
+    return sorted(found - set(labels or []))
+
+
 def encode(task: Task, examples: Sequence[Example], tokenizer: Any, max_len: int,
            labels: Sequence[str] | None) -> list[dict[str, Any]]:
     """One dict per example: `input_ids`, and what the head is trained on and decoded from."""

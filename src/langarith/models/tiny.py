@@ -74,6 +74,9 @@ def _tiny_dir(name: str, make: Any) -> Path:
     import torch
     from filelock import FileLock
 
+    folder = cache_dir("models", write=False) / name
+    if (folder / "config.json").exists():  # built before: read, even from a read-only cache
+        return folder
     folder = cache_dir("models") / name
     with FileLock(str(folder) + ".lock"):
         if not (folder / "config.json").exists():

@@ -40,6 +40,7 @@ DEFAULT_STRATEGY = "bracket"
 #: the strategies that pay only for whole validation sets: a recorded curve replays them exactly (`replay`)
 WHOLE_SET_STRATEGIES = ("grid", "coarse-to-fine")
 GRID_STEP = 0.05  # the papers' grid: 0, 0.05, …, 1
+MAX_GRID = 1001  # λ values a grid may hold: a step of 0.001 over [0, 1]; each costs one evaluation of the dev rows
 
 #: predictions of λ on these validation rows (what the search pays for)
 Predict = Callable[[float, Sequence[int]], Sequence[Any]]
@@ -88,6 +89,11 @@ def lambda_grid(step: float = GRID_STEP, low: float = 0.0, high: float = 1.0) ->
     """low, low+step, …, high — both ends included (λ = 1 is the task module alone: the baseline)."""
     if not all(math.isfinite(v) for v in (step, low, high)) or step <= 0 or high < low:
         raise SearchError(f"a λ grid needs step > 0 and high ≥ low; got step={step}, low={low}, high={high}")
+    count = (high - low) / step + 1
+    if count > MAX_GRID + 1e-6:
+        raise SearchError(f"a λ grid from {low:g} to {high:g} in steps of {step:g} has {count:.3g} values, more than "
+                          f"{MAX_GRID:,} (each is one evaluation of the dev rows); give a --step of at least "
+                          f"{(high - low) / (MAX_GRID - 1):g}")
     n = math.floor((high - low) / step + 1e-9)
     values = [round(low + i * step, 10) for i in range(n + 1)]
     if abs(values[-1] - high) > 1e-9:

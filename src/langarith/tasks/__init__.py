@@ -9,19 +9,23 @@ any spelling find the dataset's own folder (`en` → `eng_Latn`).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langarith.core.errors import LangarithError
+from langarith.core.errors import LangarithError, UnknownLanguageError
 from langarith.core.registry import Registry
 from langarith.data import get_dataset, is_hub, locate
 from langarith.data.hub import hub_rows
-from langarith.languages.codes import find_in
+from langarith.languages.codes import find_in, resolve, same_language
 
-__all__ = ["TASKS", "Example", "Scores", "Task", "TaskError", "get_task", "hub_rows", "is_hub", "register"]
+__all__ = ["TASKS", "Example", "Scores", "Task", "TaskError", "get_task", "hub_rows", "is_hub", "register",
+           "same_language_as_name"]
 
 
 class TaskError(LangarithError):
@@ -113,6 +117,7 @@ class Task(ABC):
         """The split file for `language` under `data` (root, language folder, or the file itself)."""
         data = Path(data).expanduser()
         if data.is_file():
+            _same_language_as_folder(data, language, self.name)
             return data
         if not data.exists():
             raise TaskError(f"{data} does not exist; pass --data with the {self.name} dataset folder or a file")
@@ -127,6 +132,41 @@ class Task(ABC):
             present = ", ".join(sorted(p.name for p in (data / folder).iterdir()))
             raise TaskError(f"{path} does not exist (the {split} split is missing; present: {present})")
         return path
+
+
+def _same_language_as_folder(path: Path, language: str, task: str) -> None:
+    """Refuse a file of one language's folder in a dataset's layout (`sib200/eng_Latn/test.tsv`, beside
+    `sib200/por_Latn/test.tsv`) given for another language: its rows would be scored as that language's."""
+    folder = path.parent
+    try:
+        if same_language(folder.name, language):
+            return
+    except UnknownLanguageError:  # the folder names no language (or --lang is unknown: said elsewhere)
+        return
+    with contextlib.suppress(OSError):
+        for sibling in itertools.islice(folder.parent.iterdir(), 500):
+            if sibling != folder and (sibling / path.name).is_file() and _names_language(sibling.name):
+                raise TaskError(f"{path} is in the {folder.name} folder of a {task} dataset, not {language}'s; pass "
+                                f"--lang {folder.name}, or {language}'s own file")
+
+
+def same_language_as_name(path: Path, pattern: str, language: str, task: str) -> None:
+    """Refuse a file whose own name says it holds another language (`xquad.ar.json`, given for de): `pattern`, a
+    regular expression, finds the code in the name as its group `lang`."""
+    found = re.fullmatch(pattern, path.name)
+    if found is None or not _names_language(found["lang"]) or not _names_language(language):
+        return
+    if not same_language(found["lang"], language):
+        raise TaskError(f"{path} is the {found['lang']} file of {task}, not {language}'s; pass --lang {found['lang']}, "
+                        f"or {language}'s own file")
+
+
+def _names_language(name: str) -> bool:
+    try:
+        resolve(name)
+    except UnknownLanguageError:
+        return False
+    return True
 
 
 TASKS: Registry[Task] = Registry("task", TaskError, group="tasks")

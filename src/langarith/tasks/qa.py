@@ -11,7 +11,7 @@ from typing import Any
 from langarith.languages.codes import find_in, to_iso1
 from langarith.prompts import prompt, target
 from langarith.scoring.metrics import squad_em_f1, squad_scores
-from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register
+from langarith.tasks import Example, Scores, Task, TaskError, hub_rows, is_hub, register, same_language_as_name
 
 XQUAD = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 PARAGRAPHS_PER_ARTICLE = 5
@@ -67,6 +67,8 @@ class Qa(Task):
         if is_hub(data):
             return articles_from_rows(hub_rows(data, self.hub_config(language), "validation"))
         data = Path(data).expanduser()
+        if data.is_file():
+            same_language_as_name(data, r"xquad\.(?P<lang>[^.]+)\.json", language, self.name)
         path = data if data.is_file() else data / f"xquad.{to_iso1(language) or language}.json"
         if not path.exists():
             raise TaskError(f"{path} does not exist; pass --data with the XQuAD folder or a SQuAD JSON file")

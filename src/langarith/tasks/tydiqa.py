@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from langarith.languages.codes import to_iso1
-from langarith.tasks import Example, TaskError, hub_rows, is_hub, register
+from langarith.tasks import Example, TaskError, hub_rows, is_hub, register, same_language_as_name
 from langarith.tasks.qa import Qa, example
 
 #: split → (file kind, the hash buckets of 20 it keeps)
@@ -60,6 +60,7 @@ class TydiQa(Qa):
     def file(self, data: Path, language: str, kind: str) -> Path:
         data = Path(data).expanduser()
         if data.is_file():
+            same_language_as_name(data, r"tydiqa\.goldp\.(?P<lang>[^.]+)\..*", language, self.name)
             return data
         code = to_iso1(language) or language
         path = data / f"tydiqa.goldp.{code}.{kind}.json"

@@ -184,7 +184,7 @@ def packed(texts: list[str], tokenizer: Any, seq_len: int, max_sequences: int | 
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
-    path = cache_dir("packed") / f"{digest.hexdigest()[:24]}.npz"
+    path = cache_dir("packed", write=False) / f"{digest.hexdigest()[:24]}.npz"
     cached = read_npz(path)  # None: not there yet, or unreadable
     if cached is not None and "sequences" in cached:
         return cached["sequences"].astype(np.int64)
@@ -250,6 +250,11 @@ def task_data(spec: TrainSpec, family: str, method: str, tokenizer: Any) -> Trai
                              f"--method bottleneck, not {method}")
         kind = heads.head_kind(task)
         labels = task.head_labels(data, first, examples)
+        unseen = heads.unseen_labels(task, examples, labels)
+        if unseen and labels:
+            raise TrainError(f"{data}: the rows have labels {unseen[:5]} outside the head's ({', '.join(labels)}, "
+                             f"read for {first}); they would be left out of training. Give languages that share "
+                             "one label set")
         pairs = heads.encode(task, examples, tokenizer, spec.max_len, labels)
         return TrainingData(f"{kind}-head:{task.name}", len(pairs), None,
                             {"task": task.name, "labels": labels, "head": kind, **common}, pairs=pairs, task=task,

@@ -107,3 +107,14 @@ def test_merges_record_the_weights_they_apply(make_peft, tmp_path):
         out = compose(tmp_path / method, recipe=method, task={"en": str(a), "pt": str(b)}, params=params, lam=1.0)
         provenance = json.loads((out / "langarith.json").read_text())["provenance"]
         assert list(provenance["weights"].values()) == weights, method
+
+
+def test_a_negative_dare_seed_or_a_rank_no_layer_holds_is_refused():
+    a, b = synthetic_lora(1), synthetic_lora(2)  # layers of 5 × 7: rank at most 5
+    with pytest.raises(SemanticsError, match="seed must be a whole number"):
+        merge("dare", [a, b], seed=-1)
+    with pytest.raises(SemanticsError, match=r"--rank 6 is more than any layer can hold.*at most 5"):
+        merge("ties", [a, b], semantics="delta", rank=6)
+    with pytest.raises(SemanticsError, match="positive integer, got 0"):
+        merge("ties", [a, b], semantics="delta", rank=0)  # was: silently the default rank
+    assert merge("ties", [a, b], semantics="delta", rank=5).rank == 5

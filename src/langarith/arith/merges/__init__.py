@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from langarith.arith.algebra import SEMANTICS, Semantics, check_compatible, check_finite, combine_extras
-from langarith.arith.lowrank import as_matrices, lora_delta
+from langarith.arith.lowrank import as_matrices, check_rank_fits, lora_delta
 from langarith.arith.module import LoraPair, Module
 from langarith.core.errors import SemanticsError
 from langarith.core.registry import Registry
@@ -104,6 +104,9 @@ def _merge_deltas(fn: MergeMethod, modules: list[Module], weights: np.ndarray, r
     for m in modules[1:]:
         if set(m.lora) != set(layers):
             raise SemanticsError(f"{m.label} and {ref.label} adapt different layers; merge modules with equal targets")
+    if rank is not None:
+        check_rank_fits({layer: (ref.tensors[ref.lora[layer].a], ref.tensors[ref.lora[layer].b]) for layer in layers},
+                        rank)
     dense = [{layer: lora_delta(m, layer) for layer in layers} for m in modules]
     template = dense[0]
     stacked = np.stack([_flatten(d, layers) for d in dense])

@@ -14,6 +14,8 @@ def dare(stacked: np.ndarray, weights: np.ndarray, drop_rate: float = 0.5, seed:
          rescale: bool = True) -> np.ndarray:
     if not 0.0 <= drop_rate < 1.0:
         raise SemanticsError(f"DARE drop rate must be in [0, 1), got {drop_rate}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise SemanticsError(f"DARE --seed must be a whole number ≥ 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     keep = rng.random(stacked.shape) >= drop_rate
     dropped = np.where(keep, stacked, 0.0)
