@@ -29,6 +29,7 @@ from langarith.data import data_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = data_folder() or ROOT.parent / "shared" / "data"  # the local data folder (langarith.data's order)
+T, L = "--task-module", "--lang-module"  # a recipe's modules, LANG=DIR
 OUTCOMES = ("clean error", "correct result", "traceback", "silently wrong", "data loss", "hang", "other")
 
 
@@ -200,7 +201,7 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
              match="cannot be used in an expression"))
     add(Case("compose: expression", "module given twice", ["compose", "a", "--module", f"a={lp}", "--module",
              f"a={le}", *out("x")], match="twice"))
-    add(Case("compose: expression", "--task with an expression", ["compose", "a", "--module", f"a={lp}", "--task",
+    add(Case("compose: expression", "--task with an expression", ["compose", "a", "--module", f"a={lp}", T,
              f"en={te}", *out("x")], match="--recipe"))
 
     # compose: bad module inputs
@@ -239,43 +240,43 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
 
     # compose: recipes
     for name, args, match in [
-        ("unknown recipe", ["--recipe", "nope", "--task", m("task_en")], "unknown recipe"),
-        ("λ above 1", ["--recipe", "add", "--task", f"en={te}", "--lang", f"pt={lp}", "--lambda", "1.5"], "λ"),
-        ("λ nan", ["--recipe", "add", "--task", f"en={te}", "--lang", f"pt={lp}", "--lambda", "nan"], "λ"),
-        ("λ missing", ["--recipe", "add", "--task", f"en={te}", "--lang", f"pt={lp}"], "λ"),
-        ("target missing, two candidates", ["--recipe", "add-subtract", "--task", f"en={te}", "--lang", f"en={le}",
-                                            "--lang", f"pt={lp}", "--lang", f"es={f['lokr']}", "--lambda", "0.5"],
+        ("unknown recipe", ["--recipe", "nope", T, m("task_en")], "Invalid value for '--recipe'"),
+        ("λ above 1", ["--recipe", "add", T, f"en={te}", L, f"pt={lp}", "--lambda", "1.5"], "λ"),
+        ("λ nan", ["--recipe", "add", T, f"en={te}", L, f"pt={lp}", "--lambda", "nan"], "λ"),
+        ("λ missing", ["--recipe", "add", T, f"en={te}", L, f"pt={lp}"], "λ"),
+        ("target missing, two candidates", ["--recipe", "add-subtract", T, f"en={te}", L, f"en={le}",
+                                            L, f"pt={lp}", L, f"es={f['lokr']}", "--lambda", "0.5"],
          "target"),
-        ("language module given as task", ["--recipe", "add", "--task", f"en={lp}", "--lang", f"pt={le}",
+        ("language module given as task", ["--recipe", "add", T, f"en={lp}", L, f"pt={le}",
                                            "--lambda", "0.5"], "language module"),
-        ("task module given as language", ["--recipe", "add", "--task", f"en={te}", "--lang", f"pt={te}",
+        ("task module given as language", ["--recipe", "add", T, f"en={te}", L, f"pt={te}",
                                            "--lambda", "0.5"], "task module"),
-        ("la with three modules", ["--recipe", "la", "--lang", f"en={le}", "--lang", f"pt={lp}", "--lang",
+        ("la with three modules", ["--recipe", "la", L, f"en={le}", L, f"pt={lp}", L,
                                    f"es={lp}", "--lambda", "0.5"], "exactly two"),
-        ("ties --top-k 0", ["--recipe", "ties", "--lang", f"en={le}", "--lang", f"pt={lp}", "--top-k", "0"], ""),
-        ("ties --top-k 150", ["--recipe", "ties", "--lang", f"en={le}", "--lang", f"pt={lp}", "--top-k", "150"],
+        ("ties --top-k 0", ["--recipe", "ties", L, f"en={le}", L, f"pt={lp}", "--top-k", "0"], ""),
+        ("ties --top-k 150", ["--recipe", "ties", L, f"en={le}", L, f"pt={lp}", "--top-k", "150"],
          ""),
-        ("ties --trim layer", ["--recipe", "ties", "--lang", f"en={le}", "--lang", f"pt={lp}", "--trim", "layer"],
+        ("ties --trim layer", ["--recipe", "ties", L, f"en={le}", L, f"pt={lp}", "--trim", "layer"],
          ""),
-        ("dare --drop-rate 1", ["--recipe", "dare", "--lang", f"en={le}", "--lang", f"pt={lp}", "--drop-rate", "1"],
+        ("dare --drop-rate 1", ["--recipe", "dare", L, f"en={le}", L, f"pt={lp}", "--drop-rate", "1"],
          ""),
-        ("ties of one module", ["--recipe", "ties", "--lang", f"en={le}"], "two or more"),
-        ("unknown language code", ["--recipe", "add", "--task", f"en={te}", "--lang", f"qq={lp}", "--target", "qq",
+        ("ties of one module", ["--recipe", "ties", L, f"en={le}"], "two or more"),
+        ("unknown language code", ["--recipe", "add", T, f"en={te}", L, f"qq={lp}", "--target", "qq",
                                    "--lambda", "0.5"], ""),
         ("--module with a recipe", ["--recipe", "add", "--module", f"a={lp}"], "--module"),
-        ("related list empty", ["--recipe", "add-related", "--task", f"en={te}", "--related", ","], ""),
+        ("related list empty", ["--recipe", "add-related", T, f"en={te}", "--related", ","], ""),
     ]:
         add(Case("compose: recipes", name, ["compose", *args, *out("r")], match=match or None))
     add(Case("compose: recipes", "target missing, the one other language", [
-        "compose", "--recipe", "add-subtract", "--task", f"en={te}", "--lang", f"en={le}", "--lang", f"pt={lp}",
+        "compose", "--recipe", "add-subtract", T, f"en={te}", L, f"en={le}", L, f"pt={lp}",
         "--lambda", "0.5", *out("t")], expect="ok",
         check=lambda work, r: "+0.5·task_en +0.5·lang_pt -0.5·lang_en" in r.stdout))
     add(Case("compose: recipes", "add-subtract with codes spelled three ways", [
-        "compose", "--recipe", "add-subtract", "--task", f"eng={te}", "--lang", f"en={le}", "--lang",
+        "compose", "--recipe", "add-subtract", T, f"eng={te}", L, f"en={le}", L,
         f"por_Latn={lp}", "--source", "eng_Latn", "--target", "pt", "--lambda", "0.7", *out("spelled")],
         expect="ok", check=lambda work, r: "+0.7·task_eng +0.3·lang_por_Latn -0.3·lang_en" in r.stdout))
     add(Case("compose: recipes", "ties records the λ and trim applied", [
-        "compose", "--recipe", "ties", "--lang", f"en={le}", "--lang", f"pt={lp}", "--trim", "tensor",
+        "compose", "--recipe", "ties", L, f"en={le}", L, f"pt={lp}", "--trim", "tensor",
         "--out", str(w / "out" / "ties")], expect="ok", check=lambda work, r: json.loads(
             (work / "out" / "ties" / "langarith.json").read_text())["provenance"]["recipe"]["lambda"] == 1.0))
 
@@ -412,22 +413,23 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
                  protect=[w / "notes"] if "predictions" in name else []))
     add(Case("evaluate / search-lambda", "the base model on 4 rows", [*ev, "--limit", "4", "--json"], expect="ok",
              check=lambda work, r: 0.0 <= json.loads(r.stdout)["metrics"]["accuracy"] <= 100.0))
-    sl = ["search-lambda", "--recipe", "add", "--task", f"en={te}", "--lang", f"pt={lp}", "--target", "pt",
-          "--eval-task", "sib200", "--dev", str(DATA / "sib200"), "--model", str(f["tiny"]), "--limit", "4"]
+    sl = ["search-lambda", "--recipe", "add", T, f"en={te}", L, f"pt={lp}", "--target", "pt",
+          "--task", "sib200", "--data", str(DATA / "sib200"), "--model", str(f["tiny"]), "--limit", "4"]
     for name, extra, match in [
         ("--split test", ["--split", "test"], "test"), ("--split Test", ["--split", "Test"], "test"),
-        ("--dev a test file", ["--dev", str(DATA / "sib200" / "por_Latn" / "test.tsv")], "test"),
+        ("--data a test file", ["--data", str(DATA / "sib200" / "por_Latn" / "test.tsv")], "test"),
         ("--step nan", ["--step", "nan"], ""),
-        ("--step 0", ["--step", "0"], ""), ("--recipe add-all (no λ)", ["--recipe", "add-all"], "no λ"),
-        ("a NaN language module", ["--lang", f"pt={f['nan']}"], "NaN"),
+        ("--step 0", ["--step", "0"], ""),
+        ("--recipe add-all (no λ)", ["--recipe", "add-all"], "Invalid value for '--recipe'"),
+        ("a NaN language module", [L, f"pt={f['nan']}"], "NaN"),
     ]:
         argv = list(sl)
-        for flag in ("--dev", "--recipe", "--lang"):
+        for flag in ("--data", "--recipe", "--lang-module"):
             if flag in extra:
                 i = argv.index(flag)
                 del argv[i:i + 2]
         add(Case("evaluate / search-lambda", name, [*argv, *extra], match=match or None))
-    add(Case("evaluate / search-lambda", "ties searches its scale over 0.8–1.8", [*sl[:2], "ties", "--lang",
+    add(Case("evaluate / search-lambda", "ties searches its scale over 0.8–1.8", [*sl[:2], "ties", L,
              f"en={le}", *sl[5:], "--strategy", "grid", "--step", "0.5", "--json"], expect="ok",
              check=lambda work, r: [lam for lam, _ in json.loads(r.stdout)["curve"]] == [0.8, 1.3, 1.8]))
     add(Case("evaluate / search-lambda", "a λ search that runs", [*sl, "--strategy", "grid", "--step", "0.5",
@@ -570,10 +572,10 @@ def more_cases(f: dict[str, Path], w: Path) -> list[Case]:
 
     ev = ["evaluate", "--task", "sib200", "--lang", "pt", "--data", str(DATA / "sib200"), "--model", str(f["tiny"]),
           "--split", "dev", "--limit", "4"]
-    sl = ["search-lambda", "--recipe", "add", "--task", f"en={te}", "--lang", f"pt={lp}", "--target", "pt",
-          "--eval-task", "sib200", "--dev", str(DATA / "sib200"), "--model", str(f["tiny"]), "--limit", "4",
+    sl = ["search-lambda", "--recipe", "add", T, f"en={te}", L, f"pt={lp}", "--target", "pt",
+          "--task", "sib200", "--data", str(DATA / "sib200"), "--model", str(f["tiny"]), "--limit", "4",
           "--strategy", "grid"]
-    two = ["--lang", f"en={le}", "--lang", f"pt={lp}"]
+    two = [L, f"en={le}", L, f"pt={lp}"]
 
     # (a) numbers out of range on commands other than train
     for name, argv, match in [
