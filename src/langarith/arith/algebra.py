@@ -349,7 +349,7 @@ def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
     if rank is None:
         factors = {layer: concatenate_terms(parts) for layer, parts in sums.items()}
     else:
-        check_rank_fits(sums, rank)
+        check_rank_fits({layer: terms[0][:2] for layer, terms in sums.items()}, rank)
         factors = truncate_sums(sums, rank)
 
     out_rank = rank if rank is not None else max(a.shape[0] for a, _ in factors.values())

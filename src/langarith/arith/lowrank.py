@@ -165,13 +165,12 @@ def _orthonormalised(y: np.ndarray) -> np.ndarray:
     return y @ (v * scale[:, None, :]).astype(y.dtype)
 
 
-def check_rank_fits(sums: dict[str, list[Term]], rank: int) -> None:
+def check_rank_fits(factors: dict[str, tuple[np.ndarray, np.ndarray]], rank: int) -> None:
     """Refuse a rank no layer can hold: a layer's ΔW (d_out × d_in) has rank at most min(d_out, d_in), so the rows
-    above the largest such bound would only be zeros padded into every layer."""
+    above the largest such bound would only be zeros padded into every layer. `factors`: one (A, B) per layer."""
     if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 1:
         raise SemanticsError(f"--rank must be a positive integer, got {rank!r}")
-    bounds = {layer: min(int(np.prod(terms[0][0].shape[1:])), int(terms[0][1].shape[0]))
-              for layer, terms in sums.items()}
+    bounds = {layer: min(int(np.prod(a.shape[1:])), int(b.shape[0])) for layer, (a, b) in factors.items()}
     layer = max(bounds, key=bounds.__getitem__)
     if rank > bounds[layer]:
         raise SemanticsError(f"--rank {rank} is more than any layer can hold: the largest, {layer}, has rank at most "
