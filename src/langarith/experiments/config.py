@@ -52,6 +52,8 @@ class Budget(Strict):
     schedule: Literal["constant", "linear", "cosine"] | None = None  # the rate after warm-up; default: constant
     clip: float | None = Field(None, gt=0)  # the gradients' largest global norm; default: no clipping
     grad_accum: int | None = Field(None, ge=1)  # micro-batches of batch_size per step; default: 1
+    #: the config's method_options this budget changes (smoke: a Kronecker shape the tiny model's layers divide)
+    method_options: dict[str, Any] | None = None
     token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
     seeds: list[int] | None = None  # run the whole table once per seed (modules retrained) and report mean ± sd
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # training; auto: bf16 on a GPU, fp32 on the CPU
@@ -199,6 +201,11 @@ class Config(Strict):
     @property
     def spend(self) -> Budget:
         return self.budgets[self.budget]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The method's options under the budget run: the config's `method_options`, then the budget's."""
+        return {**self.method_options, **(self.spend.method_options or {})}
 
     def related_to(self, target: str) -> Choice:
         """The related sources of `target`: those the config pins for it, else the paper's rule over the
