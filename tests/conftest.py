@@ -91,6 +91,34 @@ def tiny_llama(seed: int = 0):
     return LlamaForCausalLM(cfg).eval()
 
 
+def kronecker_model(shape, seed: int = 0, **options):
+    """(the method, a tiny Llama with a Kronecker module attached) with its factors drawn at random."""
+    import torch
+
+    from langarith.methods import get_method
+
+    method = get_method("kronecker")
+    model = method.attach(tiny_llama(), method.options({"shape": shape, **options}), "decoder")
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in method.trainable(model).values():
+            p.copy_(torch.randn_like(p) * 0.1)
+    return method, model
+
+
+def saved_kronecker(shape, folder: Path, seed: int = 0, **options):
+    """A Kronecker module's saved folder and the logits on `tokens` (a fixed row) of the model it was saved from."""
+    import torch
+
+    method, model = kronecker_model(shape, seed, **options)
+    method.save(model, folder)
+    with torch.no_grad():
+        return folder, model(torch.tensor([TOKENS])).logits
+
+
+TOKENS = [1, 5, 9, 3, 7, 2]
+
+
 def tiny_bert(seed: int = 0):
     import torch
     from adapters import BertAdapterModel

@@ -32,6 +32,7 @@ _EXPORTS = {
     "add_all": "langarith.arith.recipes",
     "add_related": "langarith.arith.recipes",
     "add_subtract_related": "langarith.arith.recipes",
+    "add_weighted": "langarith.arith.recipes",
     "la": "langarith.arith.recipes",
     "scaled": "langarith.arith.recipes",
     "train": "langarith.training.api",

@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 from conftest import synthetic_lora
 
-from langarith.arith.recipes import RECIPES, RecipeInputs, add, add_subtract, add_subtract_related, la
+from langarith.arith.recipes import (
+    RECIPES,
+    RecipeInputs,
+    add,
+    add_subtract,
+    add_subtract_related,
+    add_weighted,
+    la,
+    softmax_weights,
+)
 from langarith.core.errors import RecipeError
 
 
@@ -86,3 +97,25 @@ def test_related_defaults_to_the_papers_rule_and_codes_match_across_spellings(la
     flores = {"por_Latn": lang["pt"], "eng_Latn": lang["en"]}
     v = RECIPES["add-subtract"].run(RecipeInputs(task={"en": task["en"]}, lang=flores, target="pt", lam=0.5))
     assert v.weights() == pytest.approx({"task_en": 0.5, "lang_pt": 0.5, "lang_en": -0.5})
+
+
+def test_add_weighted_is_the_softmax_of_minus_distance_over_tau(langs):
+    task, _ = langs
+    distance = {"ar": 0.2, "sw": 0.4, "ru": 0.6}
+    tau = 0.2
+    z = sum(math.exp(-d / tau) for d in distance.values())
+    expected = {f"task_{c}": math.exp(-d / tau) / z for c, d in distance.items()}
+    assert add_weighted(task, distance, tau=tau).weights() == pytest.approx(expected)
+    assert add_weighted(task, distance, tau=1e3).weights() == pytest.approx({k: 1 / 3 for k in expected}, abs=1e-3)
+    assert softmax_weights(distance, 1e-3) == pytest.approx({"ar": 1.0, "sw": 0.0, "ru": 0.0})  # the nearest alone
+    with pytest.raises(RecipeError, match=r"temperature τ > 0, got 0"):
+        softmax_weights(distance, 0)
+
+
+def test_the_add_weighted_recipe_weights_by_distance_to_the_target(langs):
+    task, _ = langs
+    x = RecipeInputs(task={c: task[c] for c in ("en", "ar", "ru")}, target="uk", params={"tau": 0.05})
+    weights = RECIPES["add-weighted"].run(x).weights()
+    assert max(weights, key=weights.get) == "task_ru" and x.applied == pytest.approx(list(weights.values()))
+    with pytest.raises(RecipeError, match="add-weighted needs --target"):
+        run("add-weighted", task=task)

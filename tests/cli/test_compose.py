@@ -119,3 +119,15 @@ def test_the_spellings_before_still_compose_with_a_note(make_peft, tmp_path):
                      "warning: --lang LANG=DIR is deprecated and goes in the next release; use --lang-module LANG=DIR"]
     made, made_before = load(tmp_path / "now").tensors, load(tmp_path / "before").tensors
     assert made.keys() == made_before.keys() and all((made[k] == made_before[k]).all() for k in made)
+
+
+def test_add_weighted_takes_its_temperature(make_peft, tmp_path):
+    en, ru = make_peft("en", seed=1), make_peft("ru", seed=2)
+    weights = {}
+    for tau in ("1000", "0.01"):
+        r = cli("compose", "--recipe", "add-weighted", "--task-module", f"en={en}", "--task-module", f"ru={ru}",
+                "--target", "pt", "--tau", tau, "--out", tmp_path / tau)
+        assert r.exit_code == 0, r.output
+        weights[tau] = json.loads((tmp_path / tau / "langarith.json").read_text())["provenance"]["weights"]
+    assert all(abs(w - 0.5) < 0.01 for w in weights["1000"].values())  # a high τ: the plain mean
+    assert max(weights["0.01"].values()) > 0.9  # a low τ: the nearest source

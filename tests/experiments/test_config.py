@@ -41,6 +41,31 @@ def test_a_pinned_partner_replaces_the_nearest_in_the_pool(isolated_cache):
     assert code == "urd_Arab" and "nearest" in note
 
 
+def test_the_typology_block_chooses_the_rule_its_kind_and_thresholds(isolated_cache):
+    assert config().related_to("uk").codes == ["ru", "en", "ar"]  # the paper's rule by default
+    assert config(typology={"rule": "top-k", "k": 2}).related_to("uk").codes == ["ru", "en"]
+    assert config(typology={"rule": "nearest", "kind": "genetic"}).related_to("mr").codes == ["bn"]
+    assert config(typology={"max_geographic": 0.1}).related_to("pt").codes == ["en"]
+    zero = Config(name="t", setting="zero-shot", task="sib200", sources=["en"], targets=["ar"], pool=["ru", "tr"],
+                  method="bottleneck", typology={"kind": "geographic"}, budget="smoke", budgets=SMOKE)
+    assert zero.partner_of("ar", "en")[0] == "tr"  # geographically nearer; syntactically, Russian is
+    assert config().distances_to("pt") == pytest.approx({"ar": 0.463, "bn": 0.615, "en": 0.362, "ru": 0.335}, abs=1e-3)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"typology": {"rule": "topk"}}, r"unknown rule 'topk'; choose one of paper, top-k, nearest; did you mean top-k"),
+    ({"typology": {"kind": "syntax"}}, r"unknown distance kind 'syntax'; .*did you mean syntactic"),
+    ({"typology": {"k": 0}}, r"typology.k\n  Input should be greater than or equal to 1"),
+    ({"typology": {"max_syntactic": 1.5}}, r"less than or equal to 1"),
+    ({"typology": {"treshold": 0.5}}, r"typology.treshold\n  Extra inputs are not permitted"),
+    ({"related": {"pt": ["pt", "en"]}}, r"related: pt is pinned to itself"),
+    ({"related": {"xx-nowhere": ["en"]}}, r"xx-nowhere"),
+])
+def test_a_wrong_typology_block_or_pin_is_refused_in_one_line(change, message):
+    with pytest.raises(ValidationError, match=message):
+        config(**change)
+
+
 def test_a_misspelt_text_source_is_refused_with_the_close_one():
     with pytest.raises(ValidationError, match=r"tatoba: is no corpus; did you mean tatoeba:"):
         config(text=["tatoba:{lang}"])

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from langarith.experiments import SETTINGS, Cell, ExperimentError, load_config
 from langarith.experiments.bench import Bench
 from langarith.experiments.runner import Runner
+from langarith.experiments.settings.many_languages import TAUS
 from langarith.experiments.table import other_metrics
 
 pytestmark = pytest.mark.skipif(not (SHARED / "sib200").exists(), reason="needs the shared SIB-200 data")
@@ -118,11 +120,13 @@ def test_lambda_one_reproduces_the_baseline_exactly(tmp_path, isolated_cache):
 
 def test_many_languages_rows_and_random_control(tmp_path, isolated_cache):
     path = write(tmp_path, setting="many-languages", sources=["en", "id", "ar"], targets=["pt"],
-                 methods=["best-single", "multilingual", "add-all", "add-related", "add-random"])
-    cells = Runner(load_config(path), tmp_path / "out", progress=False).run()
-    by = {c.method: c for c in cells}
-    assert set(by) == {"best-single", "multilingual", "add-all", "add-related", "add-random"}
+                 methods=["best-single", "multilingual", "add-all", "add-related", "add-random", "add-weighted"])
+    runner = Runner(load_config(path), tmp_path / "out", progress=False)
+    by = {c.method: c for c in runner.run()}
+    assert set(by) == {"best-single", "multilingual", "add-all", "add-related", "add-random", "add-weighted"}
     assert "best on dev" in by["best-single"].note and "draws of" in by["add-random"].note
+    tau = re.search(r"τ = (\S+) \(best on dev\)", by["add-weighted"].note).group(1)
+    assert float(tau) in TAUS and f"add-weighted (τ = {tau}, dev)" in runner.dev_lines["pt"]
     assert by["add-related"].p_control is not None and by["add-related"].p_baseline is not None
 
 

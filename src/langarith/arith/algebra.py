@@ -5,9 +5,9 @@ The combination stays symbolic until `materialize`, which is where semantics are
 
 - ``factor`` (the papers): element-wise on every tensor, LoRA's A and B factors included. Needs
   identical layouts (ranks, scalings, targets).
-- ``delta`` (LoRA only): the exact ΔW = Σ cᵢ·sᵢ·BᵢAᵢ, stored as a LoRA of concatenated rank with
+- ``delta``: the exact ΔW = Σ cᵢ·sᵢ·BᵢAᵢ of LoRA modules, stored as a LoRA of concatenated rank with
   scaling 1, optionally truncated to rank r in the low-rank space, never forming the d_out × d_in
-  matrix (`langarith.arith.lowrank`).
+  matrix (`langarith.arith.lowrank`); of LoKr modules, Σ cᵢ·sᵢ·(w1ᵢ ⊗ w2ᵢ) stored whole (`langarith.arith.kron`).
 
 Keeping the sum symbolic makes (a + b) − b exactly a, lets `delta` do one concatenation and one
 QR per layer instead of K − 1 pairwise steps, and gives provenance the effective weight of every
@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from langarith.arith.identity import check_one_base
+from langarith.arith.kron import lokr_delta
 from langarith.arith.lowrank import Term, check_rank_fits, concatenate_terms, pad_rank, truncate_sums
 from langarith.arith.module import LoraPair, Module
 from langarith.arith.provenance import composed
@@ -219,9 +220,7 @@ def _warn_unshared_init(mods: Sequence[Module]) -> None:
     unknown = [m.label for m in mods if m.init_fingerprint is None]
     why = (f"whose initialisation is unknown ({', '.join(unknown)}: not trained by langarith)" if unknown
            else "that started from different initial factors")
-    remedy = ("Use --semantics delta, which is exact whatever the initialisation" if mods[0].kind == "lora" else
-              "LoKr has no exact delta form here: train the modules with `langarith train` (they then share their "
-              "initial factors), or compose LoRA modules with --semantics delta")
+    remedy = "Use --semantics delta, which is exact whatever the initialisation"
     warnings.warn(
         f"factor-wise arithmetic on {mods[0].kind} modules {why}: element-wise sums of their factors are "
         f"not sums of their updates. {remedy}",
@@ -308,12 +307,15 @@ def _check_same_layout(ref: Module, m: Module) -> None:
 def _delta(terms: tuple[tuple[float, Module], ...], rank: int | None) -> Module:
     mods = [m for _, m in terms]
     for m in mods:
-        if m.kind != "lora":
+        if m.kind not in ("lora", "lokr") or m.kind != mods[0].kind:
             raise SemanticsError(
-                f"--semantics delta is defined for LoRA modules; {m.label} is a {m.kind} module, whose "
-                "arithmetic is element-wise: use --semantics factor"
+                f"--semantics delta is defined for LoRA and for LoKr modules, one kind at a time; {m.label} is a "
+                f"{m.kind} module{'' if m.kind == mods[0].kind else f' and {mods[0].label} a {mods[0].kind} one'}: "
+                "use --semantics factor"
             )
     check_compatible(mods, "delta")
+    if mods[0].kind == "lokr":
+        return lokr_delta(terms, rank)
     for m in mods:
         if m.signature.get("lora_bias"):
             raise SemanticsError(

@@ -3,6 +3,7 @@ experiment settings draw from.
 
 Paper 1 (Chronopoulou et al.): `add` (eq. 1), `add_subtract` (eq. 2), `add_all` / `add_related`
 (eq. 3), `add_subtract_related` (eq. 4). Paper 2 (Klimaszewski et al.): `la`. The controls: `scaled`.
+Beyond the papers: `add_weighted`, every source weighted by its typological distance to the target.
 Baselines: TIES, DARE and magnitude pruning (`langarith.arith.merges`).
 """
 
@@ -12,15 +13,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langarith.arith.algebra import ModuleVector, mean
+import numpy as np
+
+from langarith.arith.algebra import ModuleVector, mean, weighted_sum
 from langarith.arith.merges import merge
 from langarith.arith.module import Module
 from langarith.core.errors import RecipeError, UnknownLanguageError
 from langarith.core.registry import Registry
 from langarith.languages.codes import find_in
-from langarith.languages.typology import SelectionError, choose_related
+from langarith.languages.typology import SelectionError, choose_related, distances_to
 
 Vec = Module | ModuleVector
+DEFAULT_TAU = 0.1  # add-weighted's temperature where none is tuned: the nearest source weighs most, others count
 
 
 def check_lambda(lam: float, recipe: str) -> float:
@@ -57,6 +61,24 @@ def add_all(tasks: Iterable[Vec]) -> ModuleVector:
 def add_related(task: Mapping[str, Vec], related: Sequence[str]) -> ModuleVector:
     """Eq. 3 with L ≤ N: the mean of the task modules of the sources related to the target."""
     return mean(_pick_all(task, related, "task"))
+
+
+def softmax_weights(distance: Mapping[str, float], tau: float) -> dict[str, float]:
+    """w_i = softmax(−d_i/τ): closer sources weigh more; τ → 0 keeps the nearest, τ → ∞ gives the mean."""
+    if not tau > 0:
+        raise RecipeError(f"add-weighted needs a temperature τ > 0, got {tau}; try 0.1")
+    if not distance:
+        raise RecipeError("add-weighted needs at least one source distance")
+    logits = -np.array([float(d) for d in distance.values()]) / float(tau)
+    weights = np.exp(logits - logits.max())
+    return dict(zip(distance, (weights / weights.sum()).tolist(), strict=True))
+
+
+def add_weighted(task: Mapping[str, Vec], distance: Mapping[str, float], *, tau: float) -> ModuleVector:
+    """θ_task;T = Σ_i softmax(−d_i/τ)·θ_task;i over the sources i of `distance` (their typological distance to
+    the target): Add all with closer sources weighing more."""
+    weights = softmax_weights(distance, tau)
+    return weighted_sum(list(weights.values()), _pick_all(task, list(weights), "task"))
 
 
 def add_subtract_related(
@@ -158,6 +180,18 @@ def _add_subtract_related(x: RecipeInputs) -> Vec:
     related = _related(x, "add-subtract-related")
     return add_subtract_related(task=x.task, lang=x.lang, target=target_of(x), related=related,
                                 lam=_lam(x, "add-subtract-related"))
+
+
+@recipe("add-weighted", "task", False,
+        "Σ softmax(−d_i/τ)·task[i], d_i the syntactic distance of source i to --target, τ = 0.1  (beyond the papers)")
+def _add_weighted(x: RecipeInputs) -> Vec:
+    if not x.target:
+        raise RecipeError("add-weighted needs --target (the task modules are weighted by their distance to it)")
+    if not x.task:
+        raise RecipeError("add-weighted needs task modules: pass --task-module LANG=DIR for every source language")
+    distance, tau = distances_to(x.target, list(x.task)), float(x.params.get("tau", DEFAULT_TAU))
+    x.applied = list(softmax_weights(distance, tau).values())  # provenance records each source's weight
+    return add_weighted(x.task, distance, tau=tau)
 
 
 @recipe("la", "language", True, "λ·a + (1−λ)·b over the two given modules, in order  (paper 2)")

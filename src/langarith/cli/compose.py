@@ -64,6 +64,8 @@ def compose(
     trim: TrimChoice = typer.Option(TrimChoice.module, "--trim", help="ties, magnitude: keep the top-k over the "
                                     "whole module (the TIES paper's code) or within each tensor (mergekit, PEFT)."),
     drop_rate: float = typer.Option(0.5, "--drop-rate", help="dare: probability of dropping a parameter."),
+    tau: float | None = typer.Option(None, "--tau", help="add-weighted: the temperature τ of softmax(−d/τ) over the "
+                                     "sources' typological distances to the target (default 0.1)."),
     seed: int = typer.Option(0, "--seed", help="dare: random seed."),
     semantics: SemanticsChoice = typer.Option(
         SemanticsChoice.factor, "--semantics", help="factor: element-wise on A and B (the papers); "
@@ -97,6 +99,8 @@ def compose(
         params["trim"] = trim.value
     elif recipe_name == "dare":
         params.update(drop_rate=drop_rate, seed=seed)
+    elif recipe_name == "add-weighted" and tau is not None:
+        params["tau"] = tau
     path = run(
         out,
         expression=expression,

@@ -31,6 +31,8 @@ _RANK = typer.Option(None, "--rank", help="lora/lokr rank (default 4).")
 _ALPHA = typer.Option(None, "--alpha", help="lora/lokr alpha (default 8).")
 _TARGETS = typer.Option(None, "--targets", help="Comma-separated module names (default: attention q, k, v, o).")
 _FACTOR = typer.Option(None, "--factor", help="lokr: size of the first Kronecker factor (PEFT decompose_factor).")
+_KRON = typer.Option(None, "--kron-shape", help="kronecker: A's rows × columns, e.g. 32x16 (paper 1's, the "
+                     "default); B is whole.")
 _ADAPTER = typer.Option(None, "--adapter-config", help="bottleneck: Pfeiffer's (seq_bn, the default) or with "
                         "invertible adapters.")
 _REDUCTION = typer.Option(None, "--reduction-factor", help="bottleneck: hidden size / bottleneck size (16).")
@@ -68,12 +70,14 @@ def _knobs(warmup: float, schedule: Enum, clip: float | None, grad_accum: int, l
             "log_to": None if log_to is None else log_to.value, "log_dir": log_dir}
 
 
-def _options(method: str, rank, alpha, targets, factor, adapter, reduction) -> dict:
+def _options(method: str, rank, alpha, targets, factor, adapter, reduction, kron_shape=None) -> dict:
     if method in ("lora", "lokr"):
         opts = {"rank": rank, "alpha": alpha, "targets": targets.split(",") if targets else None}
         if method == "lokr":
             opts["factor"] = factor
         return opts
+    if method == "kronecker":
+        return {"shape": kron_shape, "targets": targets.split(",") if targets else None}
     if method == "bottleneck":
         return {"config": adapter, "reduction_factor": reduction}
     return {}  # full fine-tuning has no options
@@ -108,6 +112,7 @@ def train_language(
     alpha: float | None = _ALPHA,
     targets: str | None = _TARGETS,
     factor: int | None = _FACTOR,
+    kron_shape: str | None = _KRON,
     adapter_config: AdapterConfig | None = _ADAPTER,
     reduction_factor: int | None = _REDUCTION,
     checkpoint_every: int = _CKPT,
@@ -127,7 +132,7 @@ def train_language(
 
     spec = TrainSpec(role="language", language=lang, out=out, model=model, method=method.value, text=list(text),
                      data=data, method_options=_options(method.value, rank, alpha, targets, factor,
-                                                        _value(adapter_config), reduction_factor),
+                                                        _value(adapter_config), reduction_factor, kron_shape),
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
                      precision="bf16" if bf16 else precision.value, progress=not quiet,
@@ -161,6 +166,7 @@ def train_task(
     alpha: float | None = _ALPHA,
     targets: str | None = _TARGETS,
     factor: int | None = _FACTOR,
+    kron_shape: str | None = _KRON,
     adapter_config: AdapterConfig | None = _ADAPTER,
     reduction_factor: int | None = _REDUCTION,
     checkpoint_every: int = _CKPT,
@@ -181,7 +187,7 @@ def train_task(
     spec = TrainSpec(role="task", language=lang, out=out, model=model, method=method.value, task=task.value,
                      data=data, split=split.value, lang_module=lang_module,
                      method_options=_options(method.value, rank, alpha, targets, factor, _value(adapter_config),
-                                             reduction_factor),
+                                             reduction_factor, kron_shape),
                      steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
                      precision="bf16" if bf16 else precision.value, progress=not quiet,

@@ -17,7 +17,17 @@ from langarith.data import DATASETS, is_hub, locate
 from langarith.experiments.setting import SETTINGS, ExperimentError, with_label_free
 from langarith.languages.codes import find_in, resolve, same_language
 from langarith.languages.corpora import CorpusError, check_source
-from langarith.languages.typology import Choice, choose_related
+from langarith.languages.typology import (
+    DEFAULT_KIND,
+    KINDS,
+    PAPER_MAX_GEOGRAPHIC,
+    PAPER_MAX_SYNTACTIC,
+    RULES,
+    Choice,
+    Rule,
+    choose_related,
+    distances_to,
+)
 from langarith.methods import METHODS
 from langarith.scoring.choosers import names
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
@@ -52,6 +62,8 @@ class Budget(Strict):
     schedule: Literal["constant", "linear", "cosine"] | None = None  # the rate after warm-up; default: constant
     clip: float | None = Field(None, gt=0)  # the gradients' largest global norm; default: no clipping
     grad_accum: int | None = Field(None, ge=1)  # micro-batches of batch_size per step; default: 1
+    #: the config's method_options this budget changes (smoke: a Kronecker shape the tiny model's layers divide)
+    method_options: dict[str, Any] | None = None
     token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
     seeds: list[int] | None = None  # run the whole table once per seed (modules retrained) and report mean ± sd
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # training; auto: bf16 on a GPU, fp32 on the CPU
@@ -90,6 +102,28 @@ def _check_data(data: str | None) -> None:
                          f"{', '.join(DATASETS)}, or the path of a data folder or file")
 
 
+class Typology(Strict):
+    """How the related sources and LA's partner are picked where the config pins none
+    (`langarith.languages.typology.related`; `langarith related` takes the same options)."""
+
+    rule: str = "paper"  # paper: both thresholds; top-k: the k closest by kind; nearest: the closest by kind
+    kind: str = DEFAULT_KIND  # the distance that ranks top-k, nearest, LA's partner and weights add-weighted
+    k: int = Field(3, ge=1)  # top-k: how many sources
+    max_syntactic: float = Field(PAPER_MAX_SYNTACTIC, ge=0, le=1)  # paper: syntactic distance below this
+    max_geographic: float = Field(PAPER_MAX_GEOGRAPHIC, ge=0, le=1)  # paper: geographic distance below this
+
+    @model_validator(mode="after")
+    def _check(self) -> Typology:
+        if self.rule not in RULES:
+            raise ValueError(unknown("rule", self.rule, RULES))
+        if self.kind not in KINDS:
+            raise ValueError(unknown("distance kind", self.kind, KINDS))
+        return self
+
+    def as_rule(self) -> Rule:
+        return Rule(**self.model_dump())
+
+
 #: budget names, smallest first: `cpu-large` is the most two CPU cores can run in one sitting (≈2 h)
 BudgetName = Literal["smoke", "demo", "cpu", "cpu-large", "full"]
 
@@ -110,6 +144,7 @@ class Config(Strict):
     related: dict[str, list[str]] = Field(default_factory=dict)
     #: per target, LA's partner a paper published (`{ar: sw}`), used instead of the nearest in the pool
     partner: dict[str, str] = Field(default_factory=dict)
+    typology: Typology = Field(default_factory=Typology)  # how the unpinned related sources and partners are picked
     method_options: dict[str, Any] = Field(default_factory=dict)  # the method's options (rank, alpha, …)
     text: list[str] = Field(default_factory=lambda: ["tatoeba:{lang}"])  # language-module corpora ({lang})
     train_split: dict[str, str] = Field(default_factory=dict)  # per source; default "train"
@@ -162,6 +197,7 @@ class Config(Strict):
                 if iso3 in seen:
                     raise ValueError(f"{field_name} names one language twice: {seen[iso3]} and {code}")
                 seen[iso3] = code
+        _check_pins(self.related, self.partner)
         for target, codes in self.related.items():
             outside = [c for c in codes if find_in(c, self.sources) is None]
             if outside or not codes:
@@ -200,12 +236,17 @@ class Config(Strict):
     def spend(self) -> Budget:
         return self.budgets[self.budget]
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """The method's options under the budget run: the config's `method_options`, then the budget's."""
+        return {**self.method_options, **(self.spend.method_options or {})}
+
     def related_to(self, target: str) -> Choice:
         """The related sources of `target`: those the config pins for it, else the paper's rule over the
         sources (`langarith.languages.typology.choose_related`)."""
         pinned = find_in(target, self.related)
         if pinned is None:
-            return choose_related(target, self.sources)
+            return choose_related(target, self.sources, self.typology.as_rule())
         codes = [find_in(c, self.sources) for c in self.related[pinned]]  # as the sources spell them
         return Choice(codes, "related (pinned by the config): " + ", ".join(codes))
 
@@ -216,8 +257,12 @@ class Config(Strict):
         if pinned is not None:
             code = find_in(self.partner[pinned], self.pool)
             return code, f"rel = {code} (pinned by the config)"
-        code = nearest_partner(target, self.pool, source)
+        code = nearest_partner(target, self.pool, source, self.typology.kind)
         return code, f"rel = {code} (nearest to {target} in the pool by URIEL)"
+
+    def distances_to(self, target: str) -> dict[str, float]:
+        """The typology kind's distance from `target` to each source (what add-weighted weights by)."""
+        return distances_to(target, self.sources, self.typology.kind)
 
     def data_path(self, data: Path | None = None) -> Path:
         """Where the config's dataset is read from: a path it names, else the dataset by name in `data` (a data
@@ -230,10 +275,20 @@ class Config(Strict):
         return task.where(self.data)  # a path (or hf:…): used as it is, an error if it does not exist
 
 
-def nearest_partner(target: str, pool: Sequence[str], source: str) -> str:
-    """LA's partner for `target` by the rule: the pool language nearest to it by URIEL (never the target or the
-    source)."""
-    return choose_related(target, pool, rule="nearest", exclude=[target, source]).codes[0]
+def nearest_partner(target: str, pool: Sequence[str], source: str, kind: str = DEFAULT_KIND) -> str:
+    """LA's partner for `target` by the rule: the pool language nearest to it by URIEL's `kind` distance (never the
+    target or the source)."""
+    return choose_related(target, pool, Rule(rule="nearest", kind=kind), exclude=[target, source]).codes[0]
+
+
+def _check_pins(related: dict[str, list[str]], partner: dict[str, str]) -> None:
+    """A pinned target is a language code (one pin may serve several configs, so it need not be evaluated here), and
+    is never pinned to itself."""
+    for field_name, pins in (("related", related), ("partner", partner)):
+        for target, pinned in pins.items():
+            resolve(target)  # an unknown code is an error that suggests close matches
+            if any(same_language(target, code) for code in ([pinned] if isinstance(pinned, str) else pinned)):
+                raise ValueError(f"{field_name}: {target} is pinned to itself; pin other languages")
 
 
 MAX_ALIASES = 100  # YAML aliases a config may use: enough for shared budgets, far from an alias bomb

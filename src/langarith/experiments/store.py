@@ -89,7 +89,7 @@ class ModuleStore:
             if getattr(spend, knob) is not None:
                 what.setdefault(knob, getattr(spend, knob))
         method = need.method or cfg.method
-        options = self.family.options(need.role, cfg.method_options) if method == cfg.method else {}
+        options = self.family.options(need.role, cfg.options) if method == cfg.method else {}
         key = {"role": need.role, "language": list(need.language) if isinstance(need.language, tuple) else
                need.language, "model": self.model, "method": method, "options": options, "seed": cfg.seed,
                "batch": spend.batch_size, **{k: self._portable(v) for k, v in what.items()}}
@@ -182,6 +182,6 @@ class ModuleStore:
         key = module.init_fingerprint if role == "language" else f"task {module.init_fingerprint}"
         if key not in self._starts:
             self._starts[key] = initial_module(self.model, self.config.method,
-                                               self.family.options(role, self.config.method_options), role,
+                                               self.family.options(role, self.config.options), role,
                                                module.init_fingerprint if role == "language" else None)
         return self._starts[key]

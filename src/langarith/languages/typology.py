@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -265,6 +265,30 @@ def related(
 
 
 @dataclass(frozen=True)
+class Rule:
+    """How related languages are picked: the rule and its knobs (`related`'s arguments), as a config's
+    `typology:` block and `langarith related`'s options give them."""
+
+    rule: str = "paper"
+    kind: str = DEFAULT_KIND  # ranks top-k and nearest (and LA's partner); the paper's rule is syntactic
+    k: int = 3  # top-k: how many
+    max_syntactic: float = PAPER_MAX_SYNTACTIC  # paper: thresholds
+    max_geographic: float = PAPER_MAX_GEOGRAPHIC
+
+    def apply(self, target: str | Language, pool: Iterable[str | Language], rule: str | None = None) -> Relatedness:
+        return related(target, pool, rule or self.rule, k=self.k, kind=self.kind, max_syntactic=self.max_syntactic,
+                       max_geographic=self.max_geographic)
+
+    def describe(self) -> str:
+        if self.rule == "paper":
+            return f"syntactic < {self.max_syntactic:g} and geographic < {self.max_geographic:g}"
+        return f"the {self.k} closest by {self.kind}" if self.rule == "top-k" else f"the closest by {self.kind}"
+
+
+PAPER = Rule()
+
+
+@dataclass(frozen=True)
 class Choice:
     """The related languages a setting or recipe uses, and a note saying how they were chosen."""
 
@@ -272,25 +296,37 @@ class Choice:
     note: str
 
 
-def choose_related(target: str, pool: Sequence[str], rule: str = "paper", *, exclude: Sequence[str] = (),
+def choose_related(target: str, pool: Sequence[str], rule: str | Rule = "paper", *, exclude: Sequence[str] = (),
                    fallback: bool = True) -> Choice:
-    """The related languages of `target` among `pool` (less `exclude`) by `rule`, as `related` picks them;
-    when the paper's rule selects nobody, the nearest language (`fallback`) or a SelectionError saying so.
-    The codes are as the pool spells them. Recipes, experiment settings and the CLI all choose through
-    here, so "related" means one thing everywhere."""
-    dropped = {resolve(code).iso639_3 for code in exclude}
-    candidates = [code for code in pool if resolve(code).iso639_3 not in dropped]
-    if not candidates:
-        raise SelectionError(f"no candidate language for {target}: the pool ({', '.join(pool) or 'empty'}) holds only "
-                             f"{', '.join(exclude) or 'the target'}; add languages to the pool")
-    choice = related(target, candidates, rule=rule)
+    """The related languages of `target` among `pool` (less `exclude`) by `rule` (a rule's name, or a `Rule` with
+    its knobs), as `related` picks them; when the paper's rule selects nobody, the nearest language by the rule's
+    kind (`fallback`) or a SelectionError saying so. The codes are as the pool spells them. Recipes, experiment
+    settings and the CLI all choose through here, so "related" means one thing everywhere."""
+    rule = rule if isinstance(rule, Rule) else replace(PAPER, rule=rule)
+    candidates = _candidates(target, pool, exclude)
+    choice = rule.apply(target, candidates)
     if choice.related:
         return Choice(choice.codes, "related: " + ", ".join(choice.codes))
     if not fallback:
         raise SelectionError(f"no language of {', '.join(candidates)} is related to {target} by the paper's rule "
                              f"({choice.message})")
-    nearest = related(target, candidates, rule="nearest")
+    nearest = rule.apply(target, candidates, "nearest")
     return Choice(nearest.codes, f"no source passes the paper's rule; nearest: {', '.join(nearest.codes)}")
+
+
+def _candidates(target: str, pool: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    dropped = {resolve(code).iso639_3 for code in exclude}
+    candidates = [code for code in pool if resolve(code).iso639_3 not in dropped]
+    if not candidates:
+        raise SelectionError(f"no candidate language for {target}: the pool ({', '.join(pool) or 'empty'}) holds only "
+                             f"{', '.join(exclude) or 'the target'}; add languages to the pool")
+    return candidates
+
+
+def distances_to(target: str, pool: Sequence[str], kind: str = DEFAULT_KIND) -> dict[str, float]:
+    """The `kind` distance from `target` to each pool language, keyed as the pool spells them."""
+    matrix = distance_matrix([target, *pool], kinds=[kind])
+    return {code: float(matrix[kind][0, i + 1]) for i, code in enumerate(pool)}
 
 
 __all__ = [
@@ -302,12 +338,14 @@ __all__ = [
     "NoTypologyError",
     "NotInURIELError",
     "Relatedness",
+    "Rule",
     "SelectionError",
     "choose_related",
     "data_version",
     "distance",
     "distance_matrix",
     "distances",
+    "distances_to",
     "related",
     "uriel_languages",
 ]

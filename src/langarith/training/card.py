@@ -76,7 +76,7 @@ def _schedule(manifest: dict[str, Any]) -> str:
 
 
 def _options(options: dict[str, Any]) -> str:
-    shown = ", ".join(f"{k} {', '.join(v) if isinstance(v, list) else v}" for k, v in options.items()
+    shown = ", ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in options.items()
                       if v not in (None, [], {}))
     return f"({shown})" if shown else ""
 
