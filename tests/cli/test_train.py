@@ -89,3 +89,23 @@ def test_messages_go_to_stderr_as_the_verbosity_asks_and_json_stays_alone_on_std
     assert r.exit_code == 0 and "no checkpoint" not in r.stderr  # --quiet: warnings only
     r = runner.invoke(app, ["--verbose", *_train_args(tiny_models, tmp_path / "c", "--resume")])
     assert r.exit_code == 0 and "no checkpoint" in r.stderr and "4 steps of 2 × 1 rows, lr 0.0002 constant" in r.stderr
+
+
+def test_train_task_selects_its_best_dev_step_over_epochs(tiny_models, tmp_path, isolated_cache):
+    from conftest import write_sib
+
+    data = write_sib(tmp_path / "sib")
+    args = ["train", "task", "--task", "sib200", "--lang", "en", "--data", str(data), "--model",
+            str(tiny_models["decoder"]), "--batch-size", "4", "--epochs", "1", "--eval-every", "2", "--keep", "best",
+            "--dev-limit", "6", "--out", str(tmp_path / "t")]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "t" / "langarith.json").read_text())
+    assert m["steps"] == 3 and m["epochs"] == 1.0  # ⌈1 × 12 / 4⌉
+    assert m["selection"]["keep"] == "best" and [s for s, _ in m["selection"]["curve"]] == [2, 3]
+    r = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "x"), "--steps", "3"])
+    assert r.exit_code != 0 and "--epochs or --steps, not both" in r.output + str(r.exception)
+    r = CliRunner().invoke(app, _train_args(tiny_models, tmp_path / "l", "--eval-every", "2", "--keep", "first"))
+    assert r.exit_code == 2 and "best" in r.output and not (tmp_path / "l").exists()
+    r = CliRunner().invoke(app, _train_args(tiny_models, tmp_path / "l", "--epochs", "1"))
+    assert r.exit_code == 2 and "--epochs" in r.output  # a task module's flag

@@ -192,6 +192,19 @@ def test_a_budget_passes_the_optimizer_knobs_it_sets_and_leaves_the_other_module
     assert sorted(s.out.name.rsplit("_", 1)[0] for s in plain) == sorted(s.out.name.rsplit("_", 1)[0] for s in tuned)
 
 
+def test_a_budget_passes_checkpoint_selection_and_epochs_to_the_modules_it_sets_them_for(tmp_path):
+    plain = Runner(load_config(write(tmp_path)), tmp_path / "out", progress=False).to_train()
+    chosen = {"eval_every": 1, "keep": "best", "task_epochs": 2}
+    tuned = Runner(load_config(write(tmp_path, budgets={"smoke": {**SMOKE, **chosen}})), tmp_path / "out",
+                   progress=False).to_train()
+    assert {(s.eval_every, s.keep, s.epochs) for s in plain} == {(None, "last", None)}
+    assert {(s.eval_every, s.keep) for s in tuned} == {(1, "best")}
+    assert {(s.steps, s.epochs) for s in tuned if s.role == "task"} == {(None, 2)}
+    assert not {s.out for s in plain} & {s.out for s in tuned}
+    with pytest.raises(ExperimentError, match="give eval_every"):
+        load_config(write(tmp_path, budgets={"smoke": {**SMOKE, "keep": "best"}}))
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"colour": "red"}, "colour: Extra inputs are not permitted"),
     ({"methods": ["add-all"]}, "do not exist for setting one-language"),

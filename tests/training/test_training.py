@@ -111,8 +111,11 @@ def test_token_budget_and_batches_are_pure():
     assert sorted(epoch) == list(range(10))  # one epoch visits every row once
 
 
-def test_resume_after_kill_matches_an_uninterrupted_run(tiny_models, tmp_path):
-    full = train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=tmp_path / "full")).path
+@pytest.mark.parametrize("selecting", [{}, {"eval_every": 2, "keep": "best"}], ids=["plain", "keep-best"])
+def test_resume_after_kill_matches_an_uninterrupted_run(tiny_models, tmp_path, selecting):
+    """Killed after the checkpoint of step 6; with validation every 2 steps, step 6 is not scored yet when it
+    dies (its score, and the best step's tensors so far, come back from the checkpoint)."""
+    full = train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=tmp_path / "full", **selecting)).path
     out = tmp_path / "killed"
     script = textwrap.dedent(f"""
         import os, signal
@@ -126,19 +129,22 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tiny_models, tmp_path):
         T.save_checkpoint = save_then_die
         T.train(T.TrainSpec(role="language", language="pt", text={TEXT!r}, model={str(tiny_models["decoder"])!r},
                             method="lora", out=Path({str(out)!r}), steps=8, lr=2e-2, batch_size=4, seq_len=32,
-                            checkpoint_every=3, progress=False))
+                            checkpoint_every=3, progress=False, **{selecting!r}))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert not out.exists() and (tmp_path / "killed.ckpt").exists()
     with pytest.raises(TrainError, match="--resume"):
-        train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=out))
-    train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=out, resume=True))
+        train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=out, **selecting))
+    train(spec(tiny_models, tmp_path, steps=8, checkpoint_every=3, out=out, resume=True, **selecting))
     from safetensors.torch import load_file
 
     a, b = load_file(full / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert manifest(out)["loss_curve"] == manifest(full)["loss_curve"]
+    assert manifest(out).get("selection") == manifest(full).get("selection")
+    if selecting:
+        assert [s for s, _ in manifest(out)["selection"]["curve"]] == [2, 4, 6, 8]
     assert not (tmp_path / "killed.ckpt").exists()
 
 

@@ -13,13 +13,14 @@ from langarith.cli.app import DEVICE, JSON, OVERWRITE, QUIET, Task, TrainSplit, 
 from langarith.core.devices import PRECISIONS
 from langarith.methods import METHODS
 from langarith.methods.bottleneck import CONFIGS
-from langarith.training.spec import DEFAULT_STEPS, LOG_TO, SCHEDULES, default
+from langarith.training.spec import DEFAULT_STEPS, KEEP, LOG_TO, SCHEDULES, default
 
 Method = choices("Method", METHODS)
 Precision = choices("Precision", PRECISIONS)
 AdapterConfig = choices("AdapterConfig", CONFIGS)
 Schedule = choices("Schedule", SCHEDULES)  # the trainer's own list
 LogTo = choices("LogTo", LOG_TO)
+Keep = choices("Keep", KEEP)
 
 train_app = typer.Typer(help="Train language modules (unlabeled text) and task modules (labeled data).",
                         no_args_is_help=True)
@@ -61,6 +62,16 @@ _LOG_TO = typer.Option(default("log_to"), "--log-to", help="Log loss, learning r
                        "(tensorboard: pip install tensorboard).")
 _LOG_DIR = typer.Option(default("log_dir"), "--log-dir", help="Where --log-to writes (default: logs/ in the module "
                         "folder).")
+_EVAL_EVERY = typer.Option(default("eval_every"), "--eval-every", help="Score the module on validation every this "
+                           "many steps and at the last (language modules: the held-out text's loss; task modules: "
+                           "the task's metric on the dev split). Default: never.")
+_KEEP = typer.Option(default("keep"), "--keep", help="The module saved: the last step's, or the step best on "
+                     "validation (needs --eval-every; paper 2's checkpoint selection).")
+
+
+def _selection(eval_every: int | None, keep: Enum) -> dict:
+    """The TrainSpec fields of checkpoint selection."""
+    return {"eval_every": eval_every, "keep": keep.value}
 
 
 def _knobs(warmup: float, schedule: Enum, clip: float | None, grad_accum: int, log_to: Enum | None,
@@ -123,6 +134,8 @@ def train_language(
     precision: Precision = _PRECISION,
     log_to: LogTo | None = _LOG_TO,
     log_dir: Path | None = _LOG_DIR,
+    eval_every: int | None = _EVAL_EVERY,
+    keep: Keep = _KEEP,
     device: str | None = DEVICE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -136,7 +149,7 @@ def train_language(
                      steps=steps, tokens=tokens, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                      checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
                      precision="bf16" if bf16 else precision.value, progress=not quiet,
-                     **_knobs(warmup, schedule, clip, grad_accum, log_to, log_dir))
+                     **_knobs(warmup, schedule, clip, grad_accum, log_to, log_dir), **_selection(eval_every, keep))
     _done(train(spec).path, as_json)
 
 
@@ -154,6 +167,8 @@ def train_task(
     model: str | None = _MODEL,
     method: Method = _METHOD,
     steps: int | None = _STEPS,
+    epochs: float | None = typer.Option(default("epochs"), "--epochs", help="Passes over the examples instead of "
+                                        "--steps: ⌈epochs × examples / (batch size × --grad-accum)⌉ steps."),
     batch_size: int = _BATCH,
     max_len: int = typer.Option(default("max_len"), "--max-len", help="Prompt + target tokens per example."),
     lr: float = _LR,
@@ -177,6 +192,10 @@ def train_task(
     precision: Precision = _PRECISION,
     log_to: LogTo | None = _LOG_TO,
     log_dir: Path | None = _LOG_DIR,
+    eval_every: int | None = _EVAL_EVERY,
+    keep: Keep = _KEEP,
+    dev_limit: int | None = typer.Option(default("dev_limit"), "--dev-limit", help="--eval-every scores only the "
+                                         "first this-many dev rows of each language (default: all)."),
     device: str | None = DEVICE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -188,10 +207,10 @@ def train_task(
                      data=data, split=split.value, lang_module=lang_module,
                      method_options=_options(method.value, rank, alpha, targets, factor, _value(adapter_config),
                                              reduction_factor, kron_shape),
-                     steps=steps, batch_size=batch_size, max_len=max_len, lr=lr, seed=seed,
-                     checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
+                     steps=steps, epochs=epochs, dev_limit=dev_limit, batch_size=batch_size, max_len=max_len, lr=lr,
+                     seed=seed, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
                      precision="bf16" if bf16 else precision.value, progress=not quiet,
-                     **_knobs(warmup, schedule, clip, grad_accum, log_to, log_dir))
+                     **_knobs(warmup, schedule, clip, grad_accum, log_to, log_dir), **_selection(eval_every, keep))
     _done(train(spec).path, as_json)
 
 

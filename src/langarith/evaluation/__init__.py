@@ -3,7 +3,8 @@
 - `base`: the `Evaluator` protocol, `EvalResult`, `load_examples`, `cached_search`;
 - `decoder`: `DecoderEvaluator`, modules merged into a decoder's weights (label scoring, generation);
 - `seq2seq`: `Seq2SeqEvaluator`, the same for encoder-decoders (T5, mT5);
-- `merged_evaluator`: the one of the two that fits a model;
+- `merged_evaluator`: the one of the two that fits a model; `attached_evaluator`: the one that scores a model
+  in memory with its module attached, as it stands (training's checkpoint selection);
 - `madx`: `MadxEvaluator`, an encoder's task adapter with its head over a swappable language slot.
 - `run`: `evaluate`, a module scored on a task split (what `langarith evaluate` runs);
 - `inplace`: `apply` / `applied`, a module added into a loaded transformers model's weights, in memory;
@@ -30,5 +31,15 @@ def merged_evaluator(model: str | None = None, **options: Any) -> DecoderEvaluat
     return (Seq2SeqEvaluator if family == "encoder-decoder" else DecoderEvaluator)(model, **options)
 
 
+def attached_evaluator(model: Any, info: Any, tokenizer: Any, *, labels: Any = None, max_len: int = 256
+                       ) -> DecoderEvaluator | MadxEvaluator:
+    """An evaluator over `model` (of the base `info`, a `models.ModelInfo`) with its module attached, as it stands:
+    an encoder's AdapterHub model predicting `labels` with its head (rows cut to `max_len` tokens), a decoder or an
+    encoder-decoder prompted; `evaluate(None, …)` scores it."""
+    if info.family == "encoder":
+        return MadxEvaluator.attached(model, info, tokenizer, labels, max_len=max_len)
+    return (Seq2SeqEvaluator if info.family == "encoder-decoder" else DecoderEvaluator).attached(model, info, tokenizer)
+
+
 __all__ = ["DecoderEvaluator", "EvalResult", "EvaluationError", "Evaluator", "MadxEvaluator", "Seq2SeqEvaluator",
-           "cached_search", "load_examples", "merged_evaluator"]
+           "attached_evaluator", "cached_search", "load_examples", "merged_evaluator"]

@@ -51,18 +51,32 @@ class DecoderEvaluator:
     def __init__(self, model: str | None = None, *, batch_size: int | None = None, max_prompt: int = 224,
                  progress: bool = True, console: Any = None, rouge_tokenizer: str | Path | None = None):
         check_batch_size(batch_size)
-        self.info = models.resolve(model)
-        if self.info.family != self.family:
-            raise EvaluationError(f"{self.info.name} is a {self.info.family} model; this evaluator prompts a "
+        info = models.resolve(model)
+        if info.family != self.family:
+            raise EvaluationError(f"{info.name} is a {info.family} model; this evaluator prompts a "
                                   f"{self.family} (encoders are evaluated through AdapterHub heads, MAD-X)")
-        self.tokenizer = models.load_tokenizer(self.info)
-        self.device = devices.device()
-        self.model, _ = models.load(self.info)
-        self.model.to(self.device).eval()
+        loaded, _ = models.load(info)
+        self._hold(info, models.load_tokenizer(info), loaded.to(devices.device()).eval(), devices.device(),
+                   batch_size, max_prompt, progress, console, rouge_tokenizer)
         self.model.config.use_cache = True
-        self.batch_size = devices.eval_batch_size(self.info.family, batch_size)
+
+    @classmethod
+    def attached(cls, model: Any, info: Any, tokenizer: Any, *, batch_size: int | None = None,
+                 max_prompt: int = 224) -> DecoderEvaluator:
+        """An evaluator over `model` as it stands: a model in memory with its module attached (a run being
+        trained), in the mode and on the device it is in; `evaluate(None, …)` scores it, nothing is loaded or
+        merged."""
+        evaluator = cls.__new__(cls)
+        evaluator._hold(info, tokenizer, model, next(model.parameters()).device, batch_size, max_prompt, False,
+                        None, None)
+        return evaluator
+
+    def _hold(self, info: Any, tokenizer: Any, model: Any, device: Any, batch_size: int | None, max_prompt: int,
+              progress: bool, console: Any, rouge_tokenizer: str | Path | None) -> None:
+        self.info, self.tokenizer, self.model, self.device = info, tokenizer, model, device
+        self.batch_size = devices.eval_batch_size(info.family, batch_size)
         self.max_prompt, self.progress, self.console = max_prompt, progress, console
-        self.pieces = _pieces(self.tokenizer, rouge_tokenizer)  # SentencePiece-ROUGE's tokenizer
+        self.pieces = _pieces(tokenizer, rouge_tokenizer)  # SentencePiece-ROUGE's tokenizer
 
     # --- modules in and out of the weights ---------------------------------------------------------
     @contextlib.contextmanager

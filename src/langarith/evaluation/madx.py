@@ -74,10 +74,26 @@ class MadxEvaluator:
         self.labels = [lab for lab, _ in sorted(label2id.items(), key=lambda kv: kv[1])]
         self._stack = Stack
         self.model.to(self.device)
+        self._hold(batch_size, max_len, progress, console)
+        self._current: Any = object()
+
+    @classmethod
+    def attached(cls, model: Any, info: Any, tokenizer: Any, labels: Sequence[str] | None, *,
+                 batch_size: int | None = None, max_len: int = 256) -> MadxEvaluator:
+        """An evaluator over `model` as it stands: an AdapterHub model in memory with its task adapter and head
+        (over a language adapter, if any) active — a run being trained — whose head predicts `labels`;
+        `evaluate(None, …)` scores it in the mode and on the device it is in, swapping nothing."""
+        evaluator = cls.__new__(cls)
+        evaluator.info, evaluator.tokenizer, evaluator.model = info, tokenizer, model
+        evaluator.device, evaluator.labels = next(model.parameters()).device, list(labels or [])
+        evaluator._hold(batch_size, max_len, False, None)
+        evaluator._current = None  # the adapters as they are: `use_language(None)` leaves them
+        return evaluator
+
+    def _hold(self, batch_size: int | None, max_len: int, progress: bool, console: Any) -> None:
         self.pieces = None  # scores need no tokenizer here (no ROUGE on encoder tasks)
         self.batch_size = devices.eval_batch_size(self.info.family, batch_size)
         self.max_len, self.progress, self.console = max_len, progress, console
-        self._current: Any = object()
         self._slot: dict[str, Any] | None = None  # the config the slot's adapter was added with
 
     def use_language(self, module: Module | Any | str | Path | None) -> None:

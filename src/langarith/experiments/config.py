@@ -64,6 +64,9 @@ class Budget(Strict):
     grad_accum: int | None = Field(None, ge=1)  # micro-batches of batch_size per step; default: 1
     #: the config's method_options this budget changes (smoke: a Kronecker shape the tiny model's layers divide)
     method_options: dict[str, Any] | None = None
+    task_epochs: float | None = Field(None, gt=0)  # task modules: passes over their examples instead of task_steps
+    eval_every: int | None = Field(None, ge=1)  # score modules on validation every this many steps; default: never
+    keep: Literal["last", "best"] | None = None  # the step each module is saved at; best: on validation (eval_every)
     token_budgets: list[int] | None = None  # low-resource: the target's text is cut to each of these sizes
     seeds: list[int] | None = None  # run the whole table once per seed (modules retrained) and report mean ± sd
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # training; auto: bf16 on a GPU, fp32 on the CPU
@@ -77,6 +80,8 @@ class Budget(Strict):
     def _check(self) -> Budget:
         if self.language_steps is not None and self.language_tokens is not None:
             raise ValueError("give language_steps or language_tokens, not both")
+        if self.keep == "best" and self.eval_every is None:
+            raise ValueError("keep: best keeps the step best on validation: give eval_every (steps between scores)")
         if self.search not in names("labels"):
             raise ValueError(unknown("λ search", self.search, names("labels")))
         _check_text(self.text or [])

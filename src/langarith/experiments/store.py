@@ -27,7 +27,7 @@ from langarith.training.spec import DEFAULT_STEPS
 from langarith.training.start import initial_module
 
 #: the budget's training settings that default to the trainer's (None in the budget)
-TRAINING_KNOBS = ("lr", "warmup", "schedule", "clip", "grad_accum")
+TRAINING_KNOBS = ("lr", "warmup", "schedule", "clip", "grad_accum", "eval_every", "keep")
 
 
 class ModuleStore:
@@ -60,12 +60,14 @@ class ModuleStore:
         return self._specs[need]
 
     def _task(self, need: Need) -> TrainSpec:
-        cfg = self.config
+        cfg, epochs = self.config, self.config.spend.task_epochs
         what: dict[str, Any] = {"task": cfg.task, "data": self.data}
         if isinstance(need.language, tuple):  # multilingual: every source's data, twice the steps
             what.update(languages=list(need.language), steps=cfg.spend.task_steps * 2)
         else:
             what.update(split=cfg.train_split.get(need.language, "train"), steps=cfg.spend.task_steps)
+        if epochs is not None:  # passes over the examples instead (a multilingual module's: all of them)
+            what.update(steps=None, epochs=epochs)
             if self.family.task_on_language:
                 what["lang_module"] = self.path(language(need.language))
         return self._spec(need, **what)

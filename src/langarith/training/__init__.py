@@ -5,6 +5,8 @@
 - `objectives`: the loss of a batch (prefix-LM, seq2seq, masked LM, label-only, head loss);
 - `mlm_head`: the one shared, frozen MLM head of an encoder that ships none;
 - `checkpoints`: save and resume, bitwise on the CPU;
+- `budget`: a run's length (steps, tokens or epochs) and the numbers checked before anything loads;
+- `selection`: checkpoint selection on validation (held-out loss, a task's dev metric), `--keep best`;
 - `loop`: `train(spec)` as named steps; `api`: `train(...)` from a TrainSpec or its fields, as a notebook calls it.
 """
 

@@ -40,6 +40,7 @@ def trained_card(manifest: dict[str, Any], folder: str) -> str:
     heldout = manifest.get("heldout_loss") or {}
     if heldout.get("before") is not None and heldout.get("after") is not None:
         lines.append(f"| held-out loss | {heldout['before']:.4f} before → {heldout['after']:.4f} after |")
+    lines += _selection(manifest.get("selection"))
     lines += ["", "## Use", "", *use_snippet(kind, folder, base, manifest["model"].get("family")),
               *_composing(method, folder),
               f"Everything that reproduces the run is in `langarith.json`; `langarith inspect {folder}` shows it.", ""]
@@ -73,6 +74,15 @@ def _schedule(manifest: dict[str, Any]) -> str:
     if manifest.get("clip") is not None:
         parts.append(f"clipped to norm {manifest['clip']}")
     return f" ({', '.join(parts)})" if parts else ""
+
+
+def _selection(chosen: dict[str, Any] | None) -> list[str]:
+    """The validation row: what was scored, how often, the best step and which step the module is."""
+    if not chosen or chosen.get("best_step") is None:
+        return []
+    kept = "kept" if chosen["keep"] == "best" else "the last step kept"
+    return [f"| validation | {chosen['metric']} every {chosen['every']} steps; best {chosen['best_value']:.4f} at "
+            f"step {chosen['best_step']}, {kept} |"]
 
 
 def _options(options: dict[str, Any]) -> str:

@@ -22,8 +22,9 @@ from langarith.training.spec import LOG_TO, SCHEDULES, TrainError, TrainSpec, de
 
 #: the `transformers.get_scheduler` name of each schedule
 _HF_SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
-#: the knobs a run's definition holds, with the value a checkpoint written before they existed had
-KNOBS = ("warmup", "schedule", "clip", "grad_accum")
+#: the knobs a run's definition holds (the optimizer's, and checkpoint selection's), with the value a checkpoint
+#: written before they existed had
+KNOBS = ("warmup", "schedule", "clip", "grad_accum", "eval_every", "keep", "dev_limit")
 
 
 def check_knobs(spec: TrainSpec) -> None:
@@ -53,7 +54,7 @@ def warmup_steps(warmup: float, total: int) -> int:
 
 def definition(spec: TrainSpec) -> dict[str, Any]:
     """The knobs as a run's definition records them (a resume may not change them)."""
-    return {name: getattr(spec, name) for name in KNOBS}
+    return {**{name: getattr(spec, name) for name in KNOBS}, "eval_every": spec.eval_every or None}  # 0: none too
 
 
 def before_knobs(recorded: dict[str, Any]) -> dict[str, Any]:

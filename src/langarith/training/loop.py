@@ -14,6 +14,8 @@ What the rest of langarith relies on:
 - It runs under `accelerate launch` unchanged: each process takes its rows of the global batch.
 - The deadline (`langarith.core.timing`) is checked before every step: past it, a checkpoint is written and
   `DeadlineReached` raised, and the same call later continues from there.
+- `--eval-every` scores the module in memory between steps (`selection`): no weight changes and no random
+  number is drawn, so the steps train as without it; `--keep best` puts the best step's tensors back at the end.
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ from langarith.languages.codes import resolve
 from langarith.methods import fingerprint, get_method
 from langarith.methods.bottleneck import NAME
 from langarith.models import heads
-from langarith.training import knobs
+from langarith.training import knobs, selection
+from langarith.training.budget import check_numbers, total_steps
 from langarith.training.card import made_by, trained_card
 from langarith.training.checkpoints import CHECKPOINT, checkpoint_dir, load_checkpoint, save_checkpoint
 from langarith.training.data import Batches, TrainingData, language_data, task_data
 from langarith.training.mlm_head import shared_mlm_head
 from langarith.training.objectives import batch_loss, frozen_linears_in, heldout_loss
-from langarith.training.spec import DEFAULT_STEPS, ROLES, SAVE_DTYPES, Trained, TrainError, TrainSpec
+from langarith.training.spec import ROLES, SAVE_DTYPES, Trained, TrainError, TrainSpec
 from langarith.training.start import attach_fresh
 
 
@@ -67,6 +70,7 @@ class _Run:
     scheduler: Any = None
     params: list[Any] = field(default_factory=list)  # the trainable tensors the optimizer steps
     writer: Any = None  # --log-to: the scalars' SummaryWriter (main process)
+    selection: Any = None  # --eval-every: how the run scores itself (`selection.Selection`)
     init: dict[str, Any] = field(default_factory=dict)  # seed and fingerprint of the initial module
     facts: dict[str, Any] = field(default_factory=dict)  # what the base model needed (a shared MLM head)
     state: dict[str, Any] = field(default_factory=lambda: {"step": 0, "losses": [], "tokens": 0})
@@ -80,14 +84,16 @@ def train(spec: TrainSpec, console: Any = None) -> Trained:
     """Train and write the module folder (the library's standard folder plus `langarith.json`)."""
     run = _setup_run(spec, console)
     run.data = _setup_data(run)
-    run.total = total_steps(spec, run.data.tokens_per_step)
+    run.total = total_steps(spec, run.data.tokens_per_step, run.data.rows)
     say(f"training {run.out.name}: {run.total} steps of {spec.batch_size} × {spec.grad_accum} rows, lr {spec.lr:g} "
         f"{spec.schedule} (warm-up {knobs.warmup_steps(spec.warmup, run.total)}, clip {spec.clip}), {run.precision} "
         f"on {run.accelerator.device}", logging.DEBUG, __name__)
     _setup_module(run)
     _setup_optimizer(run)
+    run.selection = selection.selection(run)  # --eval-every: its held-out text or dev rows, read once
     before = _heldout_before(run)
     loop_s, loop_tokens = _loop(run)
+    selection.restore_best(run)  # --keep best: the best step's tensors, in place of the last's
     run.model.eval()
     after = heldout_loss(run.model, run.data, spec.seq_len, run.info.family, run.tokenizer)
     return _save(run, before, after, loop_s, loop_tokens)
@@ -111,8 +117,9 @@ def _setup_run(spec: TrainSpec, console: Any) -> _Run:
         raise TrainError(f"precision must be auto, fp32 or bf16, got {spec.precision!r}")
     if spec.save_dtype not in SAVE_DTYPES:
         raise TrainError(f"save_dtype must be fp32 or bf16, got {spec.save_dtype!r}")
-    _check_numbers(spec)
+    check_numbers(spec)
     knobs.check_knobs(spec)
+    selection.check_selection(spec)
     for code in spec.languages or [spec.language]:  # a multilingual module's label ("mul") is not a language
         resolve(code)  # an unknown language is an error that suggests close codes
     timing.check(f"the start of training {out.name}")
@@ -126,38 +133,10 @@ def _setup_run(spec: TrainSpec, console: Any) -> _Run:
                 models.load_tokenizer(info), method, options)
 
 
-def _check_numbers(spec: TrainSpec) -> None:
-    """Budgets and rates that cannot train anything are errors here, not tracebacks (or NaN) later."""
-    if not (math.isfinite(spec.lr) and spec.lr > 0):
-        raise TrainError(f"--lr must be a positive number, got {spec.lr}; paper 1 uses 2e-4")
-    least = {"batch_size": 1, "seq_len": 8, "max_len": 8, "checkpoint_every": 0, "heldout": 0}
-    for name, low in least.items():
-        if getattr(spec, name) < low:
-            raise TrainError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(spec, name)}")
-    if spec.max_text_tokens is not None and spec.max_text_tokens < 1:
-        raise TrainError(f"max_text_tokens must be positive, got {spec.max_text_tokens}")
-
-
 def _setup_data(run: _Run) -> TrainingData:
     if run.spec.role == "language":
         return language_data(run.spec, run.info.family, run.tokenizer)
     return task_data(run.spec, run.info.family, run.method.name, run.tokenizer)
-
-
-def total_steps(spec: TrainSpec, tokens_per_step: int | None) -> int:
-    """The run's length: `steps`, or `tokens` over a step's tokens (language modules), else DEFAULT_STEPS."""
-    if spec.steps is not None and spec.tokens is not None:
-        raise TrainError("give --steps or --tokens, not both")
-    if spec.tokens is not None:
-        if tokens_per_step is None:
-            raise TrainError("--tokens budgets language modules; task modules take --steps")
-        if spec.tokens < tokens_per_step:
-            raise TrainError(f"--tokens {spec.tokens} is less than one step ({tokens_per_step} tokens)")
-        return math.ceil(spec.tokens / tokens_per_step)
-    steps = spec.steps if spec.steps is not None else DEFAULT_STEPS
-    if steps < 1:
-        raise TrainError(f"--steps must be positive, got {steps}")
-    return steps
 
 
 def _setup_module(run: _Run) -> None:
@@ -250,6 +229,7 @@ def _loop(run: _Run) -> tuple[float, int]:
                 _checkpoint(run)
                 raise timing.DeadlineReached(f"training {run.out.name} stopped at step {step} of {run.total} "
                                              f"(checkpoint {run.ckpt}); rerun the same command to continue")
+            _score(run, losses)
             loss, n_tokens, lr, norm = _step(run, batches.rows(step), step, generator)
             state["tokens"] += n_tokens * accelerator.num_processes
             state["step"] = step + 1
@@ -262,7 +242,25 @@ def _loop(run: _Run) -> tuple[float, int]:
                 losses.flush()
                 _checkpoint(run)
         losses.flush()
+        _score(run, losses)
     return time.time() - started, tokens_at_start
+
+
+def _score(run: _Run, losses: _Losses) -> None:
+    """--eval-every: score the step just trained where it is due (`selection`); a deadline passing while it is
+    scored, on any process, leaves a checkpoint from which the rerun scores it."""
+    if run.selection is None or not run.selection.due(run.state, run.total):
+        return
+    stopped = False
+    try:
+        selection.score(run)
+    except timing.DeadlineReached:
+        stopped = True
+    if _on_any(run.accelerator, stopped):
+        losses.flush()
+        _checkpoint(run)
+        raise timing.DeadlineReached(f"training {run.out.name} stopped while step {run.state['step']} was scored "
+                                     f"(checkpoint {run.ckpt}); rerun the same command to continue")
 
 
 def _step(run: _Run, rows: Any, step: int, generator: Any) -> tuple[Any, int, float, Any]:
@@ -356,14 +354,16 @@ def _checkpoint(run: _Run) -> None:
 def _deadline_passed(accelerator: Any) -> bool:
     """Whether the deadline has passed, agreed by every process (one would otherwise wait for the others)."""
     remaining = timing.left()
-    if remaining is None:
-        return False
+    return remaining is not None and _on_any(accelerator, remaining <= 0)
+
+
+def _on_any(accelerator: Any, flag: bool) -> bool:
+    """Whether `flag` holds on any process; every process learns it."""
     if accelerator.num_processes == 1:
-        return remaining <= 0
+        return flag
     import torch
 
-    flag = torch.tensor(float(remaining <= 0), device=accelerator.device)
-    return bool(accelerator.reduce(flag, "max").item())
+    return bool(accelerator.reduce(torch.tensor(float(flag), device=accelerator.device), "max").item())
 
 
 def _save(run: _Run, before: float | None, after: float | None, loop_s: float, loop_tokens: int) -> Trained:
@@ -424,6 +424,8 @@ def _manifest(run: _Run, before: float | None, after: float | None, final: list[
         "warmup_steps": knobs.warmup_steps(spec.warmup, run.total),
         "clip": spec.clip,
         **({"lr_curve": state["lrs"]} if "lrs" in state else {}),
+        **({"epochs": spec.epochs} if spec.epochs is not None else {}),
+        **selection.record(run),  # --eval-every: the metric, its curve and the step kept
         "log_to": spec.log_to,
         "log_dir": None if spec.log_to is None else str(spec.log_dir) if spec.log_dir else "logs",
         "precision": run.precision,

@@ -14,6 +14,7 @@ ROLES = ("language", "task")
 SAVE_DTYPES = ("fp32", "bf16")
 SCHEDULES = ("constant", "linear", "cosine")  # the learning rate after warm-up: held, or decayed to 0 at the end
 LOG_TO = ("tensorboard",)
+KEEP = ("last", "best")  # the module saved: the last step's, or the one best on validation (`selection`)
 
 
 class TrainError(LangarithError):
@@ -36,6 +37,7 @@ class TrainSpec:
     lang_module: Path | None = None  # MAD-X: train on top of this frozen language adapter
     steps: int | None = None  # default: DEFAULT_STEPS, unless `tokens` budgets the run
     tokens: int | None = None
+    epochs: float | None = None  # task modules: passes over the examples instead of `steps`
     batch_size: int = 8
     seq_len: int = 64
     max_len: int = 256  # task examples: prompt + target tokens
@@ -48,6 +50,9 @@ class TrainSpec:
     log_dir: Path | None = None  # where they go (default: the module folder's logs/)
     seed: int = 0
     checkpoint_every: int = 50
+    eval_every: int | None = None  # steps between validation scores (0 or None: none, the run as without them)
+    keep: str = "last"  # the module saved: the last step's, or ("best") the step best on validation
+    dev_limit: int | None = None  # task modules: score only the first this-many dev rows of each language
     heldout: int = 16  # sequences held out to measure a language module's loss before and after
     max_text_tokens: int | None = None  # low resource: train on only the first this-many tokens of the text
     resume: bool = False
