@@ -48,6 +48,20 @@ def same(a: Path, b: Path) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
+def by_hand(monkeypatch, scores: list) -> None:
+    """Held-out scores made up, one per call; a `timing.DeadlineReached` in the list is raised instead."""
+    made_up = iter(scores)
+
+    def score(_model) -> float:
+        value = next(made_up)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    monkeypatch.setattr(selection, "_heldout", lambda run: selection.Selection(
+        run.spec.eval_every, run.spec.keep, "heldout_loss", True, score))
+
+
 def test_keep_best_saves_the_best_steps_weights_and_records_the_curve(tiny_models, tmp_path, monkeypatch):
     """The scores are made up (the held-out loss of a tiny model falls every step) so that the best is mid-run:
     the module saved is bitwise the one a run of that many steps saves."""
@@ -96,6 +110,12 @@ def test_task_epochs_and_the_dev_metric_of_the_attached_module(tiny_models, tmp_
     assert same(best, again)
 
 
+def test_bf16_runs_are_scored_under_autocast_with_the_frozen_bf16_weights(tiny_models, tmp_path):
+    data = write_sib(tmp_path / "sib")
+    m = manifest(train(task(tiny_models, data, tmp_path / "t", steps=2, eval_every=1, precision="bf16")).path)
+    assert m["precision"] == "bf16" and [s for s, _ in m["selection"]["curve"]] == [1, 2]
+
+
 def test_madx_task_adapter_kept_at_its_best_dev_step(tiny_models, tmp_path):
     """An encoder's task adapter and head (dropout on) over a frozen language adapter, scored by its head on the
     first dev rows (dev_limit) with the stack left as it trains."""
@@ -117,20 +137,6 @@ def test_madx_task_adapter_kept_at_its_best_dev_step(tiny_models, tmp_path):
     again = train(task(tiny_models, data, tmp_path / "again", family="encoder", steps=chosen["best_step"],
                        lang_module=lang)).path
     assert same(made.path, again)
-
-
-def by_hand(monkeypatch, scores: list) -> None:
-    """Held-out scores made up, one per call; a `timing.DeadlineReached` in the list is raised instead."""
-    made_up = iter(scores)
-
-    def score(_model) -> float:
-        value = next(made_up)
-        if isinstance(value, Exception):
-            raise value
-        return value
-
-    monkeypatch.setattr(selection, "_heldout", lambda run: selection.Selection(
-        run.spec.eval_every, run.spec.keep, "heldout_loss", True, score))
 
 
 def test_a_deadline_while_scoring_leaves_a_checkpoint_that_still_knows_the_best(tiny_models, tmp_path,

@@ -66,10 +66,10 @@ class ModuleStore:
             what.update(languages=list(need.language), steps=cfg.spend.task_steps * 2)
         else:
             what.update(split=cfg.train_split.get(need.language, "train"), steps=cfg.spend.task_steps)
-        if epochs is not None:  # passes over the examples instead (a multilingual module's: all of them)
-            what.update(steps=None, epochs=epochs)
             if self.family.task_on_language:
                 what["lang_module"] = self.path(language(need.language))
+        if epochs is not None:  # passes over the examples instead (a multilingual module's: all of them)
+            what.update(steps=None, epochs=epochs)
         return self._spec(need, **what)
 
     def _language(self, need: Need) -> TrainSpec:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from langarith.core.errors import LangarithError
+from langarith.models import heads
 from langarith.tasks import split_name
 from langarith.training.objectives import heldout_loss, unwrap
 from langarith.training.spec import KEEP, TrainError, TrainSpec
@@ -100,6 +101,11 @@ def _dev(run: Any) -> Selection:
     except LangarithError as err:
         raise TrainError(f"--eval-every scores a task module on its dev split: {err}; give data with a dev split, "
                          "or leave --eval-every out") from err
+    unseen = sorted({u for rows in dev.values() for u in heads.unseen_labels(task, rows, data.labels)}) \
+        if data.head and data.labels else []
+    if unseen:
+        raise TrainError(f"--eval-every: the dev rows of {where} have labels {unseen[:5]} that the head never learns "
+                         f"({', '.join(data.labels)}); give dev data with the train split's labels")
 
     def score(model: Any) -> float:
         """The primary metric on each language's dev rows, averaged over the languages."""
