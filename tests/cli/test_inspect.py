@@ -27,3 +27,19 @@ def test_inspect_shows_the_training_record_and_readable_provenance(tiny_models, 
     made = cli("inspect", merged).output
     assert "recipe ties (λ 1, top_k 0.2, trim tensor)" in made and "{" not in made
     assert json.loads(cli("inspect", merged, "--json").output)["training"] is None
+
+
+def test_inspect_says_how_a_module_was_made(make_peft, tmp_path):
+    import subprocess
+    import sys
+
+    a = make_peft("a", seed=1)
+    made = subprocess.run([sys.executable, "-m", "langarith", "compose", "0.5*a", "--module", f"a={a}", "--out",
+                           str(tmp_path / "half")], capture_output=True, text=True, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    shown = cli("inspect", str(tmp_path / "half"), "--json")
+    provenance = json.loads(shown.stdout)["provenance"]
+    assert provenance["command"].startswith("python -m langarith compose '0.5*a' --module")
+    assert provenance["cwd"] == str(tmp_path)
+    lines = cli("inspect", str(tmp_path / "half")).stdout
+    assert "langarith compose" in lines and "working folder" in lines and str(tmp_path) in lines

@@ -70,7 +70,15 @@ def _provenance_rows(provenance: dict[str, Any] | None) -> list[tuple[str, str]]
         rows.append(("input", f"{item.get('name')}{shown}: {item.get('path')} sha256 {str(item.get('sha256'))[:16]}…"))
     if provenance.get("created"):
         rows.append(("created", f"{provenance['created']} with langarith {provenance.get('langarith_version')}"))
-    return rows
+    return rows + _run_rows(provenance)
+
+
+def _run_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """How the module was made: the command line (or the Python call), langarith's commit, the working folder."""
+    call = record.get("call") or {}
+    how = record.get("command") or (f"{call['function']}(…) from Python" if call.get("function") else None)
+    found = [("command", how), ("commit", record.get("commit")), ("working folder", record.get("cwd"))]
+    return [(key, str(value)) for key, value in found if value]
 
 
 def _training_rows(training: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -95,7 +103,7 @@ def _training_rows(training: dict[str, Any] | None) -> list[tuple[str, str]]:
     if t.get("loss_first_last"):
         first, last = (_loss(x) for x in t["loss_first_last"])
         rows.append(("training loss", f"{first} at the first step → {last} at the last"))
-    return rows
+    return rows + _run_rows(t)
 
 
 def _loss(x: Any) -> str:

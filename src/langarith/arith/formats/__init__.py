@@ -115,7 +115,8 @@ def _base(info: dict[str, Any], recorded: str | None, manifest: Path | None) -> 
 
 # What `inspect` shows of a training manifest; the manifest itself keeps everything (curves, versions…).
 _TRAINING_KEYS = ("objective", "task", "data", "split", "examples", "sources", "steps", "tokens", "text_tokens",
-                  "batch_size", "lr", "seed", "precision", "device", "resumed_at_steps", "wall_time_s")
+                  "batch_size", "lr", "seed", "precision", "device", "resumed_at_steps", "wall_time_s", "command",
+                  "call", "commit", "cwd")
 
 
 def training_record(info: dict[str, Any]) -> dict[str, Any] | None:
