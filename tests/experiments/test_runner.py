@@ -63,7 +63,7 @@ def spy_splits(monkeypatch):
 def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     from langarith.core import devices
 
-    cfg = load_config(write(tmp_path))
+    cfg = load_config(write(tmp_path, reproduces="paper 1, Figure 9"))
     runner = Runner(cfg, tmp_path / "out", progress=False)
     cells = runner.run()
     out = tmp_path / "out"
@@ -73,6 +73,7 @@ def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     assert [c.method for c in cells] == ["baseline", "task-scaled", "add", "add-subtract"]
     table = (out / "results.md").read_text(encoding="utf-8")
     assert "| task-scaled |" in table and "| method | pt | Avg |" in table
+    assert table.splitlines()[2] == "Reproduces paper 1, Figure 9."  # under the title
     assert "**macro_f1**" in table and "**accuracy**" not in table  # secondary metrics get their own table
     rows = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
     assert {r["method"] for r in rows} == {"baseline", "task-scaled", "add", "add-subtract"}
@@ -242,6 +243,7 @@ def test_shipped_configs_validate_at_every_budget(path):
         tiny = "tiny-encoder" if SETTINGS[cfg.setting].family.method == "bottleneck" else "tiny"
         assert cfg.spend.model == (tiny if budget == "smoke" else None)
         assert cfg.data_path().exists() or not SHARED.exists()
+    assert cfg.reproduces and cfg.reproduces.startswith("paper ")  # results.md names the paper's table or figure
 
 
 PINNED = Path(__file__).resolve().parent / "pinned"

@@ -139,6 +139,8 @@ class Config(Strict):
     task: str  # a registered task (langarith.tasks)
     #: the dataset: its name (`langarith.data`, found in the usual places) or a path (default: the task's)
     data: str | None = None
+    #: the paper's table or figure this layout reproduces ("paper 1, Figure 2"), named in results.md
+    reproduces: str | None = None
     sources: list[str] = Field(min_length=1)  # languages with labeled data (task modules)
     targets: list[str] = Field(min_length=1)  # languages evaluated (a table column each)
     methods: list[str] | None = None  # rows; default: every row of the setting

@@ -45,7 +45,8 @@ def write_results(run: RunRecord) -> None:
         "device": devices.describe(),
         "precision": {"train": devices.training_precision(cfg.spend.precision), "eval": run.eval_precision},
         "versions": devices.versions()})
-    md = [f"# {cfg.name}", "", f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
+    md = [f"# {cfg.name}", "", *([f"Reproduces {cfg.reproduces}.", ""] if cfg.reproduces else []),
+          f"Task {cfg.task}, metric {metric} on {cfg.test_split}; budget `{cfg.budget}`; "
           f"model {cfg.spend.model or cfg.model or 'default'}; method {cfg.method}; sources {', '.join(cfg.sources)}.",
           "", spent(cfg, searched=any(c.curve for c in cells)), ""]
     if run.stopped:
