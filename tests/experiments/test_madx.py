@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -300,7 +301,9 @@ def test_row_names():
     from langarith.experiments.settings.low_resource import budget_label
 
     assert [budget_label(b) for b in (64, 10_000, 1_000_000, 1500)] == ["64", "10k", "1M", "1500"]
-    assert SETTINGS["low-resource"].rows([], [10_000]) == ["madx-en", "direct-10k", "la-en-10k"]
+    config = SimpleNamespace(spend=SimpleNamespace(token_budgets=[10_000]), pool=["sw", "hi"])
+    assert SETTINGS["low-resource"].rows(config) == ["madx-en", "direct-10k", "la-en-10k"]
+    assert SETTINGS["relatedness"].rows(config) == ["madx-en", "la-sw", "la-hi"]
     assert SETTINGS["low-resource"].control("la-en-10k") == "direct-10k" and SETTINGS["ties"].control("ties-20") == "la"
 
 

@@ -152,6 +152,8 @@ class Config(Strict):
     #: per target, LA's partner a paper published (`{ar: sw}`), used instead of the nearest in the pool
     partner: dict[str, str] = Field(default_factory=dict)
     typology: Typology = Field(default_factory=Typology)  # how the unpinned related sources and partners are picked
+    #: sources-sweep: how many sources each row averages, the k nearest to the target or k drawn at random
+    source_counts: list[int] = Field(default_factory=list)
     method_options: dict[str, Any] = Field(default_factory=dict)  # the method's options (rank, alpha, …)
     text: list[str] = Field(default_factory=lambda: ["tatoeba:{lang}"])  # language-module corpora ({lang})
     train_split: dict[str, str] = Field(default_factory=dict)  # per source; default "train"
@@ -228,7 +230,7 @@ class Config(Strict):
 
     def all_rows(self) -> list[str]:
         setting = SETTINGS[self.setting]
-        return with_label_free(setting, setting.rows(self.pool, self.spend.token_budgets or []), self.label_free)
+        return with_label_free(setting, setting.rows(self), self.label_free)
 
     @property
     def rows(self) -> list[str]:

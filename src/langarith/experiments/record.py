@@ -4,6 +4,7 @@ one in; `experiments.report` writes results.csv / results.json / results.md from
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ class RunRecord:
     config: Any
     out: Path
     metric: str  # the task's primary metric
-    baseline: str  # the row every cell is tested against
+    baseline: str  # the row every cell is tested against (the setting's; rows with baselines of their own aside)
     cells: list[Cell]
     seconds: float
     stages: dict[str, float]  # wall time per stage: train, compose, tune, test
@@ -26,3 +27,5 @@ class RunRecord:
     dev_lines: dict[str, dict[str, float]] = field(default_factory=dict)  # target → baselines' dev scores
     vectors: list[Any] = field(default_factory=list)  # what the cosine and density plots compare
     inputs: dict[str, Path | str | None] = field(default_factory=dict)  # name → path: the config file, the dataset
+    #: the setting's own figures: (this record) → the lines results.md shows, each drawing its file into `out`
+    figures: Sequence[Callable[[RunRecord], list[str]]] = ()

@@ -102,6 +102,7 @@ def _plots(run: RunRecord) -> list[str]:
         plots.improvement_heatmap(improved, out / "improvement.png", title=f"relative improvement over {baseline} (%)",
                                   row_label="method", col_label="target language")
         lines.append("![relative improvement](improvement.png)")
+    lines += [line for figure in run.figures for line in figure(run)]  # the setting's own (paper 1's Figure 2)
     return lines + _vectors(run.vectors, out)
 
 

@@ -233,8 +233,8 @@ class Runner:
 
     # --- significance and the record -----------------------------------------------------------------------
     def _significance(self, made: dict[str, Cell]) -> None:
-        base = made.get(self.setting.baseline)
         for name, cell in made.items():
+            base = made.get(self.setting.baseline_for(name))
             if cell is base or cell.scores is None:
                 continue
             if base is not None and base.scores is not None:
@@ -258,7 +258,8 @@ class Runner:
         return RunRecord(self.config, self.out, self.task.primary, self.setting.baseline, cells, seconds,
                          self.clock.rounded(), self.family.eval_precision(), self.store.flags + self.bench.flags,
                          self.stopped, self.dev_lines, self.analysis_vectors(),
-                         inputs={"config": self.config.source, "data": self.bench.data})
+                         inputs={"config": self.config.source, "data": self.bench.data},
+                         figures=self.setting.figures)
 
 
 MAKERS: dict[type, Callable[[Runner, Any, str], Cell]] = {

@@ -24,18 +24,32 @@ class ExperimentError(LangarithError):
 class Setting:
     name: str
     table: Callable[[Any, str], list[Any]]  # (config, target) → the table's rows for it, in order (plan.Row)
-    rows: Callable[[Sequence[str], Sequence[int]], list[str]]  # (pool, token budgets) → every row name, in order
+    rows: Callable[[Any], list[str]]  # config → every row name, in order (from its pool, token budgets, sources…)
     baseline: str  # the row every cell is tested against (*)
     family: Any  # the model family it runs on (`experiments.family`: DECODER, or MADX adapters on an encoder)
     controls: Mapping[str, str] = field(default_factory=dict)  # row → the control it is also tested against (†)
     control_of: Callable[[str], str | None] | None = None  # for rows named by a parameter (la-en-10k → direct-10k)
+    #: for rows named by a parameter, each with a baseline of its own (add-subtract:eng_Latn → baseline:eng_Latn)
+    baseline_of: Callable[[str], str | None] | None = None
     single_source: bool = False  # one task module's language (the config's one source)
     needs_pool: bool = False  # partners' language adapters
     needs_token_budgets: bool = False
     seen_targets: bool = False  # targets are languages with training data (in-language): each must be a source
+    unseen_targets: bool = False  # targets are languages without training data: none may be a source
+    needs_source_counts: bool = False  # the config's source_counts: numbers of sources, each at most the sources'
     #: the λ rows that get label-free twins (`la@unlabeled`, …) when a config asks for them: the paper's method
     #: rows, not their controls
     label_free: Callable[[str], bool] = lambda row: False
+    #: the setting's own figures (paper 1's Figure 2): each draws from a run's record (`experiments.record`) into
+    #: its folder and gives the lines results.md shows
+    figures: tuple[Callable[[Any], list[str]], ...] = ()
+
+    def baseline_for(self, row: str) -> str:
+        """The row `row` is tested against (*): the one `baseline_of` names for it (a label-free twin: for the row
+        it twins), else the setting's baseline."""
+        if self.baseline_of is not None and (found := self.baseline_of(row.split(LABEL_FREE_MARK)[0])):
+            return found
+        return self.baseline
 
     def control(self, row: str) -> str | None:
         """The row `row` is compared with besides the baseline (None: none). A label-free row's control is the
@@ -58,9 +72,27 @@ class Setting:
             unseen = [t for t in config.targets if not any(same_language(t, s) for s in config.sources)]
             if unseen:
                 return f"{self.name} evaluates seen languages: targets {', '.join(unseen)} are not among the sources"
+        if self.unseen_targets:
+            seen = [t for t in config.targets if any(same_language(t, s) for s in config.sources)]
+            if seen:
+                return f"{self.name} evaluates unseen languages: targets {', '.join(seen)} are among the sources"
         if self.needs_token_budgets and not config.spend.token_budgets:
             return f"{self.name} needs token_budgets in the budget (e.g. [10000, 100000])"
+        if self.needs_source_counts:
+            return _check_counts(self.name, config.source_counts, len(config.sources))
         return None
+
+
+def _check_counts(setting: str, counts: Sequence[int], sources: int) -> str | None:
+    """What is wrong with a config's `source_counts` (None: nothing)."""
+    if not counts:
+        return f"{setting} needs source_counts: how many sources each row averages (e.g. [1, 2, 4])"
+    outside = [k for k in counts if not 1 <= k <= sources]
+    if outside:
+        return f"source_counts {outside} are not between 1 and the config's {sources} sources"
+    if len(set(counts)) < len(counts):
+        return f"source_counts {list(counts)} name one count twice"
+    return None
 
 
 SETTINGS: Registry[Setting] = Registry("experiment setting", ExperimentError, group="settings")
@@ -82,9 +114,9 @@ def these(*rows: str) -> Callable[[str], bool]:
     return lambda row: row in rows
 
 
-def fixed_rows(*rows: str) -> Callable[[Sequence[str], Sequence[int]], list[str]]:
-    """The rows of a setting whose table does not depend on the pool or the token budgets."""
-    return lambda pool, budgets: list(rows)
+def fixed_rows(*rows: str) -> Callable[[Any], list[str]]:
+    """The rows of a setting whose table does not depend on the config (its pool, token budgets, sources…)."""
+    return lambda config: list(rows)
 
 
 def setting(name: str, **declared: Any) -> Callable[[Callable[[Any, str], list[Any]]], Callable]:

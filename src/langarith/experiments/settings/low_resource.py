@@ -3,8 +3,6 @@ directly (`direct-b`) or as LA(T_b, en) = λ·T_b + (1−λ)·en (`la-en-b`, tes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from langarith.arith.recipes import la
 from langarith.experiments.family import MADX
 from langarith.experiments.plan import Fixed, Row, Tuned, language, of, the
@@ -19,7 +17,8 @@ def budget_label(tokens: int) -> str:
     return str(tokens)
 
 
-def rows(pool: Sequence[str], budgets: Sequence[int]) -> list[str]:
+def rows(config) -> list[str]:
+    budgets = config.spend.token_budgets or []
     return ["madx-en", *(row for b in budgets for row in (f"direct-{budget_label(b)}", f"la-en-{budget_label(b)}"))]
 
 

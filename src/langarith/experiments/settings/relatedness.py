@@ -3,8 +3,6 @@ note gives p's URIEL distance to the target."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from langarith.arith.recipes import la
 from langarith.experiments.family import MADX
 from langarith.experiments.plan import Fixed, Row, Tuned, language, of, the
@@ -12,8 +10,8 @@ from langarith.experiments.setting import setting
 from langarith.languages.typology import distance
 
 
-def rows(pool: Sequence[str], budgets: Sequence[int]) -> list[str]:
-    return ["madx-en", *(f"la-{p}" for p in pool)]
+def rows(config) -> list[str]:
+    return ["madx-en", *(f"la-{p}" for p in config.pool)]
 
 
 @setting("relatedness", rows=rows, baseline="madx-en", needs_pool=True, label_free=lambda row: row.startswith("la-"),
