@@ -241,6 +241,14 @@ class Config(Strict):
     def spend(self) -> Budget:
         return self.budgets[self.budget]
 
+    def on_model(self, model: str) -> Config:
+        """This config with `model` as the base of every module and evaluation (`langarith experiment --model`): the
+        config's `model` and every budget's (smoke's tiny model included) give way to it."""
+        budgets = {name: budget.model_copy(update={"model": None}) for name, budget in self.budgets.items()}
+        changed = self.model_copy(update={"model": model, "budgets": budgets})
+        changed._source = self._source
+        return changed
+
     @property
     def options(self) -> dict[str, Any]:
         """The method's options under the budget run: the config's `method_options`, then the budget's."""
