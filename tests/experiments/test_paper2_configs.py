@@ -1,6 +1,7 @@
-"""Paper 2's models, XLM-R base and mBERT, through a MAD-X config by their hub ids (`langarith experiment --model`):
-tiny random models of those architectures under those ids in a hub cache, read offline as transformers reads the
-real ones; language adapters and the task adapter train, compose and evaluate as on the default encoder."""
+"""Paper 2's setup in the MAD-X configs. Its models, XLM-R base and mBERT, by their hub ids (`langarith experiment
+--model`): tiny random models of those architectures under those ids in a hub cache, read offline as transformers
+reads the real ones; language adapters and the task adapter train, compose and evaluate as on the default encoder.
+Its low-resource language, Assamese, in the low-resource config."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SHARED, needs
 from hub_layout import in_hub_cache
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +92,22 @@ def test_paper_2s_models_train_compose_and_evaluate_through_a_madx_config(hub, t
         assert manifest["method"]["options"]["config"] == ("seq_bn" if manifest["role"] == "task" else "seq_bn_inv")
     task = next(m for m in manifests if m["role"] == "task")
     assert task["head"] == "classification" and "eng_Latn" in task["lang_module"]  # on the English adapter
+
+
+@needs(SHARED / "sib200")
+def test_assamese_is_a_low_resource_target_whose_adapters_learn_sib200s_text(tmp_path, isolated_cache):
+    """Assamese, the language of paper 2's low-resource study: of the config's text sources only SIB-200's train
+    sentences hold it, and each token budget's adapter is cut from them."""
+    from langarith.experiments import load_config, runner_for
+    from langarith.languages.corpora import text_sources
+
+    cfg = load_config(ROOT / "configs" / "madx-low-resource.yaml", "smoke")
+    assert "asm_Beng" in cfg.targets
+    assert [spec for spec, why in text_sources(cfg.text, "asm_Beng").items() if why is None] == ["sib200:asm_Beng"]
+    cfg.targets, cfg.label_free = ["asm_Beng"], ["fixed"]
+    cells = runner_for(cfg, tmp_path / "run", progress=False).run()
+    assert [c.method for c in cells] == cfg.rows and {c.target for c in cells} == {"asm_Beng"}
+    adapters = [m for p in (tmp_path / "run" / "modules").glob("*/langarith.json")
+                if (m := json.loads(p.read_text()))["language"] == "asm_Beng"]
+    assert sorted(m["max_text_tokens"] for m in adapters) == cfg.spend.token_budgets
+    assert all([s["spec"] for s in m["sources"]] == ["sib200:asm_Beng"] for m in adapters)
