@@ -1,9 +1,11 @@
 """The Hugging Face hub's parquet export of each dataset langarith reads, built from the shared data in the
 export's own layout (`<config>/<split>/0000.parquet`, class ids as `ClassLabel`s), and a stand-in for the hub
-itself: no hub can be reached here, so `fake_hub` answers `datasets` and `huggingface_hub` from such a folder."""
+itself: no hub can be reached here, so `fake_hub` answers `datasets` and `huggingface_hub` from such a folder;
+and `in_hub_cache`: a model under its hub id in a hub cache, which transformers reads offline as it would online."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -214,4 +216,20 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     monkeypatch.setattr(HfApi, "list_repo_tree", list_repo_tree)
     root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def in_hub_cache(root: Path, repo: str, folder: Path) -> Path:
+    """A Hugging Face hub cache holding the model `folder` as `repo` (what `HF_HUB_CACHE` points at, offline):
+    blobs named by their sha256, a snapshot of links."""
+    repo_dir = root / f"models--{repo.replace('/', '--')}"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot, blobs = repo_dir / "snapshots" / commit, repo_dir / "blobs"
+    for made in (snapshot, blobs, repo_dir / "refs"):
+        made.mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text(commit)
+    for path in folder.iterdir():
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        (blobs / sha).write_bytes(path.read_bytes())
+        (snapshot / path.name).symlink_to(Path("../../blobs") / sha)
     return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from langarith.experiments.config import Config
@@ -39,6 +40,30 @@ def test_a_pinned_partner_replaces_the_nearest_in_the_pool(isolated_cache):
     assert cfg.partner_of("arb_Arab", "eng_Latn") == ("swh_Latn", "rel = swh_Latn (pinned by the config)")
     code, note = cfg.partner_of("hin_Deva", "eng_Latn")
     assert code == "urd_Arab" and "nearest" in note
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+#: paper 2's Table 2: each of its 13 languages' partner within them
+PAPER_2_PARTNERS = {"ar": "sw", "bg": "ru", "de": "fr", "el": "es", "es": "fr", "fr": "es", "hi": "ur", "ru": "bg",
+                    "sw": "ar", "tr": "bg", "ur": "hi", "vi": "ru", "zh": "ar"}
+
+
+def _over_paper_2s_languages() -> list[str]:
+    pools = {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")).get("pool") or [] for p in CONFIGS.glob("*.yaml")}
+    return sorted(name for name, pool in pools.items() if sorted(pool) == sorted(PAPER_2_PARTNERS))
+
+
+def test_the_zero_shot_configs_on_paper_2s_tasks_are_among_those_over_its_languages():
+    assert {"madx-zero-shot-wikiann", "madx-zero-shot-xnli"} <= set(_over_paper_2s_languages())
+
+
+@pytest.mark.parametrize("name", _over_paper_2s_languages())
+def test_configs_over_paper_2s_languages_use_its_table_2_partners(name):
+    from langarith.experiments.config import load_config
+
+    cfg = load_config(CONFIGS / f"{name}.yaml", "full")
+    assert {t: cfg.partner_of(t, cfg.sources[0]) for t in cfg.targets} == {
+        t: (PAPER_2_PARTNERS[t], f"rel = {PAPER_2_PARTNERS[t]} (pinned by the config)") for t in cfg.targets}
 
 
 def test_the_typology_block_chooses_the_rule_its_kind_and_thresholds(isolated_cache):

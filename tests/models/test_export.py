@@ -55,3 +55,26 @@ def test_export_refuses_what_cannot_be_merged_and_keeps_other_folders(tiny_model
     assert (notes / "todo.txt").read_text() == "keep me"
     out = export_merged(module, tmp_path / "half", dtype="bfloat16")
     assert export_merged(module, out, overwrite=True) == out  # an export folder is replaced
+
+
+def test_a_kronecker_module_with_a_non_square_a_merges_exactly_as_attached(tiny_models, tmp_path):
+    """PEFT's loader re-derives a square w1 and cannot rebuild A of 4 × 2; the export adds langarith's exact
+    ΔW = A ⊗ B instead, and the merged model computes what the model with the module attached computes."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    made = train(TrainSpec(role="language", language="pt", text=["tatoeba:pt"], model=str(tiny_models["decoder"]),
+                           method="kronecker", method_options={"shape": [4, 2]}, out=tmp_path / "kron", steps=2,
+                           lr=5e-2, batch_size=2, seq_len=16, progress=False))
+    with pytest.raises(RuntimeError, match="size mismatch"):  # what the export went through before
+        PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_models["decoder"]), str(made.path))
+    out = export_merged(made.path, tmp_path / "merged")
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+    attached = made.model.eval()
+    with torch.no_grad():
+        got = AutoModelForCausalLM.from_pretrained(out)(ids).logits
+        want = attached(input_ids=ids).logits
+        before = AutoModelForCausalLM.from_pretrained(tiny_models["decoder"])(ids).logits
+    assert (want - before).abs().max() > 1e-4  # the module changes what the model computes
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert json.loads((out / RECORD).read_text())["module_kind"] == "lokr"

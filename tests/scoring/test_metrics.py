@@ -255,6 +255,21 @@ def test_sentencepiece_tokenizer_names_a_missing_or_broken_file(tmp_path: Path) 
         metrics.sentencepiece_tokenizer(broken)
 
 
+def test_rouges_tokenizer_is_a_model_file_a_tokenizer_folder_or_a_hub_id(amharic_pieces: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from langarith.models import tiny_tokenizer
+
+    assert metrics.rouge_tokenizer(amharic_pieces)("ቤት ትልቅ ነው") == metrics.sentencepiece_tokenizer(amharic_pieces)(
+        "ቤት ትልቅ ነው")
+    tiny_tokenizer(tmp_path / "tok", vocab_size=60)
+    text, folder = "the quick brown fox", AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert metrics.rouge_tokenizer(tmp_path / "tok")(text) == folder.tokenize(text)
+    with pytest.raises(MetricError, match=r"cannot load ROUGE's tokenizer 'nobody-here/no-such-tokenizer' \(.*\); give "
+                                          r"a SentencePiece .model file, a tokenizer folder, or a Hugging Face id"):
+        metrics.rouge_tokenizer("nobody-here/no-such-tokenizer")
+
+
 def test_chrf_agrees_with_sacrebleu() -> None:
     from sacrebleu.metrics import CHRF
 

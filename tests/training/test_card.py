@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hub_layout import in_hub_cache
 from huggingface_hub import ModelCard
 
 from langarith.arith.cards import composed_card
@@ -96,21 +97,6 @@ def test_an_adapterhub_module_card_snippet_runs(isolated_cache, tmp_path, text):
     assert delta > 0
 
 
-def fake_hub(root: Path, repo: str, folder: Path) -> Path:
-    """A Hugging Face hub cache holding `folder` as `repo`: blobs named by their sha256, a snapshot of links."""
-    repo_dir = root / f"models--{repo.replace('/', '--')}"
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    snapshot, blobs = repo_dir / "snapshots" / commit, repo_dir / "blobs"
-    for made in (snapshot, blobs, repo_dir / "refs"):
-        made.mkdir(parents=True)
-    (repo_dir / "refs" / "main").write_text(commit)
-    for path in folder.iterdir():
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        (blobs / sha).write_bytes(path.read_bytes())
-        (snapshot / path.name).symlink_to(Path("../../blobs") / sha)
-    return root
-
-
 HUB_RUN = textwrap.dedent("""
     import sys
     from langarith.models.export import export_merged
@@ -124,7 +110,7 @@ HUB_RUN = textwrap.dedent("""
 def test_a_hub_base_is_named_by_its_id_and_loaded_with_transformers(isolated_cache, tiny_models, tmp_path, text):
     """A module trained on a hub id (offline, from a filled hub cache): its base is the hub id with the hub's
     revision, fingerprinted by the blobs' names — the same weights as the local folder they came from."""
-    hub = {"HF_HUB_CACHE": str(fake_hub(tmp_path / "hub", HUB_ID, tiny_models["decoder"])), "HF_HUB_OFFLINE": "1",
+    hub = {"HF_HUB_CACHE": str(in_hub_cache(tmp_path / "hub", HUB_ID, tiny_models["decoder"])), "HF_HUB_OFFLINE": "1",
            "LANGARITH_CACHE": str(isolated_cache)}
     r = subprocess.run([sys.executable, "-c", HUB_RUN, str(text), HUB_ID], cwd=tmp_path, env={**os.environ, **hub},
                        capture_output=True, text=True, timeout=600)

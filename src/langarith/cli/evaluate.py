@@ -39,8 +39,9 @@ _BATCH = typer.Option(None, "--batch-size", help="Examples per forward pass (def
                       "encoders 32 and 256).")
 _DATA = typer.Option(None, "--data", help="A data folder (holding sib200/, …), the task's dataset folder, or a "
                      "file; default: $LANGARITH_DATA, the data folder beside the checkout, else the Hugging Face hub.")
-_ROUGE = typer.Option(None, "--rouge-tokenizer", help="SentencePiece .model for SentencePiece-ROUGE on non-English "
-                      "text (default: the evaluated model's own tokenizer).")
+_ROUGE = typer.Option(None, "--rouge-tokenizer", help="SentencePiece-ROUGE's tokenizer on non-English text: a "
+                      "SentencePiece .model file, a tokenizer folder or a hub id (paper 1's: google/mt5-small); "
+                      "default: the evaluated model's own tokenizer.")
 
 
 @app.command()
@@ -54,7 +55,7 @@ def evaluate(
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
     model: str | None = _MODEL,
     batch_size: int | None = _BATCH,
-    rouge_tokenizer: Path | None = _ROUGE,
+    rouge_tokenizer: str | None = _ROUGE,
     predictions: Path | None = typer.Option(None, "--predictions", help="Write one JSON line per example here."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the --predictions file if it exists."),
     lang_module: Path | None = typer.Option(None, "--lang-module", help="MAD-X (encoders): the language adapter "

@@ -54,6 +54,10 @@ def experiment(
     workers: int | None = typer.Option(None, "--workers", min=1, help="Module trainings at once (overrides the "
                                        "budget's; default 4 per GPU, 1 on the CPU)."),
     data: Path | None = _DATA,
+    model: str | None = typer.Option(None, "--model", help="Base model of every module, instead of the config's and "
+                                     "its budgets' (a hub id or a folder; paper 2's: FacebookAI/xlm-roberta-base, "
+                                     "google-bert/bert-base-multilingual-cased). The results folder defaults to "
+                                     "runs/<config name>-<budget>-<model's last name part>."),
     device: str | None = DEVICE,
     as_json: bool = JSON,
 ) -> None:
@@ -62,9 +66,11 @@ def experiment(
     from langarith.experiments import load_config, run  # slow to import: lazy
 
     cfg = load_config(config, budget.value if budget else None)
+    if model is not None:
+        cfg = cfg.on_model(model)
     if workers is not None:
         cfg.spend.workers = workers
-    folder = out or Path("runs") / f"{cfg.name}-{cfg.budget}"
+    folder = out or Path("runs") / "-".join([cfg.name, cfg.budget, *([Path(model).name] if model else [])])
     with timing.until(None if deadline is None else deadline - min(30.0, 0.1 * deadline)):  # time to write
         cells = run(cfg, folder, progress=not (quiet or as_json), data=data, overwrite=overwrite)
     _report(folder, cells, as_json)

@@ -39,7 +39,7 @@ from langarith.evaluation.base import (
     same_base,
 )
 from langarith.prompts import fit_prompt, target
-from langarith.scoring.metrics import sentencepiece_tokenizer
+from langarith.scoring.metrics import rouge_tokenizer
 from langarith.tasks import Example, Task, get_task
 
 
@@ -266,10 +266,11 @@ def _head(model: Any, hidden: Any) -> Any:
     return torch.tanh(logits / cap) * cap if cap else logits
 
 
-def _pieces(tokenizer: Any, model_file: str | Path | None) -> Callable[[str], list[str]]:
-    """SentencePiece-ROUGE's tokenizer: a named .model file, else the evaluated model's own tokenizer."""
-    if model_file is not None:
-        return sentencepiece_tokenizer(model_file)
+def _pieces(tokenizer: Any, rouge: str | Path | None) -> Callable[[str], list[str]]:
+    """SentencePiece-ROUGE's tokenizer: the one named (a .model file, a tokenizer folder or a hub id), else the
+    evaluated model's own tokenizer."""
+    if rouge is not None:
+        return rouge_tokenizer(rouge)
     return tokenizer.tokenize
 
 

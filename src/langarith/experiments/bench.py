@@ -39,10 +39,12 @@ class Bench:
         return self._evaluator
 
     def evaluator_on(self, folder: Path | None) -> Any:
-        """An evaluator of the family on `folder` (a whole model, or a task adapter), else the table's model."""
-        spend = self.config.spend
+        """An evaluator of the family on `folder` (a whole model, or a task adapter), else the table's model; ROUGE on
+        the config's tokenizer where it names one."""
+        spend, rouge = self.config.spend, self.config.rouge_tokenizer
         return self.family.evaluator(spend.model or self.config.model, folder, progress=self.progress,
-                                     console=self.console, batch_size=spend.eval_batch_size)
+                                     console=self.console, batch_size=spend.eval_batch_size,
+                                     **({"rouge_tokenizer": rouge} if rouge else {}))
 
     def compose(self, vector: Any) -> Any:
         """A composition (a recipe's ModuleVector) as the module evaluated: factor-wise, as the papers do."""

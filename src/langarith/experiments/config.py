@@ -5,6 +5,7 @@ registries; the rows a table has, and what a setting needs, come from the settin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -107,6 +108,32 @@ def _check_data(data: str | None) -> None:
                          f"{', '.join(DATASETS)}, or the path of a data folder or file")
 
 
+#: a Hugging Face id: a name, or owner/name
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+def _check_rouge_tokenizer(spec: str | None, task: str) -> None:
+    """ROUGE's tokenizer is for a task scored by ROUGE, and names a .model file, a tokenizer folder or a hub id."""
+    if spec is None:
+        return
+    if not TASKS[task].rouge_pieces:
+        rouge = ", ".join(name for name, t in TASKS.items() if t.rouge_pieces)
+        raise ValueError(f"rouge_tokenizer: task {task} is not scored by ROUGE; leave it out (the tasks scored by "
+                         f"ROUGE: {rouge})")
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix != ".model":
+        raise ValueError(f"rouge_tokenizer: {spec} is a file but no SentencePiece .model; give a .model file, a "
+                         "tokenizer folder or a hub id (e.g. google/mt5-small)")
+    if path.is_dir() and not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        raise ValueError(f"rouge_tokenizer: {spec} holds no tokenizer ({', '.join(_TOKENIZER_FILES)}); give the "
+                         "folder a tokenizer was saved to, a .model file or a hub id")
+    if not path.exists() and (spec.startswith((".", "/", "~")) or spec.endswith(".model")
+                              or not _HUB_ID.fullmatch(spec)):
+        raise ValueError(f"rouge_tokenizer: {spec} does not exist and is no Hugging Face id; give a SentencePiece "
+                         ".model file, a tokenizer folder or a hub id (e.g. google/mt5-small)")
+
+
 class Typology(Strict):
     """How the related sources and LA's partner are picked where the config pins none
     (`langarith.languages.typology.related`; `langarith related` takes the same options)."""
@@ -160,6 +187,9 @@ class Config(Strict):
     dev_split: str = "dev"  # where λ is chosen
     test_split: str = "test"  # where the table is scored
     seed: int = 0  # training seed of every module
+    #: ROUGE's tokenizer for tasks scored by ROUGE (headline, xlsum): a SentencePiece .model file, a tokenizer folder
+    #: or a hub id (paper 1's: google/mt5-small, mT5's SentencePiece); default: the evaluated model's own tokenizer
+    rouge_tokenizer: str | None = None
     #: label-free λ strategies (`langarith.scoring.label_free`): each of the setting's method rows gets a twin whose λ
     #: was chosen without the target's labels (`la@transfer`), tested against the dev-tuned row
     label_free: list[str] = Field(default_factory=list)
@@ -174,6 +204,7 @@ class Config(Strict):
                 raise ValueError(unknown(registry.what, name, registry))
         _check_data(self.data)
         _check_text(self.text)
+        _check_rouge_tokenizer(self.rouge_tokenizer, self.task)
         self.dev_split, self.test_split = split_name(self.dev_split), split_name(self.test_split)
         self.train_split = {lang: split_name(split) for lang, split in self.train_split.items()}
         if self.budget not in self.budgets:
@@ -244,6 +275,14 @@ class Config(Strict):
     @property
     def spend(self) -> Budget:
         return self.budgets[self.budget]
+
+    def on_model(self, model: str) -> Config:
+        """This config with `model` as the base of every module and evaluation (`langarith experiment --model`): the
+        config's `model` and every budget's (smoke's tiny model included) give way to it."""
+        budgets = {name: budget.model_copy(update={"model": None}) for name, budget in self.budgets.items()}
+        changed = self.model_copy(update={"model": model, "budgets": budgets})
+        changed._source = self._source
+        return changed
 
     @property
     def options(self) -> dict[str, Any]:

@@ -7,7 +7,8 @@ so langarith reads, composes and merges it as any LoKr module. PEFT's LoKr build
 for both sides of a layer, so it can give A only a square shape (f × f, w2 full once r ≥ half of w2's larger
 side): for a square `shape` the folder is a plain PEFT LoKr folder that PEFT loads unchanged; for another shape
 (32 × 16) the layers are re-sized here after PEFT wraps them, and PEFT's own loader refuses the folder (it would
-re-derive a square w1) — langarith's in-memory merge (`langarith.apply`, the evaluators) takes it.
+re-derive a square w1) — langarith's in-memory merge (`langarith.apply`, the evaluators, `langarith export
+--merge`) takes it.
 """
 
 from __future__ import annotations

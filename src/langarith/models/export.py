@@ -2,9 +2,13 @@
 Face model folder (safetensors weights, config, tokenizer) that `AutoModelFor….from_pretrained` loads with no
 langarith or PEFT installed — what a serving stack without adapter support needs.
 
-The merge is PEFT's own (`merge_and_unload`), done in float32 so that a small ΔW is not rounded away, then the
-weights are cast to the dtype asked for. Bottleneck adapters add layers rather than change weights, so they
-cannot be merged; they are refused with what to do instead.
+The merge runs in float32 so that a small ΔW is not rounded away, then the weights are cast to the dtype asked
+for. LoRA modules merge through PEFT's own `merge_and_unload`. LoKr modules (paper 1's Kronecker adapter among
+them) are added in memory with langarith's exact ΔW = scale · w1 ⊗ w2 (`arith.kron.layer_deltas`, PEFT's
+formula): PEFT's loader cannot rebuild a Kronecker module whose A is not square (it re-derives a square w1), and
+a LoKr module that formula cannot express (rank patterns, convolution factors) goes through PEFT. Bottleneck
+adapters add layers rather than change weights, so they cannot be merged; they are refused with what to do
+instead.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from langarith.arith.algebra import check_finite
 from langarith.arith.cards import base_sentence, front_matter, use_snippet
 from langarith.arith.formats import load
 from langarith.arith.identity import model_hint
+from langarith.arith.kron import layer_deltas
 from langarith.arith.module import Module
 from langarith.core.atomic import atomic_folder
+from langarith.core.errors import SemanticsError
 from langarith.models import ModelError, ModelInfo, load_tokenizer, resolve
 from langarith.models import load as load_model
 
@@ -41,7 +47,7 @@ def export_merged(module_dir: str | Path, out: str | Path, *, model: str | None 
                          "LoKr), whose updates fold into the weights. Bottleneck adapters add layers: serve them with "
                          "AdapterHub (`adapters`) on the base model instead")
     info = _base(module, model, module_dir)
-    merged = _merge(info, module_dir, dtype)
+    merged = _merge(info, module, module_dir, dtype)
     tokenizer = load_tokenizer(info)
     with atomic_folder(Path(out), overwrite=overwrite, protect=[module_dir], markers=(RECORD,)) as tmp:
         merged.save_pretrained(str(tmp), safe_serialization=True)
@@ -69,11 +75,54 @@ def _base(module: Module, given: str | None, module_dir: Path) -> ModelInfo:
     return info
 
 
-def _merge(info: ModelInfo, module_dir: Path, dtype: str) -> Any:
+def _merge(info: ModelInfo, module: Module, module_dir: Path, dtype: str) -> Any:
     import torch  # slow to import: only when exporting
-    from peft import PeftModel
 
     base, _ = load_model(info, "float32")
+    merged = _kronecker(base, info, module, module_dir) if module.kind == "lokr" else None
+    if merged is None:
+        merged = _by_peft(base, info, module_dir)
+    merged.config.use_cache = True
+    return merged.to(getattr(torch, dtype))
+
+
+PEFT_PREFIX = "base_model.model."  # PEFT's saved keys: base_model.model.<the model's module name>.<factor>
+
+
+def _kronecker(base: Any, info: ModelInfo, module: Module, module_dir: Path) -> Any | None:
+    """`base` with every layer's exact ΔW = scale · w1 ⊗ w2 added (in float64, then into the float32 weights),
+    no PEFT wrapper; None for a LoKr module that ΔW cannot express or that adapts other layers than Linear ones
+    (PEFT merges it). Every layer is checked before the first weight changes."""
+    import torch
+
+    try:
+        updates = layer_deltas(module)
+    except SemanticsError:
+        return None
+    weights = {}
+    for key, delta in updates.items():
+        name = key.removeprefix(PEFT_PREFIX)
+        try:
+            layer = base.get_submodule(name)
+        except AttributeError as err:
+            raise ModelError(f"{module_dir} adapts layer {name}, which {info.name} does not have. Pass the base "
+                             "model it was trained on (--model)") from err
+        if not isinstance(layer, torch.nn.Linear):
+            return None
+        weights[key] = layer.weight
+        if tuple(layer.weight.shape) != delta.shape:
+            rows, cols = layer.weight.shape
+            raise ModelError(f"{module_dir}'s update of {name} is {delta.shape[0]}×{delta.shape[1]}, but that layer "
+                             f"of {info.name} is {rows}×{cols}. Pass the base model it was trained on (--model)")
+    with torch.no_grad():
+        for key, delta in updates.items():
+            weights[key] += torch.from_numpy(delta).to(weights[key].dtype)
+    return base
+
+
+def _by_peft(base: Any, info: ModelInfo, module_dir: Path) -> Any:
+    from peft import PeftModel
+
     try:
         wrapped = PeftModel.from_pretrained(base, str(module_dir))
     except (RuntimeError, ValueError, KeyError) as err:
@@ -82,8 +131,7 @@ def _merge(info: ModelInfo, module_dir: Path, dtype: str) -> Any:
     merged = wrapped.merge_and_unload()
     for attr in ("peft_config", "_hf_peft_config_loaded"):  # a plain model, as if never wrapped
         merged.__dict__.pop(attr, None)
-    merged.config.use_cache = True
-    return merged.to(getattr(torch, dtype))
+    return merged
 
 
 def _record(module: Any, module_dir: Path, info: ModelInfo, dtype: str) -> dict[str, Any]:

@@ -68,6 +68,8 @@ class Task(ABC):
     kind: str  # "classification" (label scoring) | "generation" (greedy decoding)
     primary: str  # the metric λ is tuned on and tables report
     max_new_tokens: int = 32
+    #: its scorer counts ROUGE on the pieces of a tokenizer (`score`'s `tokenize`; a config's `rouge_tokenizer`)
+    rouge_pieces: bool = False
 
     @abstractmethod
     def load(self, data: Path, language: str, split: str) -> list[Example]: ...

@@ -24,6 +24,7 @@ class Headline(Task):
     kind = "generation"
     primary = "rouge2"
     max_new_tokens = 32
+    rouge_pieces = True
     dataset = "masakhanews"
 
     def hub_config(self, language: str) -> str:
