@@ -350,9 +350,9 @@ def test_cli_evaluates_a_stack_and_searches_la(madx_setup, tiny_models, tmp_path
     assert run.exit_code == 0, run.output
     assert json.loads(run.output)["n"] == 12
     out = tmp_path / "la"
-    run = CliRunner().invoke(app, ["search-lambda", "--recipe", "la", "--lang", f"en={madx_setup['en']}", "--lang",
-                                   f"pt={madx_setup['pt']}", "--target", "eng_Latn", "--eval-task", "sib200", "--dev",
-                                   sib, "--madx-task", str(madx_setup["task"]), "--model", model, "--step", "0.5",
+    run = CliRunner().invoke(app, ["search-lambda", "--recipe", "la", "--lang-module", f"en={madx_setup['en']}",
+                                   "--lang-module", f"pt={madx_setup['pt']}", "--target", "eng_Latn", "--task", "sib200",
+                                   "--data", sib, "--madx-task", str(madx_setup["task"]), "--model", model, "--step", "0.5",
                                    "--strategy", "grid", "--out", str(out), "--json"], catch_exceptions=False)
     assert run.exit_code == 0, run.output
     found = json.loads(run.output)
