@@ -6,8 +6,8 @@ the default models and trains the default encoder's shared MLM head once into th
 
     PYTHONPATH=src python benchmarks/roofline.py
 
-To try it (a few minutes once the cache holds the models; its numbers mean little: 2 steps, whose first
-carries one-time costs, 1024² GEMMs, the device's default precision only):
+To try it (a few minutes once the cache holds the models; its numbers mean little: 3 steps, the first carrying
+one-time costs and `steady` only the second, 1024² GEMMs, the device's default precision only):
 
     PYTHONPATH=src python benchmarks/roofline.py --quick
 
@@ -271,8 +271,8 @@ def line(result: dict[str, Any], peaks: dict[str, float], reference: dict[str, A
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=None, help="training steps per case (12; --quick: 2)")
-    parser.add_argument("--quick", action="store_true", help="2 steps, 1024² GEMMs, the device's precision only")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per case (12; --quick: 3)")
+    parser.add_argument("--quick", action="store_true", help="3 steps, 1024² GEMMs, the device's precision only")
     parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=None)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--model", default=None, help="decoder (default: the offline Gemma 3 270M)")
@@ -283,7 +283,7 @@ def main() -> None:
     parser.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
     parser.add_argument("--work", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.steps = args.steps or (2 if args.quick else 12)
+    args.steps = args.steps or (3 if args.quick else 12)
     if args.child:
         args.precision = args.precision[0]
         print("RESULT " + json.dumps(child(args.child, args)))
