@@ -3,6 +3,7 @@
 - `spec`: what a run is asked for (`TrainSpec`, the one home of training defaults) and returns (`Trained`);
 - `data`: text packed into sequences, labeled examples into pairs or head inputs, batches by (seed, step);
 - `objectives`: the loss of a batch (prefix-LM, seq2seq, masked LM, label-only, head loss);
+- `chunked`: cross-entropy through a vocabulary's output layer in chunks of positions, without the full logits;
 - `mlm_head`: the one shared, frozen MLM head of an encoder that ships none;
 - `checkpoints`: save and resume, bitwise on the CPU;
 - `budget`: a run's length (steps, tokens or epochs) and the numbers checked before anything loads;
