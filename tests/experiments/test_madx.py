@@ -351,9 +351,10 @@ def test_cli_evaluates_a_stack_and_searches_la(madx_setup, tiny_models, tmp_path
     assert json.loads(run.output)["n"] == 12
     out = tmp_path / "la"
     run = CliRunner().invoke(app, ["search-lambda", "--recipe", "la", "--lang-module", f"en={madx_setup['en']}",
-                                   "--lang-module", f"pt={madx_setup['pt']}", "--target", "eng_Latn", "--task", "sib200",
-                                   "--data", sib, "--madx-task", str(madx_setup["task"]), "--model", model, "--step", "0.5",
-                                   "--strategy", "grid", "--out", str(out), "--json"], catch_exceptions=False)
+                                   "--lang-module", f"pt={madx_setup['pt']}", "--target", "eng_Latn",
+                                   "--task", "sib200", "--data", sib, "--madx-task", str(madx_setup["task"]),
+                                   "--model", model, "--step", "0.5", "--strategy", "grid", "--out", str(out),
+                                   "--json"], catch_exceptions=False)
     assert run.exit_code == 0, run.output
     found = json.loads(run.output)
     assert [lam for lam, _ in found["curve"]] == [0.0, 0.5, 1.0]
