@@ -15,6 +15,11 @@ from langarith.training.flops import FlopsError, trace
 from langarith.training.objectives import mlm_loss, prefix_lm_loss, task_loss
 
 
+def vocabulary(model) -> int:
+    """The tiny model's vocabulary (its tokenizer learns fewer pieces without the shared data's text)."""
+    return model.get_input_embeddings().num_embeddings
+
+
 def torch_count(model, loss_fn) -> int:
     """torch's count of a step's products, its own SDPA formulas given for the CPU's fused attention kernel
     (which `FlopCounterMode` does not know), less the scores that kernel recomputes in its backward (model
@@ -56,10 +61,10 @@ def attached(tiny_models, family: str, method: str, options: dict | None = None)
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_prefix_lm_step_counts_what_torch_counts(tiny_models, method):
     model, _ = attached(tiny_models, "decoder", method)
-    ids = torch.randint(5, 300, (3, 10), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(5, vocabulary(model), (3, 10), generator=torch.Generator().manual_seed(0))
     step = trace(model, lambda: prefix_lm_loss(model, ids, 4))
     # other shapes than the traced one: B = 2, T = 24, K = 2·(24 − 9)
-    ids = torch.randint(5, 300, (2, 24), generator=torch.Generator().manual_seed(1))
+    ids = torch.randint(5, vocabulary(model), (2, 24), generator=torch.Generator().manual_seed(1))
     expected = torch_count(model, lambda: prefix_lm_loss(model, ids, 9)) - rotary(1, 24, model)
     assert step(2, 24, 2 * 15) == expected
     parts = step.parts(2, 24, 30)
@@ -80,7 +85,7 @@ def test_label_only_task_step_counts_what_torch_counts(tiny_models):
 def test_masked_lm_step_counts_what_torch_counts(tiny_models):
     """MAD-X's language adapter (invertible adapters on the embeddings), the MLM head at masked positions."""
     model, tok = attached(tiny_models, "encoder", "bottleneck", {"config": "seq_bn_inv", "reduction_factor": 2})
-    ids = torch.randint(5, 300, (3, 20), generator=torch.Generator().manual_seed(2))
+    ids = torch.randint(5, vocabulary(model), (3, 20), generator=torch.Generator().manual_seed(2))
 
     def loss():
         return mlm_loss(model, ids, tok, torch.Generator().manual_seed(5))
@@ -110,6 +115,6 @@ def test_encoder_task_head_step_counts_what_torch_counts(tiny_models):
 
 def test_a_batch_that_leaves_rows_ambiguous_is_refused(tiny_models):
     model, _ = attached(tiny_models, "decoder", "lora")
-    ids = torch.randint(5, 300, (1, 10), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(5, vocabulary(model), (1, 10), generator=torch.Generator().manual_seed(0))
     with pytest.raises(FlopsError, match="ambiguous"):  # one sequence, one scored position: K = B
         trace(model, lambda: prefix_lm_loss(model, ids, 9))
