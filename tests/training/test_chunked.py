@@ -21,6 +21,7 @@ def vocabulary(model) -> int:
     """The tiny model's vocabulary (its tokenizer learns fewer pieces without the shared data's text)."""
     return model.get_input_embeddings().num_embeddings
 
+
 #: (rtol, atol) of a chunked result against the full logits' one: fp32 differs by summation order only
 TOLERANCE = {"fp32": (1e-5, 1e-7), "bf16": (2e-2, 2e-3)}
 

@@ -73,6 +73,16 @@ def _identity(x: Any) -> Any:
     return x
 
 
+def cross_entropy(out: Any, layer: Any, targets: Any) -> Any:
+    """Mean cross-entropy (-100 ignored) of rows × … `out`: the inputs of `layer` where it is plain (what
+    `returning_inputs(layer)` handed back), taken in chunks through it; else logits (`layer` None)."""
+    import torch.nn.functional as F
+
+    if layer is not None:
+        return linear_cross_entropy(out, layer, targets)
+    return F.cross_entropy(out.float(), targets, ignore_index=-100)
+
+
 def linear_cross_entropy(hidden: Any, layer: Any, targets: Any, ignore_index: int = -100,
                          chunk_rows: int | None = None) -> Any:
     """Mean cross-entropy of `layer(hidden)` (rows × vocabulary) against `targets` (rows), ignoring

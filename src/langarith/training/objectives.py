@@ -34,16 +34,12 @@ def kept_loss(model: Any, inputs: dict[str, Any], keep: Any, targets: Any) -> An
     """Cross-entropy of the model's logits at positions `keep` against `targets` (batch × len(keep), -100
     ignored): taken in chunks from the output layer's inputs where the layer is plain (`chunked`), else from
     the logits."""
-    import torch.nn.functional as F
-
     layer = chunked.plain_output_layer(model)
     with chunked.returning_inputs(layer):
         out = model(**inputs, logits_to_keep=keep).logits  # the output layer's inputs where it is plain
     if out.shape[1] != keep.numel():  # a model that ignores logits_to_keep: slice instead
         out = out[:, keep]
-    if layer is not None:
-        return chunked.linear_cross_entropy(out.reshape(-1, out.shape[-1]), layer, targets.reshape(-1))
-    return F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
+    return chunked.cross_entropy(out.reshape(-1, out.shape[-1]), layer, targets.reshape(-1))
 
 
 def seq2seq_loss(model: Any, ids: Any, split: int) -> Any:
@@ -59,7 +55,6 @@ def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
     """BERT-style masking (15%: 80% [MASK], 10% random, 10% kept); the head sees only masked positions. The
     masks are drawn on the CPU from `generator` (so they do not depend on the device), then moved."""
     import torch
-    import torch.nn.functional as F
 
     ids = ids.cpu()
 
@@ -93,9 +88,7 @@ def mlm_loss(model: Any, ids: Any, tokenizer: Any, generator: Any) -> Any:
     layer = chunked.plain_output_layer(model)
     with chunked.returning_inputs(layer):  # the head's last layer hands back its inputs where it is plain
         out = head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, picked))
-    if layer is not None:
-        return chunked.linear_cross_entropy(out, layer, gold)
-    return F.cross_entropy(out.float(), gold)
+    return chunked.cross_entropy(out, layer, gold)
 
 
 #: len(tokenizer) by tokenizer: a fast tokenizer counts its vocabulary anew at every call (0.2–0.6 s for e5's and
