@@ -296,3 +296,8 @@ def kill_mid_write(out: Path, content: str = "{}") -> None:
     assert proc.stdout.readline().strip() == "writing"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
+
+
+def vocabulary(model) -> int:
+    """The tiny model's vocabulary (its tokenizer learns fewer pieces without the shared data's text)."""
+    return model.get_input_embeddings().num_embeddings

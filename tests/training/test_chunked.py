@@ -9,18 +9,13 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import vocabulary
 
 from langarith import models
 from langarith.methods import get_method
 from langarith.training import TrainSpec, chunked, train
 from langarith.training.data import collate_task
 from langarith.training.objectives import mlm_loss, prefix_lm_loss, task_loss
-
-
-def vocabulary(model) -> int:
-    """The tiny model's vocabulary (its tokenizer learns fewer pieces without the shared data's text)."""
-    return model.get_input_embeddings().num_embeddings
-
 
 #: (rtol, atol) of a chunked result against the full logits' one: fp32 differs by summation order only
 TOLERANCE = {"fp32": (1e-5, 1e-7), "bf16": (2e-2, 2e-3)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import vocabulary
 
 from langarith import models
 from langarith.methods import get_method
@@ -13,11 +14,6 @@ from langarith.tasks import TASKS, Example
 from langarith.training.data import collate_task
 from langarith.training.flops import FlopsError, trace
 from langarith.training.objectives import mlm_loss, prefix_lm_loss, task_loss
-
-
-def vocabulary(model) -> int:
-    """The tiny model's vocabulary (its tokenizer learns fewer pieces without the shared data's text)."""
-    return model.get_input_embeddings().num_embeddings
 
 
 def torch_count(model, loss_fn) -> int:

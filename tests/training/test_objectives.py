@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import torch
+from conftest import vocabulary
 
 from langarith import models
 from langarith.training.objectives import mlm_loss
-
-
-def vocabulary(model) -> int:
-    """The tiny model's vocabulary (its tokenizer learns fewer pieces without the shared data's text)."""
-    return model.get_input_embeddings().num_embeddings
 
 
 def test_the_masked_lm_loss_counts_the_vocabulary_once(tiny_models):
