@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from langarith.experiments import ExperimentError, load_config
+from langarith.experiments.plan import Need
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ("xlsum-one-language", "xlsum-many-languages")
@@ -91,3 +92,32 @@ def test_the_table_is_scored_on_the_configured_rouge_tokenizer(tmp_path, isolate
         assert cell.metrics == pytest.approx(scored.metrics) and cell.metrics["rouge_tokens"] == 1.0
     on_own = runner.task.score(examples, cells[0].predictions, "por_Latn", own.tokenize)
     assert on_own.metrics["rouge1"] != pytest.approx(cells[0].metrics["rouge1"])  # the tokenizer decides the scores
+
+
+def test_checkpoint_selection_counts_rouge_on_the_configured_tokenizer(tmp_path, isolated_cache):
+    """With `eval_every`, the config's `rouge_tokenizer` reaches its task modules' training (and their key), and the
+    dev score recorded at the last step of a Portuguese module is what `evaluate --rouge-tokenizer` gives the saved
+    module, not what the model's own pieces give."""
+    import json
+    from dataclasses import replace
+
+    from langarith.evaluation import merged_evaluator
+    from langarith.experiments import runner_for
+    from langarith.models import tiny_tokenizer
+    from langarith.training import train
+
+    tiny_tokenizer(tmp_path / "rouge-tok", vocab_size=60)
+    rouge, data = str(tmp_path / "rouge-tok"), export(tmp_path / "xlsum", ("english", "portuguese"))
+    cfg = load_config(write(tmp_path, data=str(data), rouge_tokenizer=rouge), "smoke")
+    plain = runner_for(cfg, tmp_path / "run", progress=False).store.spec(Need("task", "eng_Latn"))
+    cfg.spend.eval_every = 3
+    spec = runner_for(cfg, tmp_path / "run", progress=False).store.spec(Need("task", "eng_Latn"))
+    assert (plain.rouge_tokenizer, spec.rouge_tokenizer) == (None, rouge) and spec.out != plain.out
+    pt = replace(spec, language="por_Latn", out=tmp_path / "pt", steps=12, eval_every=12, lr=2e-2, dev_limit=4)
+    curve = json.loads((train(pt).path / "langarith.json").read_text())["selection"]["curve"]
+
+    def on_dev(**rouge_option) -> float:
+        evaluator = merged_evaluator(pt.model, progress=False, **rouge_option)
+        return evaluator.evaluate(pt.out, "xlsum", data, "por_Latn", "dev", limit=4).value
+
+    assert curve[-1][1] == pytest.approx(on_dev(rouge_tokenizer=rouge)) != pytest.approx(on_dev())

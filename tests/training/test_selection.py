@@ -162,6 +162,8 @@ def test_a_deadline_while_scoring_leaves_a_checkpoint_that_still_knows_the_best(
     ({"keep": "first", "eval_every": 2}, "--keep must be one of last, best"),
     ({"eval_every": -1}, "--eval-every must be"),
     ({"epochs": 0, "steps": None}, "--epochs must be a positive"),
+    ({"eval_every": 2, "rouge_tokenizer": "google/mt5-small"}, r"--rouge-tokenizer .* \(headline, xlsum\); got it "
+                                                               "for sib200"),
 ])
 def test_what_cannot_select_is_a_one_line_error(tiny_models, tmp_path, change, message):
     with pytest.raises(TrainError, match=message):

@@ -196,6 +196,9 @@ def train_task(
     keep: Keep = _KEEP,
     dev_limit: int | None = typer.Option(default("dev_limit"), "--dev-limit", help="--eval-every scores only the "
                                          "first this-many dev rows of each language (default: all)."),
+    rouge_tokenizer: str | None = typer.Option(default("rouge_tokenizer"), "--rouge-tokenizer", help="--eval-every "
+                                               "counts a ROUGE task's score on this tokenizer's pieces: a .model "
+                                               "file, a tokenizer folder or a hub id (default: the model's own)."),
     device: str | None = DEVICE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -207,7 +210,8 @@ def train_task(
                      data=data, split=split.value, lang_module=lang_module,
                      method_options=_options(method.value, rank, alpha, targets, factor, _value(adapter_config),
                                              reduction_factor, kron_shape),
-                     steps=steps, epochs=epochs, dev_limit=dev_limit, batch_size=batch_size, max_len=max_len, lr=lr,
+                     steps=steps, epochs=epochs, dev_limit=dev_limit, rouge_tokenizer=rouge_tokenizer,
+                     batch_size=batch_size, max_len=max_len, lr=lr,
                      seed=seed, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
                      precision="bf16" if bf16 else precision.value, progress=not quiet,
                      **_knobs(warmup, schedule, clip, grad_accum, log_to, log_dir), **_selection(eval_every, keep))

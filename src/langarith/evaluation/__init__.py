@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from langarith.evaluation.base import EvalResult, EvaluationError, Evaluator, cached_search, load_examples
@@ -31,14 +32,16 @@ def merged_evaluator(model: str | None = None, **options: Any) -> DecoderEvaluat
     return (Seq2SeqEvaluator if family == "encoder-decoder" else DecoderEvaluator)(model, **options)
 
 
-def attached_evaluator(model: Any, info: Any, tokenizer: Any, *, labels: Any = None, max_len: int = 256
-                       ) -> DecoderEvaluator | MadxEvaluator:
+def attached_evaluator(model: Any, info: Any, tokenizer: Any, *, labels: Any = None, max_len: int = 256,
+                       rouge_tokenizer: str | Path | None = None) -> DecoderEvaluator | MadxEvaluator:
     """An evaluator over `model` (of the base `info`, a `models.ModelInfo`) with its module attached, as it stands:
     an encoder's AdapterHub model predicting `labels` with its head (rows cut to `max_len` tokens), a decoder or an
-    encoder-decoder prompted; `evaluate(None, …)` scores it."""
+    encoder-decoder prompted (ROUGE counted on `rouge_tokenizer`'s pieces, else the model's); `evaluate(None, …)`
+    scores it."""
     if info.family == "encoder":
         return MadxEvaluator.attached(model, info, tokenizer, labels, max_len=max_len)
-    return (Seq2SeqEvaluator if info.family == "encoder-decoder" else DecoderEvaluator).attached(model, info, tokenizer)
+    evaluator = Seq2SeqEvaluator if info.family == "encoder-decoder" else DecoderEvaluator
+    return evaluator.attached(model, info, tokenizer, rouge_tokenizer=rouge_tokenizer)
 
 
 __all__ = ["DecoderEvaluator", "EvalResult", "EvaluationError", "Evaluator", "MadxEvaluator", "Seq2SeqEvaluator",

@@ -62,13 +62,13 @@ class DecoderEvaluator:
 
     @classmethod
     def attached(cls, model: Any, info: Any, tokenizer: Any, *, batch_size: int | None = None,
-                 max_prompt: int = 224) -> DecoderEvaluator:
+                 max_prompt: int = 224, rouge_tokenizer: str | Path | None = None) -> DecoderEvaluator:
         """An evaluator over `model` as it stands: a model in memory with its module attached (a run being
         trained), in the mode and on the device it is in; `evaluate(None, …)` scores it, nothing is loaded or
         merged."""
         evaluator = cls.__new__(cls)
         evaluator._hold(info, tokenizer, model, next(model.parameters()).device, batch_size, max_prompt, False,
-                        None, None)
+                        None, rouge_tokenizer)
         return evaluator
 
     def _hold(self, info: Any, tokenizer: Any, model: Any, device: Any, batch_size: int | None, max_prompt: int,

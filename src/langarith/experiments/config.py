@@ -188,7 +188,8 @@ class Config(Strict):
     test_split: str = "test"  # where the table is scored
     seed: int = 0  # training seed of every module
     #: ROUGE's tokenizer for tasks scored by ROUGE (headline, xlsum): a SentencePiece .model file, a tokenizer folder
-    #: or a hub id (paper 1's: google/mt5-small, mT5's SentencePiece); default: the evaluated model's own tokenizer
+    #: or a hub id (paper 1's: google/mt5-small, mT5's SentencePiece); default: the evaluated model's own tokenizer.
+    #: Checkpoint selection (`eval_every`) scores task modules on dev with the same pieces.
     rouge_tokenizer: str | None = None
     #: label-free λ strategies (`langarith.scoring.label_free`): each of the setting's method rows gets a twin whose λ
     #: was chosen without the target's labels (`la@transfer`), tested against the dev-tuned row

@@ -24,7 +24,7 @@ from langarith.training.spec import LOG_TO, SCHEDULES, TrainError, TrainSpec, de
 _HF_SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
 #: the knobs a run's definition holds (the optimizer's, and checkpoint selection's), with the value a checkpoint
 #: written before they existed had
-KNOBS = ("warmup", "schedule", "clip", "grad_accum", "eval_every", "keep", "dev_limit")
+KNOBS = ("warmup", "schedule", "clip", "grad_accum", "eval_every", "keep", "dev_limit", "rouge_tokenizer")
 
 
 def check_knobs(spec: TrainSpec) -> None:
@@ -54,7 +54,9 @@ def warmup_steps(warmup: float, total: int) -> int:
 
 def definition(spec: TrainSpec) -> dict[str, Any]:
     """The knobs as a run's definition records them (a resume may not change them)."""
-    return {**{name: getattr(spec, name) for name in KNOBS}, "eval_every": spec.eval_every or None}  # 0: none too
+    rouge = spec.rouge_tokenizer and Path(spec.rouge_tokenizer).name  # by name: a resume may be on another machine
+    return {**{name: getattr(spec, name) for name in KNOBS}, "eval_every": spec.eval_every or None,  # 0: none too
+            "rouge_tokenizer": rouge or None}
 
 
 def before_knobs(recorded: dict[str, Any]) -> dict[str, Any]:

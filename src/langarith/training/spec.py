@@ -53,6 +53,7 @@ class TrainSpec:
     eval_every: int | None = None  # steps between validation scores (0 or None: none, the run as without them)
     keep: str = "last"  # the module saved: the last step's, or ("best") the step best on validation
     dev_limit: int | None = None  # task modules: score only the first this-many dev rows of each language
+    rouge_tokenizer: str | None = None  # task modules scored by ROUGE: its pieces (.model, folder, hub id; model's)
     heldout: int = 16  # sequences held out to measure a language module's loss before and after
     max_text_tokens: int | None = None  # low resource: train on only the first this-many tokens of the text
     resume: bool = False
