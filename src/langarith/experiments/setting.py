@@ -68,14 +68,11 @@ class Setting:
             return f"{self.name} is language arithmetic on MAD-X adapters: set method: {self.family.method}"
         if self.needs_pool and not config.pool:
             return f"{self.name} needs a pool: the languages whose adapters may be partners"
-        if self.seen_targets:
-            unseen = [t for t in config.targets if not any(same_language(t, s) for s in config.sources)]
-            if unseen:
-                return f"{self.name} evaluates seen languages: targets {', '.join(unseen)} are not among the sources"
-        if self.unseen_targets:
-            seen = [t for t in config.targets if any(same_language(t, s) for s in config.sources)]
-            if seen:
-                return f"{self.name} evaluates unseen languages: targets {', '.join(seen)} are among the sources"
+        for seen, wanted in ((True, self.seen_targets), (False, self.unseen_targets)):
+            wrong = [t for t in config.targets if any(same_language(t, s) for s in config.sources) != seen]
+            if wanted and wrong:
+                return (f"{self.name} evaluates {'' if seen else 'un'}seen languages: targets {', '.join(wrong)} are "
+                        f"{'not ' if seen else ''}among the sources")
         if self.needs_token_budgets and not config.spend.token_budgets:
             return f"{self.name} needs token_budgets in the budget (e.g. [10000, 100000])"
         if self.needs_source_counts:
