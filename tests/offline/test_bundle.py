@@ -49,6 +49,9 @@ def test_a_bundle_refuses_what_it_cannot_carry(tmp_path):
     config.write_text((CONFIGS / "sib200-one-language.yaml").read_text().replace("data: sib200", "data: /abs/sib200"))
     with pytest.raises(OfflineError, match="absolute path"):
         build([config], tmp_path / "b", budget="smoke")
+    with pytest.raises(OfflineError, match="xlsum-one-language: rouge_tokenizer 'google/mt5-small' is read from "
+                                           "the hub or this machine, which a bundle does not carry"):
+        build([CONFIGS / "xlsum-one-language.yaml"], tmp_path / "b", budget="smoke")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     with pytest.raises(OfflineError, match="exists and is not empty"):

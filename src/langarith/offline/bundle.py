@@ -117,6 +117,10 @@ def _check_configs(configs: Sequence[Any]) -> None:
             raise OfflineError(f"{c.name} uses the model {model!r}; a bundle carries the offline defaults "
                                "(default, default-encoder) and tiny test models only. Copy your model folder to "
                                "the node and point the config at it there")
+        if c.rouge_tokenizer:
+            raise OfflineError(f"{c.name}: rouge_tokenizer {c.rouge_tokenizer!r} is read from the hub or this "
+                               "machine, which a bundle does not carry; copy the tokenizer to the node and point the "
+                               "config at it there, or leave rouge_tokenizer out (ROUGE on the model's own pieces)")
         if c.data and Path(c.data).is_absolute():
             raise OfflineError(f"{c.name}: data {c.data!r} is an absolute path; name the dataset (data: sib200) or "
                                "give a path inside the data folder (LANGARITH_DATA), where the bundle puts it")
