@@ -45,3 +45,11 @@ def test_an_unusable_cache_folder_is_a_clean_error(tmp_path, monkeypatch):
     monkeypatch.setenv("LANGARITH_CACHE", str(tmp_path / "a-file"))
     with pytest.raises(LangarithError, match="set LANGARITH_CACHE to a writable folder"):
         cache_dir("models")
+
+
+def test_no_tracked_text_file_keeps_a_merge_conflict():
+    marked = [f"{p.relative_to(ROOT)}:{n}" for p in _tracked("*.md", "*.py", "*.yaml", "*.toml", "*.txt", "*.sh")
+              if p.is_file()
+              for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+              if line.startswith(("<<<<<<< ", ">>>>>>> "))]
+    assert not marked, f"merge conflict markers left at {', '.join(marked)}"
