@@ -90,6 +90,10 @@ def test_one_language_end_to_end(tmp_path, isolated_cache, spy_splits):
     assert inputs["data"]["path"] == str(SHARED / "sib200") and len(inputs["data"]["sha256"]) == 64
     assert saved["commit"] == devices.source_commit() and saved["cwd"] and saved["call"]["function"]
     assert {"train", "compose", "tune", "test"} <= set(saved["stages_s"])
+    modules = {(m["role"], m["language"]): m for m in saved["modules"]}  # how each module trained
+    assert set(modules) == {("task", "en"), ("language", "en"), ("language", "pt")}
+    assert all(m["steps"] and m["loss_start"] and m["loss_end"] for m in modules.values())
+    assert modules[("language", "pt")]["heldout_before"] and "| language pt |" in table.split("## Modules")[1]
     for cell in cells[1:]:  # λ = 1 is in every grid, and there every recipe is the baseline itself
         assert dict(cell.curve)[1.0] == runner.dev_lines["pt"]["baseline (dev)"]
     assert ("test", True) not in spy_splits and ("dev", True) in spy_splits

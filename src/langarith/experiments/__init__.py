@@ -6,7 +6,8 @@ tune λ on dev, evaluate on test, and write results.csv / results.json / results
   table (`plan`: rows naming the modules they need and the recipe that builds them);
 - `family`: what differs between decoder tables and MAD-X tables, as values;
 - `store` (modules: keys, plan, train, load), `bench` (examples, evaluation, λ), `runner` (executes a plan);
-- `cells`: a cell, and the record a stopped run continues from; `record`, `table`, `report`: what is written;
+- `cells`: a cell, and the record a stopped run continues from; `record`, `table`, `trained` (how each module
+  trained), `report`: what is written;
 - `run`: one run, or one per seed with their mean; `demo`: the README's main job.
 """
 

@@ -29,3 +29,4 @@ class RunRecord:
     inputs: dict[str, Path | str | None] = field(default_factory=dict)  # name → path: the config file, the dataset
     #: the setting's own figures: (this record) → the lines results.md shows, each drawing its file into `out`
     figures: Sequence[Callable[[RunRecord], list[str]]] = ()
+    modules: list[dict[str, Any]] = field(default_factory=list)  # how each module trained (`experiments.trained`)

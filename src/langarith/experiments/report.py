@@ -16,6 +16,7 @@ from langarith.analysis.report import analyze_modules, language_and_task_vectors
 from langarith.arith.formats.files import write_json
 from langarith.core import devices
 from langarith.core.records import command_line, run_record
+from langarith.experiments import trained
 from langarith.experiments.cells import Cell
 from langarith.experiments.record import RunRecord
 from langarith.experiments.setting import LABEL_FREE_MARK
@@ -40,7 +41,8 @@ def write_results(run: RunRecord) -> None:
     write_json(out / "results.json", {
         **run_record(run.inputs),  # command line, date, commit, working folder, the config file and dataset hashed
         "config": json.loads(cfg.model_dump_json()), "metric": metric,
-        "cells": [{**c.row(), "curve": c.curve} for c in cells], "flags": run.flags, "seconds": round(seconds, 1),
+        "cells": [{**c.row(), "curve": c.curve} for c in cells], "modules": run.modules, "flags": run.flags,
+        "seconds": round(seconds, 1),
         "stages_s": stages, "complete": run.stopped is None, "not_run": not_run, "stopped": run.stopped,
         "device": devices.describe(),
         "precision": {"train": devices.training_precision(cfg.spend.precision), "eval": run.eval_precision},
@@ -69,6 +71,7 @@ def write_results(run: RunRecord) -> None:
     md += ["", f"Took {seconds / 60:.1f} min on {device}{per_stage}."
            + (f" Made by `{command}`; library versions in results.json." if (command := command_line()) else "")]
     md += other_metrics(cells, cfg.rows, cfg.targets, metric)
+    md += trained.section(run.modules)
     md += _plots(run)
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 

@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from langarith.core import devices, timing
+from langarith.experiments import trained
 from langarith.experiments.bench import Bench
 from langarith.experiments.cells import Cell, FinishedCells, better_on_dev, cells_record
 from langarith.experiments.config import Config
@@ -243,15 +244,17 @@ class Runner:
             if control is not None and control.scores is not None:
                 cell.p_control = paired_p(cell.scores, control.scores)
 
-    def analysis_vectors(self) -> list[Any]:
-        """What the plots compare: every trained module the tables needed (whole models left out), in folder
-        order, as the family compares them (ΔW, or Δθ from each module's initial state)."""
+    def trained(self) -> dict[Path, Need]:
+        """Every trained module the tables needed (with those they were trained on), in folder order."""
         every = self.store.with_dependencies([n for t in self.tables for n in self.needs(t)])
-        needs = {self.store.path(n): n for n in every if n.method != "full"}
-        vectors = []
-        for path in sorted(p for p in needs if (p / "langarith.json").exists()):
-            module = self.store.load(needs[path])
-            vectors.append(self.family.analysis(module, self.store.start(module)))
+        needs = {self.store.path(n): n for n in every}
+        return {path: needs[path] for path in sorted(needs) if (path / "langarith.json").exists()}
+
+    def analysis_vectors(self) -> list[Any]:
+        """What the plots compare: the trained modules (whole models left out), as the family compares them (ΔW,
+        or Δθ from each module's initial state)."""
+        modules = [self.store.load(need) for need in self.trained().values() if need.method != "full"]
+        vectors = [self.family.analysis(module, self.store.start(module)) for module in modules]
         return [v for v in vectors if v is not None]
 
     def record(self, cells: list[Cell], seconds: float) -> RunRecord:
@@ -259,7 +262,7 @@ class Runner:
                          self.clock.rounded(), self.family.eval_precision(), self.store.flags + self.bench.flags,
                          self.stopped, self.dev_lines, self.analysis_vectors(),
                          inputs={"config": self.config.source, "data": self.bench.data},
-                         figures=self.setting.figures)
+                         figures=self.setting.figures, modules=[trained.summary(path) for path in self.trained()])
 
 
 MAKERS: dict[type, Callable[[Runner, Any, str], Cell]] = {
