@@ -206,6 +206,8 @@ def test_a_budget_passes_checkpoint_selection_and_epochs_to_the_modules_it_sets_
     assert {(s.eval_every, s.keep, s.epochs) for s in plain} == {(None, "last", None)}
     assert {(s.eval_every, s.keep) for s in tuned} == {(1, "best")}
     assert {(s.steps, s.epochs) for s in tuned if s.role == "task"} == {(None, 2)}
+    assert {(s.role, s.dev_limit) for s in plain + tuned} == {("task", None), ("language", None),
+                                                               ("task", SMOKE["dev_limit"])}  # the table's dev rows
     assert not {s.out for s in plain} & {s.out for s in tuned}
     with pytest.raises(ExperimentError, match="give eval_every"):
         load_config(write(tmp_path, budgets={"smoke": {**SMOKE, "keep": "best"}}))

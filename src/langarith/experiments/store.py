@@ -70,8 +70,9 @@ class ModuleStore:
                 what["lang_module"] = self.path(language(need.language))
         if epochs is not None:  # passes over the examples instead (a multilingual module's: all of them)
             what.update(steps=None, epochs=epochs)
-        if cfg.rouge_tokenizer and cfg.spend.eval_every:  # checkpoint selection counts ROUGE as the table does
-            what["rouge_tokenizer"] = cfg.rouge_tokenizer
+        if cfg.spend.eval_every:  # checkpoint selection scores the table's dev rows, ROUGE on the table's pieces
+            chosen = {"dev_limit": cfg.spend.dev_limit, "rouge_tokenizer": cfg.rouge_tokenizer}
+            what.update({knob: value for knob, value in chosen.items() if value})
         return self._spec(need, **what)
 
     def _language(self, need: Need) -> TrainSpec:
