@@ -32,7 +32,7 @@ from langarith.languages.typology import (
 from langarith.methods import METHODS
 from langarith.scoring.choosers import names
 from langarith.scoring.search import DEFAULT_STRATEGY, GRID_STEP
-from langarith.tasks import TASKS, get_task, split_name
+from langarith.tasks import TASKS, get_task, rouge_tasks, split_name
 from langarith.training.spec import DEFAULT_STEPS, default
 
 
@@ -117,10 +117,9 @@ def _check_rouge_tokenizer(spec: str | None, task: str) -> None:
     """ROUGE's tokenizer is for a task scored by ROUGE, and names a .model file, a tokenizer folder or a hub id."""
     if spec is None:
         return
-    if not TASKS[task].rouge_pieces:
-        rouge = ", ".join(name for name, t in TASKS.items() if t.rouge_pieces)
+    if task not in rouge_tasks():
         raise ValueError(f"rouge_tokenizer: task {task} is not scored by ROUGE; leave it out (the tasks scored by "
-                         f"ROUGE: {rouge})")
+                         f"ROUGE: {', '.join(rouge_tasks())})")
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix != ".model":
         raise ValueError(f"rouge_tokenizer: {spec} is a file but no SentencePiece .model; give a .model file, a "

@@ -176,5 +176,10 @@ register = TASKS.register
 get_task = TASKS.get_or_raise
 
 
+def rouge_tasks() -> list[str]:
+    """The tasks scored by ROUGE on a tokenizer's pieces: those a `rouge_tokenizer` is for."""
+    return [name for name, task in TASKS.items() if task.rouge_pieces]
+
+
 # every task file of this package registers itself; then installed plugins (entry points `langarith.tasks`)
 TASKS.discover(__name__)

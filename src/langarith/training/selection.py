@@ -23,7 +23,7 @@ from typing import Any
 
 from langarith.core.errors import LangarithError
 from langarith.models import heads
-from langarith.tasks import TASKS, split_name
+from langarith.tasks import rouge_tasks, split_name
 from langarith.training.objectives import heldout_loss, unwrap
 from langarith.training.spec import KEEP, TrainError, TrainSpec
 
@@ -58,11 +58,10 @@ def check_selection(spec: TrainSpec) -> None:
     if spec.dev_limit is not None and (spec.dev_limit < 1 or spec.role != "task"):
         raise TrainError(f"--dev-limit caps the dev rows a task module is scored on: a positive number, for task "
                          f"modules with --eval-every; got {spec.dev_limit} for a {spec.role} module")
-    if spec.rouge_tokenizer is not None and not (spec.role == "task" and spec.task in TASKS
-                                                 and TASKS[spec.task].rouge_pieces):
-        rouge = ", ".join(name for name, task in TASKS.items() if task.rouge_pieces)
+    if spec.rouge_tokenizer is not None and not (spec.role == "task" and spec.task in rouge_tasks()):
         raise TrainError(f"--rouge-tokenizer sets the pieces ROUGE is counted on when --eval-every scores a task "
-                         f"module of a ROUGE task ({rouge}); got it for {spec.task or 'a ' + spec.role + ' module'}: "
+                         f"module of a ROUGE task ({', '.join(rouge_tasks())}); got it for "
+                         f"{spec.task or 'a ' + spec.role + ' module'}: "
                          "leave it out")
 
 
